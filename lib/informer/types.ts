@@ -1,0 +1,76 @@
+import type { KubeObject } from '../api/index.js';
+import type { ResourceRef } from '../client/types.js';
+
+/** Handed to onDelete when the informer missed the real delete (relist after 410, ring overflow). */
+export class DeletedFinalStateUnknown<T extends KubeObject = KubeObject> {
+  constructor(
+    readonly key: string,
+    readonly obj: T,
+  ) {}
+}
+
+export type IndexFunc<T> = (obj: T) => string[];
+
+/** A cache keyed `namespace/name` (or `name` for cluster-scoped objects) with named indexes. */
+export interface Indexer<T extends KubeObject = KubeObject> {
+  keyOf(obj: T): string;
+  get(key: string): T | undefined;
+  list(): T[];
+  listKeys(): string[];
+  /** Objects whose index `indexName` yields `value`. Throws on an unknown index name. */
+  byIndex(indexName: string, value: string): T[];
+  /** Add indexes; allowed at any time (existing objects are indexed at once). */
+  addIndexers(indexers: Record<string, IndexFunc<T>>): void;
+  /** Test and bootstrap helpers: write straight to the cache. */
+  add(obj: T): void;
+  update(obj: T): void;
+  delete(obj: T): void;
+  replace(objs: T[]): void;
+}
+
+/** Name of the built-in namespace index. */
+export const NAMESPACE_INDEX = 'namespace';
+
+export interface ResourceEventHandler<T extends KubeObject = KubeObject> {
+  onAdd?(obj: T, isInInitialList: boolean): void;
+  onUpdate?(oldObj: T, newObj: T): void;
+  onDelete?(obj: T | DeletedFinalStateUnknown<T>): void;
+}
+
+export interface HandlerRegistration {
+  /** True once this handler has been delivered the informer's initial state. */
+  hasSynced(): boolean;
+  remove(): void;
+}
+
+export interface SharedIndexInformer<T extends KubeObject = KubeObject> {
+  readonly ref: ResourceRef;
+  addEventHandler(handler: ResourceEventHandler<T>, resyncPeriodMs?: number): HandlerRegistration;
+  getIndexer(): Indexer<T>;
+  addIndexers(indexers: Record<string, IndexFunc<T>>): void;
+  hasSynced(): boolean;
+  lastSyncResourceVersion(): string;
+  /** Runs until `signal` aborts; never stops on its own (errors are retried with backoff). */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+export interface InformerOptions<T extends KubeObject = KubeObject> {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Applied before storing. Default: strip metadata.managedFields. Name it so it can be shared. */
+  transform?: { name: string; fn: (obj: T) => T };
+  /** Watch PartialObjectMetadata only. */
+  metadataOnly?: boolean;
+  /** Periodic resync (re-delivery of cached objects as updates); 0 or absent: off. */
+  resyncPeriodMs?: number;
+}
+
+export interface SharedInformerFactory {
+  /** One informer per (resource, namespace, selectors, transform, metadataOnly), shared by all callers. */
+  informerFor<T extends KubeObject = KubeObject>(ref: ResourceRef, opts?: InformerOptions<T>): SharedIndexInformer<T>;
+  /** Starts every informer created so far (and later ones as they are created) until `signal` aborts. */
+  start(signal: AbortSignal): void;
+  /** Resolves true when every started informer has synced, false if `signal` aborts first. Logs progress. */
+  waitForCacheSync(signal: AbortSignal): Promise<boolean>;
+}
