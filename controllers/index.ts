@@ -1,0 +1,6 @@
+/** The controllers built into ts-kcm, in the order the manager starts them. */
+import type { ControllerDefinition } from '../lib/controller/index.js';
+import { serviceCIDRController } from './servicecidr/index.js';
+import { resourceClaimController } from './resourceclaim/index.js';
+
+export const builtinControllers: ControllerDefinition[] = [serviceCIDRController, resourceClaimController];
