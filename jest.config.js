@@ -25,7 +25,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/lib/**/*.test.ts', '<rootDir>/controllers/**/*.test.ts'],
+      testMatch: ['<rootDir>/lib/**/*.test.ts', '<rootDir>/controllers/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts'],
     },
     {
       ...common,

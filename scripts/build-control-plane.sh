@@ -11,6 +11,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 k8s_mod="$here/k8s/kubernetes"
 etcd_mod="$here/k8s/etcd"
 
+# Go's default install location is often not on a non-login shell's PATH.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
 if ! command -v go >/dev/null 2>&1; then
   echo "ts-kcm: Go >= 1.25 is needed to build the local control plane (go not found on PATH)" >&2
   exit 1
