@@ -1,0 +1,22 @@
+# ts-kcm controller-manager image. Build: docker build -t ts-kcm .
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY lib lib
+COPY controllers controllers
+COPY scripts scripts
+COPY test/bench test/bench
+RUN npx tsc -p tsconfig.build.json
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /src/dist dist
+USER node
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "dist/lib/cli/main.js"]
+CMD ["run"]
