@@ -1,0 +1,250 @@
+import { hostname } from 'node:os';
+import type { Registry } from 'prom-client';
+import type { Event, KubeObject } from '../api/index.js';
+import { ApiError, isAlreadyExists, isNotFound } from '../client/errors.js';
+import { Resources, type KubeClient } from '../client/types.js';
+import { RealClock, type Clock, type TimerHandle } from '../clock/index.js';
+import { errorMessage, nopLogger, type Logger } from '../log/index.js';
+import { Counter, getOrCreate } from '../metrics/index.js';
+import { aggregationKey, buildEvent, formatMicroTime, referenceOf, spamKey, type EventInput } from './event.js';
+import { DEFAULT_SPAM_BURST, DEFAULT_SPAM_REFILL_MS, SpamFilter } from './ratelimit.js';
+import type { EventRecorder, EventType } from './types.js';
+
+/** client-go events/v1 figures: 1000 queued events at most, 12 tries 10 s apart, series finished after 6 min. */
+const DEFAULTS = {
+  maxQueued: 1000,
+  maxTries: 12,
+  retryDelayMs: 10_000,
+  finishSeriesMs: 6 * 60_000,
+  /** client-go refreshes series every 30 min; we write them every 30 s so counts stay close to live. */
+  seriesFlushMs: 30_000,
+  spamBurst: DEFAULT_SPAM_BURST,
+  spamRefillMs: DEFAULT_SPAM_REFILL_MS,
+};
+
+export interface EventBroadcasterOptions extends Partial<typeof DEFAULTS> {
+  client: KubeClient;
+  clock?: Clock;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+interface SeriesEntry {
+  event: Event; // as last written (name, namespace, series)
+  lastObserved: number;
+  dirty: boolean;
+}
+
+/**
+ * Writes events.k8s.io/v1 Events off the caller's path: recorders enqueue (bounded), one
+ * worker writes. A repeat of an event within 6 minutes becomes a series on the first Event
+ * (count and lastObservedTime, patched in batches) instead of a new object, and a token bucket
+ * per (source, object) drops floods — so a controller in a hot loop cannot flood the apiserver.
+ */
+export class EventBroadcaster {
+  private readonly client: KubeClient;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly cfg: typeof DEFAULTS;
+  private readonly spam: SpamFilter;
+  private readonly queue: EventInput[] = [];
+  private readonly series = new Map<string, SeriesEntry>();
+  private readonly dropped?: Counter<'reason'>;
+  private working?: Promise<void>;
+  private flushTimer?: TimerHandle;
+  private stopped = false;
+  private seq = 0;
+
+  constructor(opts: EventBroadcasterOptions) {
+    this.client = opts.client;
+    this.clock = opts.clock ?? new RealClock();
+    this.logger = (opts.logger ?? nopLogger()).child({ component: 'events' });
+    this.cfg = { ...DEFAULTS };
+    for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      if (opts[k] !== undefined) this.cfg[k] = opts[k];
+    }
+    this.spam = new SpamFilter(this.clock, this.cfg.spamBurst, this.cfg.spamRefillMs);
+    const registry = opts.registry;
+    if (registry) {
+      this.dropped = getOrCreate(
+        registry,
+        'events_dropped_total',
+        () =>
+          new Counter({
+            name: 'events_dropped_total',
+            help: 'Events not written, by reason (rate_limited, queue_full, write_failed).',
+            labelNames: ['reason'],
+            registers: [registry],
+          }),
+      );
+    }
+  }
+
+  /** A recorder reporting as `component`; instance defaults to client-go's `<component>-<hostname>`. */
+  newRecorder(component: string, instance = `${component}-${hostname()}`): EventRecorder {
+    return {
+      event: (regarding: KubeObject, type: EventType, reason: string, action: string, note: string) => {
+        try {
+          this.record({
+            regarding: referenceOf(regarding),
+            type,
+            reason,
+            action,
+            note,
+            reportingController: component,
+            reportingInstance: instance,
+          });
+        } catch (err) {
+          // Recording an event must never break the controller that records it.
+          this.logger.error('could not record event', { err: errorMessage(err) });
+        }
+      },
+    };
+  }
+
+  /** Stop taking events, write what is queued and pending series (bounded by `timeoutMs`). */
+  async shutdown(timeoutMs = 5_000): Promise<void> {
+    this.stopped = true;
+    this.flushTimer?.cancel();
+    this.flushTimer = undefined;
+    const done = (async () => {
+      await this.working;
+      await this.flushSeries(true);
+    })();
+    let timer: TimerHandle | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = this.clock.setTimer(timeoutMs, r)))]);
+    timer?.cancel();
+  }
+
+  /** Resolves once the queue is empty (tests). */
+  async idle(): Promise<void> {
+    while (this.working) await this.working;
+  }
+
+  /** Write pending series updates now (tests; the timer does this every seriesFlushMs). */
+  flush(): Promise<void> {
+    return this.flushSeries(false);
+  }
+
+  private record(input: EventInput): void {
+    if (this.stopped) return;
+    if (!this.spam.allow(spamKey(input))) {
+      this.drop('rate_limited', input);
+      return;
+    }
+    if (this.queue.length >= this.cfg.maxQueued) {
+      this.drop('queue_full', input);
+      return;
+    }
+    this.queue.push(input);
+    this.working ??= this.work().finally(() => (this.working = undefined));
+  }
+
+  private drop(reason: string, e: EventInput): void {
+    this.dropped?.inc({ reason });
+    this.logger.warn('dropping event', {
+      dropReason: reason,
+      reason: e.reason,
+      type: e.type,
+      object: `${e.regarding.namespace ? e.regarding.namespace + '/' : ''}${e.regarding.name ?? ''}`,
+    });
+  }
+
+  private async work(): Promise<void> {
+    for (let input = this.queue.shift(); input; input = this.queue.shift()) {
+      try {
+        await this.write(input);
+      } catch (err) {
+        this.logger.error('unexpected error writing event', { err: errorMessage(err) });
+      }
+    }
+  }
+
+  private async write(input: EventInput): Promise<void> {
+    const now = this.clock.now();
+    const key = aggregationKey(input);
+    const existing = this.series.get(key);
+    if (existing) {
+      existing.lastObserved = now;
+      const count = (existing.event.series?.count ?? 1) + 1;
+      existing.event = { ...existing.event, series: { count, lastObservedTime: formatMicroTime(now) } };
+      if (count > 2) {
+        existing.dirty = true; // batched: written by the next flush
+        this.ensureFlushTimer();
+        return;
+      }
+      // The first repeat is written at once so the Event shows it is a series.
+      await this.writeSeries(key, existing);
+      return;
+    }
+    const ev = buildEvent(input, now, this.seq++);
+    const created = await this.withRetries('create', () => this.events().create(ev, { namespace: ev.metadata.namespace }));
+    if (created) {
+      this.series.set(key, { event: created, lastObserved: now, dirty: false });
+      this.ensureFlushTimer();
+    }
+  }
+
+  private async writeSeries(key: string, entry: SeriesEntry): Promise<void> {
+    entry.dirty = false;
+    const { name, namespace } = entry.event.metadata;
+    const series = entry.event.series;
+    const patched = await this.withRetries('patch', async () => {
+      try {
+        return await this.events().patch(name!, { series }, { type: 'merge', namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        // The Event expired (apiserver event TTL) while its series went on: start it again.
+        const { resourceVersion: _rv, uid: _uid, ...meta } = entry.event.metadata;
+        return this.events().create({ ...entry.event, metadata: meta }, { namespace });
+      }
+    });
+    if (patched) entry.event = { ...patched, series: patched.series ?? series };
+    else this.series.delete(key);
+  }
+
+  private ensureFlushTimer(): void {
+    if (this.flushTimer || this.stopped) return;
+    this.flushTimer = this.clock.setTimer(this.cfg.seriesFlushMs, () => {
+      this.flushTimer = undefined;
+      void this.flushSeries(false).finally(() => {
+        if (this.series.size > 0) this.ensureFlushTimer();
+      });
+    });
+  }
+
+  /** Write dirty series; forget series idle for finishSeriesMs (a later repeat starts a new Event). */
+  private async flushSeries(all: boolean): Promise<void> {
+    const now = this.clock.now();
+    for (const [key, entry] of [...this.series]) {
+      if (entry.dirty) await this.writeSeries(key, entry);
+      if (all || now - entry.lastObserved >= this.cfg.finishSeriesMs) this.series.delete(key);
+    }
+  }
+
+  private events() {
+    return this.client.resource<Event>(Resources.events);
+  }
+
+  /** Retry transport errors like client-go (12 tries, 10 s apart); API errors are final. */
+  private async withRetries(verb: string, fn: () => Promise<Event>): Promise<Event | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isAlreadyExists(err)) return undefined;
+        const final = err instanceof ApiError || attempt >= this.cfg.maxTries || this.stopped;
+        this.logger.error(final ? 'unable to write event, dropping it' : 'unable to write event, will retry', {
+          verb,
+          attempt,
+          err: errorMessage(err),
+        });
+        if (final) {
+          this.dropped?.inc({ reason: 'write_failed' });
+          return undefined;
+        }
+        await this.clock.sleep(this.cfg.retryDelayMs);
+      }
+    }
+  }
+}

@@ -1,0 +1,348 @@
+import type { Registry } from 'prom-client';
+import type { Lease } from '../api/index.js';
+import type { KubeClient, ResourceClient } from '../client/types.js';
+import { Resources } from '../client/types.js';
+import { isNotFound } from '../client/errors.js';
+import { RealClock, type Clock } from '../clock/index.js';
+import { errorMessage, nopLogger, type Logger } from '../log/index.js';
+import { Gauge, getOrCreate } from '../metrics/index.js';
+import {
+  formatMicroTime,
+  leaseSpecFromRecord,
+  recordFromLease,
+  sameRecord,
+  type LeaderElectionRecord,
+} from './record.js';
+
+/** client-go's defaults (and kube-controller-manager's flags): 15 s lease, 10 s renew deadline, 2 s retry. */
+export const DEFAULT_LEASE_DURATION_MS = 15_000;
+export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
+export const DEFAULT_RETRY_PERIOD_MS = 2_000;
+/** client-go's JitterFactor: acquire attempts wait retryPeriod * (1 + rand * 1.2) so candidates spread out. */
+export const DEFAULT_JITTER_FACTOR = 1.2;
+
+export interface LeaderCallbacks {
+  /** Called (not awaited) once the lease is ours; `signal` aborts when we stop leading for any reason. */
+  onStartedLeading(signal: AbortSignal): void;
+  /** Called once when run() ends, whether or not this process ever led. */
+  onStoppedLeading(): void;
+  /** Called when the observed holder changes (including to ourselves). */
+  onNewLeader?(identity: string): void;
+}
+
+export interface LeaderElectorOptions {
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  identity: string;
+  callbacks: LeaderCallbacks;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** Write an empty holder when run()'s signal aborts, so a successor need not wait out the lease. Default true. */
+  releaseOnCancel?: boolean;
+  jitterFactor?: number;
+  random?: () => number;
+  clock?: Clock;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+/**
+ * Lease-based leader election with client-go's algorithm: a candidate takes the lease only
+ * once its holder has not changed it for leaseDurationSeconds *as measured on our own clock*
+ * (so skew between machines does not matter); writes carry the resourceVersion read, so of
+ * two racing candidates exactly one wins; a leader that cannot renew within renewDeadline
+ * stops leading.
+ */
+export class LeaderElector {
+  readonly identity: string;
+  private readonly opts: Required<Omit<LeaderElectorOptions, 'registry' | 'callbacks'>> & { callbacks: LeaderCallbacks };
+  private readonly leases: ResourceClient<Lease>;
+  private readonly gauge?: Gauge<'name'>;
+  private observedRecord?: LeaderElectionRecord;
+  private observedLease?: Lease;
+  private observedTime = 0;
+  private reportedLeader = '';
+
+  constructor(options: LeaderElectorOptions) {
+    const opts = {
+      leaseDurationMs: DEFAULT_LEASE_DURATION_MS,
+      renewDeadlineMs: DEFAULT_RENEW_DEADLINE_MS,
+      retryPeriodMs: DEFAULT_RETRY_PERIOD_MS,
+      releaseOnCancel: true,
+      jitterFactor: DEFAULT_JITTER_FACTOR,
+      random: Math.random,
+      clock: new RealClock(),
+      logger: nopLogger(),
+      ...stripUndefined(options),
+    };
+    validate(opts);
+    this.opts = { ...opts, logger: opts.logger.child({ lease: `${opts.namespace}/${opts.name}` }) };
+    this.identity = opts.identity;
+    this.leases = opts.client.resource<Lease>(Resources.leases);
+    if (options.registry) {
+      const registry = options.registry;
+      this.gauge = getOrCreate(
+        registry,
+        'leader_election_master_status',
+        () =>
+          new Gauge({
+            name: 'leader_election_master_status',
+            help: '1 while this process holds the lease called `name`, 0 while it is a standby.',
+            labelNames: ['name'],
+            registers: [registry],
+          }),
+      );
+      this.gauge.set({ name: opts.name }, 0);
+    }
+  }
+
+  /** True while the last record we wrote or read names us as holder. */
+  isLeader(): boolean {
+    return this.observedRecord?.holderIdentity === this.identity;
+  }
+
+  /** Identity of the holder we last observed ('' if none). */
+  getLeader(): string {
+    return this.observedRecord?.holderIdentity ?? '';
+  }
+
+  /**
+   * Health check in the manner of client-go's HealthzAdaptor: a leader whose last successful
+   * renew is older than the lease plus `maxTolerableExpiredMs` is stuck. Standbys are healthy.
+   */
+  check(maxTolerableExpiredMs = 20_000): Error | undefined {
+    if (!this.isLeader()) return undefined;
+    const overdue = this.opts.clock.now() - (this.observedTime + this.opts.leaseDurationMs + maxTolerableExpiredMs);
+    if (overdue > 0) return new Error(`failed election to renew leadership on lease ${this.opts.name}`);
+    return undefined;
+  }
+
+  /**
+   * Campaign until we lead, then renew until `signal` aborts (release the lease) or a renew
+   * misses its deadline (leadership lost). Never throws.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const { callbacks, logger } = this.opts;
+    try {
+      if (!(await this.acquire(signal))) return;
+      const leading = new AbortController();
+      try {
+        callbacks.onStartedLeading(leading.signal);
+      } catch (err) {
+        logger.error('onStartedLeading failed', { err: errorMessage(err) });
+      }
+      await this.renew(signal);
+      leading.abort(new Error('leadership ended'));
+      if (signal.aborted && this.opts.releaseOnCancel) await this.release();
+    } finally {
+      this.gauge?.set({ name: this.opts.name }, 0);
+      try {
+        callbacks.onStoppedLeading();
+      } catch (err) {
+        logger.error('onStoppedLeading failed', { err: errorMessage(err) });
+      }
+    }
+  }
+
+  private async acquire(signal: AbortSignal): Promise<boolean> {
+    const { logger, clock, retryPeriodMs, jitterFactor, random } = this.opts;
+    logger.info('attempting to acquire leader lease', { identity: this.identity });
+    while (!signal.aborted) {
+      const ok = await this.tryAcquireOrRenew();
+      this.maybeReportTransition();
+      if (ok) {
+        logger.info('successfully acquired lease', { identity: this.identity });
+        this.gauge?.set({ name: this.opts.name }, 1);
+        return true;
+      }
+      const wait = retryPeriodMs * (1 + (jitterFactor > 0 ? random() * jitterFactor : 0));
+      if (!(await sleepOrAbort(clock, wait, signal))) break;
+    }
+    return false;
+  }
+
+  /** Renew every retryPeriod; returns when `signal` aborts or a renew misses the deadline. */
+  private async renew(signal: AbortSignal): Promise<void> {
+    const { logger, clock, retryPeriodMs } = this.opts;
+    while (!signal.aborted) {
+      const renewed = await this.renewWithinDeadline(signal);
+      this.maybeReportTransition();
+      if (!renewed) {
+        if (signal.aborted) return;
+        logger.error('failed to renew lease: timed out waiting for the condition', {
+          renewDeadlineMs: this.opts.renewDeadlineMs,
+        });
+        return;
+      }
+      if (!(await sleepOrAbort(clock, retryPeriodMs, signal))) return;
+    }
+  }
+
+  /** Retry every retryPeriod until one renew succeeds or renewDeadline passes. */
+  private async renewWithinDeadline(signal: AbortSignal): Promise<boolean> {
+    const { clock, renewDeadlineMs, retryPeriodMs } = this.opts;
+    const deadline = new AbortController();
+    const timer = clock.setTimer(renewDeadlineMs, () => deadline.abort());
+    const stop = AbortSignal.any([signal, deadline.signal]);
+    try {
+      for (;;) {
+        // A hung request must not keep us "leading" past the deadline: race it.
+        const ok = await Promise.race([this.tryAcquireOrRenew(), abortedAsFalse(deadline.signal)]);
+        if (ok && !deadline.signal.aborted) return true;
+        if (stop.aborted) return false;
+        if (!(await sleepOrAbort(clock, retryPeriodMs, stop))) return false;
+      }
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  /** One attempt to take or keep the lease. Never throws. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { clock, logger, namespace, name } = this.opts;
+    const now = clock.now();
+    const desired: LeaderElectionRecord = {
+      holderIdentity: this.identity,
+      leaseDurationSeconds: Math.round(this.opts.leaseDurationMs / 1000),
+      acquireTime: formatMicroTime(now),
+      renewTime: formatMicroTime(now),
+      leaderTransitions: 0,
+    };
+
+    // Fast path (as client-go since 1.27): a leader with a valid lease renews from its cached copy, no GET.
+    if (this.isLeader() && this.isLeaseValid(now) && this.observedLease && this.observedRecord) {
+      const rec = { ...desired, acquireTime: this.observedRecord.acquireTime, leaderTransitions: this.observedRecord.leaderTransitions };
+      try {
+        const updated = await this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+        this.observe(updated, rec, clock.now());
+        return true;
+      } catch (err) {
+        logger.debug('optimistic lease renew failed, reading the lease', { err: errorMessage(err) });
+      }
+    }
+
+    let lease: Lease;
+    try {
+      lease = await this.leases.get(name, namespace);
+    } catch (err) {
+      if (!isNotFound(err)) {
+        logger.error('error retrieving lease', { err: errorMessage(err) });
+        return false;
+      }
+      try {
+        const created = await this.leases.create(
+          { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: leaseSpecFromRecord(desired) },
+          { namespace },
+        );
+        this.observe(created, desired, clock.now());
+        return true;
+      } catch (createErr) {
+        logger.error('error initially creating lease', { err: errorMessage(createErr) });
+        return false;
+      }
+    }
+
+    const old = recordFromLease(lease);
+    if (!sameRecord(this.observedRecord, old)) {
+      // The holder wrote something new: restart *our* expiry clock from now.
+      this.observedRecord = old;
+      this.observedLease = lease;
+      this.observedTime = now;
+    }
+    if (old.holderIdentity !== '' && this.isLeaseValid(now) && !this.isLeader()) {
+      logger.debug('lease is held by another holder and has not yet expired', { holder: old.holderIdentity });
+      return false;
+    }
+    if (this.isLeader()) {
+      desired.acquireTime = old.acquireTime;
+      desired.leaderTransitions = old.leaderTransitions;
+    } else {
+      desired.leaderTransitions = old.leaderTransitions + 1;
+    }
+    try {
+      const updated = await this.leases.update({ ...lease, spec: leaseSpecFromRecord(desired) }, { namespace });
+      this.observe(updated, desired, clock.now());
+      return true;
+    } catch (err) {
+      // A conflict here means another candidate wrote first: it won this round.
+      logger.error('failed to update lease', { err: errorMessage(err) });
+      return false;
+    }
+  }
+
+  /** Write an empty holder (lease 1 s) so a successor can take over at once. */
+  private async release(): Promise<void> {
+    const { logger, clock, namespace } = this.opts;
+    if (!this.isLeader() || !this.observedLease || !this.observedRecord) return;
+    const now = formatMicroTime(clock.now());
+    const rec: LeaderElectionRecord = {
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      acquireTime: now,
+      renewTime: now,
+      leaderTransitions: this.observedRecord.leaderTransitions,
+    };
+    try {
+      const updated = await this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+      this.observe(updated, rec, clock.now());
+      logger.info('released leader lease', { identity: this.identity });
+    } catch (err) {
+      logger.error('failed to release lease', { err: errorMessage(err) });
+    }
+  }
+
+  private observe(lease: Lease, rec: LeaderElectionRecord, now: number): void {
+    this.observedLease = lease;
+    this.observedRecord = rec;
+    this.observedTime = now;
+  }
+
+  private isLeaseValid(now: number): boolean {
+    const seconds = this.observedRecord?.leaseDurationSeconds ?? 0;
+    return this.observedTime + seconds * 1000 > now;
+  }
+
+  private maybeReportTransition(): void {
+    const holder = this.getLeader();
+    if (holder === this.reportedLeader) return;
+    this.reportedLeader = holder;
+    if (holder !== '') this.opts.logger.info('new leader observed', { holder });
+    try {
+      this.opts.callbacks.onNewLeader?.(holder);
+    } catch (err) {
+      this.opts.logger.error('onNewLeader failed', { err: errorMessage(err) });
+    }
+  }
+}
+
+function validate(o: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number; jitterFactor: number; identity: string }): void {
+  if (!(o.leaseDurationMs > o.renewDeadlineMs)) throw new Error('leaseDuration must be greater than renewDeadline');
+  const minRenew = o.retryPeriodMs * Math.max(1, o.jitterFactor);
+  if (!(o.renewDeadlineMs > minRenew)) throw new Error('renewDeadline must be greater than retryPeriod*JitterFactor');
+  if (!(o.retryPeriodMs > 0)) throw new Error('retryPeriod must be greater than zero');
+  if (o.leaseDurationMs < 1000) throw new Error('leaseDuration must be at least 1s (the Lease holds whole seconds)');
+  if (o.identity === '') throw new Error('leader election identity must not be empty');
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Sleep on the clock; false if `signal` aborted first. */
+async function sleepOrAbort(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function abortedAsFalse(signal: AbortSignal): Promise<false> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    signal.addEventListener('abort', () => resolve(false), { once: true });
+  });
+}
