@@ -1,4 +1,5 @@
 import type { Status } from '../api/index.js';
+import { qualifiedResource, type ResourceRef } from './types.js';
 
 /**
  * An error answered by the apiserver (or synthesised for a failed request).
@@ -108,3 +109,78 @@ export const isGone = (err: unknown): boolean => {
 export const isTooManyRequests = (err: unknown): boolean => apiError(err)?.code === 429;
 export const isForbidden = (err: unknown): boolean => apiError(err)?.code === 403;
 export const isInvalid = (err: unknown): boolean => apiError(err)?.code === 422;
+
+// ---- Constructors with the apiserver's wording, for the fake client and for fault injection in tests ----
+
+function statusError(
+  code: number,
+  reason: string,
+  message: string,
+  verb: string,
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  name?: string,
+): ApiError {
+  const status: Status = {
+    apiVersion: 'v1',
+    kind: 'Status',
+    status: 'Failure',
+    message,
+    reason,
+    code,
+    details: { name, group: ref.group || undefined, kind: ref.resource },
+  };
+  return new ApiError({ code, reason, message, status, verb, resource: qualifiedResource(ref) });
+}
+
+/** 404: `configmaps "foo" not found`. */
+export function newNotFound(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, verb = 'get'): ApiError {
+  return statusError(404, 'NotFound', `${qualifiedResource(ref)} "${name}" not found`, verb, ref, name);
+}
+
+/** 409 AlreadyExists: `configmaps "foo" already exists`. */
+export function newAlreadyExists(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, verb = 'create'): ApiError {
+  return statusError(409, 'AlreadyExists', `${qualifiedResource(ref)} "${name}" already exists`, verb, ref, name);
+}
+
+/** 409 Conflict, by default the stale-resourceVersion wording of the apiserver. */
+export function newConflict(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  name: string,
+  verb = 'update',
+  detail = 'the object has been modified; please apply your changes to the latest version and try again',
+): ApiError {
+  return statusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(ref)} "${name}": ${detail}`, verb, ref, name);
+}
+
+/** 410 Expired: the watch or list asked for a resourceVersion the server no longer has. */
+export function newGone(ref: Pick<ResourceRef, 'group' | 'resource'>, message = 'too old resource version', verb = 'watch'): ApiError {
+  return statusError(410, 'Expired', message, verb, ref);
+}
+
+/** 422 Invalid. */
+export function newInvalid(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, detail: string, verb = 'create'): ApiError {
+  return statusError(422, 'Invalid', `${qualifiedResource(ref)} "${name}" is invalid: ${detail}`, verb, ref, name);
+}
+
+/** 400 BadRequest. */
+export function newBadRequest(ref: Pick<ResourceRef, 'group' | 'resource'>, message: string, verb: string): ApiError {
+  return statusError(400, 'BadRequest', message, verb, ref);
+}
+
+/** 403 Forbidden with the apiserver's RBAC wording. */
+export function newForbidden(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  verb: string,
+  user = 'system:anonymous',
+  namespace?: string,
+): ApiError {
+  const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+  const message = `${qualifiedResource(ref)} is forbidden: User "${user}" cannot ${verb} resource "${ref.resource}" in API group "${ref.group}" ${scope}`;
+  return statusError(403, 'Forbidden', message, verb, ref);
+}
+
+/** 429 TooManyRequests, optionally with Retry-After seconds. */
+export function newTooManyRequests(ref: Pick<ResourceRef, 'group' | 'resource'>, verb: string, retryAfterSeconds?: number): ApiError {
+  const e = statusError(429, 'TooManyRequests', 'Too many requests, please try again later.', verb, ref);
+  return new ApiError({ code: 429, reason: e.reason, message: e.message, status: e.status, verb, resource: e.resource, retryAfterSeconds });
+}

@@ -107,3 +107,8 @@ export interface KubeClient {
   /** A raw request for what the typed surface lacks (e.g. /readyz). Path starts with '/'. */
   requestRaw(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }>;
 }
+
+/** `resource.group` (or just `resource` for the core group), as the apiserver names it in messages. */
+export function qualifiedResource(ref: Pick<ResourceRef, 'group' | 'resource'>): string {
+  return ref.group === '' ? ref.resource : `${ref.resource}.${ref.group}`;
+}
