@@ -1,0 +1,89 @@
+/**
+ * Detached component processes: each runs in its own process group with its output in a
+ * log file, so `controlplane up` can exit while they keep running and `down` (possibly a
+ * different process) can find and end them by pid.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * How long a component gets to exit after SIGTERM before SIGKILL. Idle components exit in
+ * about a second, but kube-apiserver waits up to 60 s for open watch connections to close,
+ * which is pointless for a throwaway control plane whose state lives in etcd.
+ */
+export const DEFAULT_TERMINATE_TIMEOUT_MS = 5_000;
+
+export function spawnDetached(binary: string, args: string[], logFile: string, cwd: string): number {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(binary, args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
+    if (child.pid === undefined) throw new Error(`ts-kcm: failed to start ${binary}`);
+    child.on('error', () => {}); // reported through isRunning and the log instead
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * True while the pid is a live (not zombie) process running `binary`. Checking the command
+ * line guards against a recycled pid after a reboot or a long-dead control plane.
+ */
+export function isRunning(pid: number | null | undefined, binary: string): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    // ESRCH: gone. EPERM: exists but belongs to someone else, so not our component.
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return basename(cmdline) === basename(binary);
+  } catch {
+    // No procfs (not Linux): the signal-0 probe is all we have.
+    return true;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/** SIGTERM the component's process group, then SIGKILL it if it outlives the timeout (0: SIGKILL at once). */
+export async function terminate(
+  pid: number,
+  binary: string,
+  timeoutMs: number = DEFAULT_TERMINATE_TIMEOUT_MS,
+): Promise<void> {
+  if (!isRunning(pid, binary)) return;
+  if (timeoutMs > 0) signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isRunning(pid, binary) && Date.now() < deadline) await sleep(50);
+  signalGroup(pid, 'SIGKILL');
+  while (isRunning(pid, binary)) await sleep(20);
+}
+
+/** For exit hooks, where nothing asynchronous runs any more. */
+export function killNow(pid: number | null | undefined, binary: string): void {
+  if (pid && isRunning(pid, binary)) signalGroup(pid, 'SIGKILL');
+}
+
+export function logTail(logFile: string, lines = 40): string {
+  try {
+    const all = readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    return all.slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
