@@ -1,0 +1,375 @@
+/**
+ * Bounded fan-out from one informer to many handlers.
+ *
+ * Design (after the kube-apiserver watch cache's "interval" over its cyclic buffer):
+ *
+ * - The informer writes every change to its store and then appends one event to a RING of
+ *   fixed capacity (default 1024). Appending is O(1) and never waits for a handler, so a
+ *   slow handler can never hold up the watch. When the ring is full the oldest event is
+ *   dropped.
+ * - Each handler is a LISTENER with a cursor: the sequence number of the next ring event it
+ *   needs. The listener drains the ring asynchronously (setImmediate loop), at most
+ *   `chunkSize` deliveries per turn, so one handler never monopolises the event loop.
+ *   A handler may return a promise; the listener awaits it before the next delivery
+ *   (that is how a handler is "slow" on a single thread).
+ * - A listener whose cursor is older than the ring's tail has lost events: its interval is
+ *   INVALID and it must not be served from the ring any more. It is re-synced from the
+ *   store instead: a WALK over the store's live key iterator (no copy of the keys, objects
+ *   read at delivery time, in bounded chunks) that delivers adds for keys it never saw and
+ *   updates for keys whose resourceVersion differs from the one it last saw, then a walk
+ *   over what it knew that is gone from the store, delivered as DeletedFinalStateUnknown
+ *   tombstones. The cursor restarts at the ring head position taken when the walk began.
+ * - Per listener we keep only key -> last resourceVersion delivered (`known`), never object
+ *   copies; so an update recovered by a re-sync carries as `old` a metadata-only stub with
+ *   the last resourceVersion the handler saw, and a tombstone carries such a stub too. This
+ *   is the minimum needed to emit correct adds/updates/deletes, and it is bounded by the
+ *   store size, not by how far behind the handler is.
+ * - While a walk has read a key's state at ring position p, ring events for that key with a
+ *   sequence below p are already reflected and are skipped (`seenAt`); the map is dropped
+ *   once the cursor passes the walk's end.
+ * - A handler added to a running informer starts with the same walk (its "initial replay",
+ *   adds flagged isInInitialList) and then continues from the ring position at
+ *   registration. Its registration hasSynced() once the informer has synced and the
+ *   listener has delivered everything up to the end of the initial list.
+ *
+ * Memory is therefore O(ring capacity + store size per listener), whatever the speed of
+ * any handler.
+ */
+import type { KubeObject } from '../api/index.js';
+import type { Clock, TimerHandle } from '../clock/index.js';
+import type { Store } from './store.js';
+import { splitMetaNamespaceKey } from './store.js';
+import type { HandlerRegistration, ResourceEventHandler } from './types.js';
+import { DeletedFinalStateUnknown } from './types.js';
+
+export type FanoutEvent<T extends KubeObject> =
+  | { type: 'add'; key: string; obj: T; isInInitialList: boolean }
+  | { type: 'update'; key: string; old: T; obj: T }
+  | { type: 'delete'; key: string; obj: T | DeletedFinalStateUnknown<T> };
+
+/** A fixed-capacity queue addressed by ever-increasing sequence numbers. */
+export class EventRing<E> {
+  private readonly buf: (E | undefined)[];
+  /** Sequence number of the oldest event still held. */
+  head = 0;
+  /** Sequence number the next pushed event gets. */
+  next = 0;
+
+  constructor(readonly capacity: number) {
+    if (!(capacity >= 1)) throw new Error(`ring capacity must be >= 1, got ${capacity}`);
+    this.buf = new Array<E | undefined>(capacity);
+  }
+
+  push(e: E): void {
+    if (this.next - this.head === this.capacity) {
+      this.buf[this.head % this.capacity] = undefined;
+      this.head++;
+    }
+    this.buf[this.next % this.capacity] = e;
+    this.next++;
+  }
+
+  /** The event with sequence `seq`, or undefined if it was dropped or not yet pushed. */
+  at(seq: number): E | undefined {
+    if (seq < this.head || seq >= this.next) return undefined;
+    return this.buf[seq % this.capacity];
+  }
+
+  get size(): number {
+    return this.next - this.head;
+  }
+}
+
+export interface FanoutOptions {
+  /** Ring capacity; default 1024 events (the order of client-go's initial listener buffer). */
+  ringCapacity?: number;
+  /** Deliveries per listener per event-loop turn; default 100. */
+  chunkSize?: number;
+  clock: Clock;
+  /** Called with whatever a handler threw (or its promise rejected with). */
+  onHandlerError: (err: unknown, callback: 'onAdd' | 'onUpdate' | 'onDelete') => void;
+  /** apiVersion/kind put on the metadata stubs a re-sync has to invent. */
+  typeMeta?: { apiVersion?: string; kind?: string };
+}
+
+type HandlerFn = (...args: never[]) => unknown;
+
+export class FanOut<T extends KubeObject> {
+  readonly ring: EventRing<FanoutEvent<T>>;
+  readonly chunkSize: number;
+  private readonly listeners = new Set<Listener<T>>();
+  /** Ring position just after the first full list; undefined until the informer syncs. */
+  initialListEnd: number | undefined;
+
+  constructor(
+    readonly store: Store<T>,
+    readonly opts: FanoutOptions,
+  ) {
+    this.ring = new EventRing(opts.ringCapacity ?? 1024);
+    this.chunkSize = opts.chunkSize ?? 100;
+  }
+
+  publish(ev: FanoutEvent<T>): void {
+    this.ring.push(ev);
+    for (const l of this.listeners) l.wake();
+  }
+
+  markInitialListEnd(): void {
+    if (this.initialListEnd !== undefined) return;
+    this.initialListEnd = this.ring.next;
+    for (const l of this.listeners) l.wake();
+  }
+
+  /** `replay`: the informer is running, so the listener first walks the current store. */
+  addListener(handler: ResourceEventHandler<T>, resyncPeriodMs: number, replay: boolean): HandlerRegistration {
+    const l = new Listener(this, handler, resyncPeriodMs, replay);
+    this.listeners.add(l);
+    l.wake();
+    return {
+      hasSynced: () => l.hasSynced(),
+      remove: () => {
+        l.stop();
+        this.listeners.delete(l);
+      },
+    };
+  }
+
+  listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** True when no listener has anything left to deliver. */
+  idle(): boolean {
+    for (const l of this.listeners) if (!l.idle()) return false;
+    return true;
+  }
+
+  /** Resolves once every listener has caught up (tests and benchmarks). */
+  async whenIdle(): Promise<void> {
+    while (!this.idle()) await turn();
+  }
+}
+
+interface Walk {
+  phase: 'store' | 'gone';
+  /** Initial replay of a late handler: adds are flagged isInInitialList. */
+  initial: boolean;
+  /** Periodic resync: re-deliver unchanged objects as updates with old === new. */
+  periodic: boolean;
+  it: Iterator<string>;
+}
+
+class Listener<T extends KubeObject> {
+  private cursor: number;
+  /** key -> last resourceVersion this handler was given. */
+  private readonly known = new Map<string, string>();
+  /** key -> ring position at which a walk read that key's state; see the file comment. */
+  private seenAt: Map<string, number> | undefined;
+  private seenUntil = 0;
+  private walk: Walk | undefined;
+  private running = false;
+  private stopped = false;
+  private synced = false;
+  private periodicDue = false;
+  private timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly fan: FanOut<T>,
+    private readonly handler: ResourceEventHandler<T>,
+    private readonly resyncPeriodMs: number,
+    replay: boolean,
+  ) {
+    this.cursor = fan.ring.next;
+    if (replay) this.startWalk({ initial: true, periodic: false });
+    this.armResync();
+  }
+
+  hasSynced(): boolean {
+    if (!this.synced) {
+      const end = this.fan.initialListEnd;
+      this.synced = end !== undefined && this.walk === undefined && this.cursor >= end;
+    }
+    return this.synced;
+  }
+
+  idle(): boolean {
+    if (this.stopped) return true;
+    return this.walk === undefined && !this.periodicDue && this.cursor >= this.fan.ring.next;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  wake(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    void this.drain().finally(() => (this.running = false));
+  }
+
+  private armResync(): void {
+    if (!(this.resyncPeriodMs > 0) || this.stopped) return;
+    this.timer = this.fan.opts.clock.setTimer(this.resyncPeriodMs, () => {
+      this.periodicDue = true;
+      this.wake();
+      this.armResync();
+    });
+  }
+
+  private startWalk(kind: { initial: boolean; periodic: boolean }): void {
+    this.cursor = this.fan.ring.next;
+    if (!kind.periodic) this.seenAt ??= new Map();
+    this.walk = { phase: 'store', ...kind, it: this.fan.store.keysIterator() };
+  }
+
+  private async drain(): Promise<void> {
+    const ring = this.fan.ring;
+    for (;;) {
+      if (this.stopped) return;
+      let budget = this.fan.chunkSize;
+      if (this.cursor < ring.head) {
+        // Our interval lost events: serve nothing more from it; re-sync from the store. A walk
+        // in progress restarts too, since keys it already visited may have changed unseen.
+        this.startWalk({ initial: this.walk?.initial ?? false, periodic: false });
+      }
+      if (this.walk) {
+        budget = await this.stepWalk(budget);
+      }
+      while (budget > 0 && !this.walk && this.cursor < ring.next) {
+        const seq = this.cursor++;
+        budget -= await this.deliverEvent(seq, ring.at(seq)!);
+        if (this.stopped) return;
+      }
+      if (this.seenAt && !this.walk && this.cursor >= this.seenUntil) this.seenAt = undefined;
+      this.hasSynced();
+      if (!this.walk && this.cursor >= ring.next) {
+        if (!this.periodicDue) return;
+        this.periodicDue = false;
+        this.startWalk({ initial: false, periodic: true });
+      }
+      await turn();
+    }
+  }
+
+  /** Deliver up to `budget` items of the current walk; returns the budget left. */
+  private async stepWalk(budget: number): Promise<number> {
+    const walk = this.walk!;
+    const store = this.fan.store;
+    while (budget > 0) {
+      const r = walk.it.next();
+      if (r.done) {
+        if (walk.phase === 'store' && !walk.periodic) {
+          walk.phase = 'gone';
+          walk.it = this.known.keys();
+          continue;
+        }
+        this.walk = undefined;
+        if (!walk.periodic) this.seenUntil = this.fan.ring.next;
+        return budget;
+      }
+      const key = r.value;
+      if (walk.periodic) {
+        const obj = store.get(key);
+        // Changed objects are on their way through the ring; resync only re-delivers the unchanged.
+        if (obj && this.known.get(key) === rvOf(obj)) {
+          budget--;
+          await this.call('onUpdate', obj, obj);
+        }
+        continue;
+      }
+      this.seenAt!.set(key, this.fan.ring.next);
+      if (walk.phase === 'store') {
+        const obj = store.get(key);
+        if (!obj) continue;
+        const knownRv = this.known.get(key);
+        if (knownRv === undefined) {
+          this.known.set(key, rvOf(obj));
+          budget--;
+          await this.call('onAdd', obj, walk.initial);
+        } else if (knownRv !== rvOf(obj)) {
+          this.known.set(key, rvOf(obj));
+          budget--;
+          await this.call('onUpdate', this.stub(key, knownRv), obj);
+        }
+      } else if (!store.has(key)) {
+        const knownRv = this.known.get(key)!;
+        this.known.delete(key);
+        budget--;
+        await this.call('onDelete', new DeletedFinalStateUnknown<T>(key, this.stub(key, knownRv)));
+      }
+      if (this.stopped) return 0;
+    }
+    return budget;
+  }
+
+  /** Returns 1 if the handler was called, 0 if the event was skipped. */
+  private async deliverEvent(seq: number, ev: FanoutEvent<T>): Promise<number> {
+    const seen = this.seenAt?.get(ev.key);
+    if (seen !== undefined && seq < seen) return 0;
+    const knownRv = this.known.get(ev.key);
+    switch (ev.type) {
+      case 'add':
+      case 'update': {
+        const rv = rvOf(ev.obj);
+        if (knownRv === rv) return 0;
+        this.known.set(ev.key, rv);
+        if (knownRv === undefined) {
+          await this.call('onAdd', ev.obj, ev.type === 'add' && ev.isInInitialList);
+        } else {
+          const old = ev.type === 'update' ? ev.old : this.stub(ev.key, knownRv);
+          await this.call('onUpdate', old, ev.obj);
+        }
+        return 1;
+      }
+      case 'delete':
+        if (knownRv === undefined) return 0;
+        this.known.delete(ev.key);
+        await this.call('onDelete', ev.obj);
+        return 1;
+    }
+  }
+
+  private stub(key: string, resourceVersion: string): T {
+    return stubOf<T>(key, resourceVersion, this.fan.opts.typeMeta);
+  }
+
+  private async call(name: 'onAdd' | 'onUpdate' | 'onDelete', ...args: unknown[]): Promise<void> {
+    const fn = this.handler[name] as HandlerFn | undefined;
+    if (!fn) return;
+    try {
+      const r = fn.apply(this.handler, args as never[]);
+      if (r && typeof (r as PromiseLike<unknown>).then === 'function') await r;
+    } catch (err) {
+      this.fan.opts.onHandlerError(err, name);
+    }
+  }
+}
+
+function rvOf(obj: KubeObject): string {
+  return obj.metadata?.resourceVersion ?? '';
+}
+
+/**
+ * What a listener can say about a version it no longer holds: identity and the
+ * resourceVersion it last saw (see the file comment for why not the full object).
+ */
+function stubOf<T extends KubeObject>(key: string, resourceVersion: string, typeMeta?: FanoutOptions['typeMeta']): T {
+  let namespace = '';
+  let name = key;
+  try {
+    ({ namespace, name } = splitMetaNamespaceKey(key));
+  } catch {
+    // a custom key function: keep the whole key as the name
+  }
+  const metadata: KubeObject['metadata'] = { name, resourceVersion };
+  if (namespace) metadata.namespace = namespace;
+  const stub: KubeObject = { metadata };
+  if (typeMeta?.apiVersion) stub.apiVersion = typeMeta.apiVersion;
+  if (typeMeta?.kind) stub.kind = typeMeta.kind;
+  return stub as T;
+}
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,309 @@
+/**
+ * The reflector keeps a sink (the shared informer's store) equal to the apiserver's view of
+ * one resource: an initial full state (paginated LIST, or a WatchList stream), then a WATCH
+ * resumed from the last resourceVersion seen (bookmarks included). It never returns on its
+ * own: every failure is logged, reported, and retried with backoff until the signal aborts.
+ */
+import type { KubeList, KubeObject, Status } from '../api/index.js';
+import type { ListOptions, WatchEvent, WatchOptions } from '../client/types.js';
+import { ApiError, isGone } from '../client/errors.js';
+import type { Clock } from '../clock/index.js';
+import type { Logger } from '../log/index.js';
+import { errorMessage } from '../log/index.js';
+import type { BackoffOptions } from './backoff.js';
+import { Backoff } from './backoff.js';
+import { metaNamespaceKey } from './store.js';
+
+/** The two calls a reflector needs; a ResourceClient is one. */
+export interface ListWatcher<T extends KubeObject = KubeObject> {
+  list(opts?: ListOptions): Promise<KubeList<T>>;
+  watch(opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent<T>>;
+}
+
+/** Where the reflector writes. */
+export interface ReflectorSink<T extends KubeObject = KubeObject> {
+  /** The complete state at `resourceVersion`; whatever the sink holds that is not in `objs` is gone. */
+  replace(objs: T[], resourceVersion: string): void;
+  event(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void;
+}
+
+export type ReflectorPhase = 'list' | 'watch' | 'watchlist';
+
+export interface ReflectorOptions {
+  /** For logs and metrics, e.g. `configmaps` or `servicecidrs.networking.k8s.io`. */
+  name: string;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  metadataOnly?: boolean;
+  clock: Clock;
+  logger: Logger;
+  /** LIST page size; 500 like client-go. */
+  pageSize?: number;
+  /** Try a WatchList stream for the initial state; fall back to LIST for good if it fails. Default true. */
+  useWatchList?: boolean;
+  /** Re-watch when no event or bookmark arrived for this long. Default 150 s: bookmarks come about every 60 s. */
+  inactivityTimeoutMs?: number;
+  /** Server-side watch timeout range; client-go picks 5-10 min at random so watches do not expire together. */
+  minWatchTimeoutSeconds?: number;
+  maxWatchTimeoutSeconds?: number;
+  backoff?: BackoffOptions;
+  random?: () => number;
+  /** Every error is reported here (for metrics) after being logged. */
+  onError?: (err: unknown, phase: ReflectorPhase) => void;
+}
+
+export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
+
+/** Thrown internally when the inactivity guard gave up on a silent watch. */
+export class WatchInactiveError extends Error {
+  constructor(ms: number) {
+    super(`no watch event or bookmark for ${Math.round(ms / 1000)}s`);
+    this.name = 'WatchInactiveError';
+  }
+}
+
+/** Thrown internally when a WatchList stream ended before its initial-events-end bookmark. */
+class WatchListIncompleteError extends Error {
+  constructor() {
+    super('watch list stream ended before the initial-events-end bookmark');
+    this.name = 'WatchListIncompleteError';
+  }
+}
+
+export class Reflector<T extends KubeObject = KubeObject> {
+  private lastRV = '';
+  private synced = false;
+  /** Whether the current list / watch-list attempt got as far as delivering its full state. */
+  private listDelivered = false;
+  private initialDelivered = false;
+  private streamStartedAt = 0;
+  private watchListEnabled: boolean;
+  private readonly backoff: Backoff;
+  private readonly random: () => number;
+  /** Counters for tests and benchmarks. */
+  readonly stats = { lists: 0, listPages: 0, watches: 0, relists: 0, errors: 0 };
+
+  constructor(
+    private readonly lw: ListWatcher<T>,
+    private readonly sink: ReflectorSink<T>,
+    private readonly opts: ReflectorOptions,
+  ) {
+    this.watchListEnabled = opts.useWatchList ?? true;
+    this.random = opts.random ?? Math.random;
+    this.backoff = new Backoff(opts.clock, { random: this.random, ...opts.backoff });
+  }
+
+  lastSyncResourceVersion(): string {
+    return this.lastRV;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  usingWatchList(): boolean {
+    return this.watchListEnabled;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    let needList = true;
+    while (!signal.aborted) {
+      const phase: ReflectorPhase = needList ? (this.watchListEnabled ? 'watchlist' : 'list') : 'watch';
+      try {
+        let events: number;
+        if (phase === 'watchlist') {
+          events = await this.watchList(signal);
+        } else {
+          if (phase === 'list') await this.list(signal);
+          needList = false;
+          events = await this.watch(signal);
+        }
+        needList = false;
+        // A server that closes every watch at once must not turn into a hot loop.
+        if (events === 0 && this.opts.clock.now() - this.streamStartedAt < 1000 && !signal.aborted) {
+          throw new Error('watch closed immediately without any event');
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        this.report(err, phase);
+        if (phase === 'watchlist' && !this.initialDelivered) {
+          this.opts.logger.warn('watch list failed; using paginated LIST from now on', {
+            resource: this.opts.name,
+            err: errorMessage(err),
+          });
+          this.watchListEnabled = false;
+          needList = true;
+          continue; // a missing feature is not an outage: no reason to wait before the LIST
+        }
+        if (phase === 'watchlist') needList = false; // its initial state is in: resume from lastRV
+        if (phase === 'list' && !this.listDelivered) needList = true;
+        if (isGone(err)) {
+          needList = true;
+          this.stats.relists++;
+        }
+        const delay = this.backoff.next();
+        this.opts.logger.debug('retrying list/watch', { resource: this.opts.name, delayMs: Math.round(delay) });
+        try {
+          await this.opts.clock.sleep(delay, signal);
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  private report(err: unknown, phase: ReflectorPhase): void {
+    this.stats.errors++;
+    const gone = isGone(err);
+    const meta = { resource: this.opts.name, phase, err: errorMessage(err), resourceVersion: this.lastRV };
+    // A 410 is routine (the watch window moved on); everything else deserves attention.
+    if (gone) this.opts.logger.info('resourceVersion too old; relisting', meta);
+    else this.opts.logger.warn('list/watch failed', meta);
+    this.opts.onError?.(err, phase);
+  }
+
+  /** Paginated LIST; a continue token that expires mid-way restarts the list from the top. */
+  private async list(signal: AbortSignal): Promise<void> {
+    this.stats.lists++;
+    this.listDelivered = false;
+    let items: T[] = [];
+    let cont: string | undefined;
+    let rv: string;
+    let restarts = 0;
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      let page: KubeList<T>;
+      try {
+        page = await this.lw.list({ ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: cont });
+      } catch (err) {
+        // The snapshot behind a continue token is compacted away after ~5 min; start over,
+        // but not forever (a list that can never finish in time is a failure to back off from).
+        if (cont !== undefined && isGone(err) && restarts < 3) {
+          restarts++;
+          this.report(err, 'list');
+          items = [];
+          cont = undefined;
+          continue;
+        }
+        throw err;
+      }
+      this.stats.listPages++;
+      for (const item of page.items) items.push(item);
+      rv = page.metadata?.resourceVersion ?? '';
+      cont = page.metadata?.continue || undefined;
+      if (!cont) break;
+    }
+    if (signal.aborted) throw signal.reason;
+    this.sink.replace(items, rv);
+    this.lastRV = rv;
+    this.synced = true;
+    this.listDelivered = true;
+  }
+
+  private watch(signal: AbortSignal): Promise<number> {
+    return this.stream(signal, { resourceVersion: this.lastRV }, false);
+  }
+
+  /** Initial state as a stream: ADDED events, then a bookmark annotated initial-events-end. */
+  private watchList(signal: AbortSignal): Promise<number> {
+    this.initialDelivered = false;
+    return this.stream(signal, { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' }, true);
+  }
+
+  private selectors(): ListOptions {
+    const o = this.opts;
+    const sel: ListOptions = {};
+    if (o.namespace) sel.namespace = o.namespace;
+    if (o.labelSelector) sel.labelSelector = o.labelSelector;
+    if (o.fieldSelector) sel.fieldSelector = o.fieldSelector;
+    if (o.metadataOnly) sel.metadataOnly = true;
+    return sel;
+  }
+
+  private timeoutSeconds(): number {
+    const min = this.opts.minWatchTimeoutSeconds ?? 300;
+    const max = this.opts.maxWatchTimeoutSeconds ?? 600;
+    return Math.floor(min + (max - min) * this.random());
+  }
+
+  /**
+   * One watch connection. Returns when the server closes it; throws on errors, on a
+   * silent connection (inactivity guard) and, for a WatchList, when it ends too early.
+   */
+  private async stream(signal: AbortSignal, extra: WatchOptions, initial: boolean): Promise<number> {
+    this.stats.watches++;
+    const clock = this.opts.clock;
+    this.streamStartedAt = clock.now();
+    let events = 0;
+    const inactivityMs = this.opts.inactivityTimeoutMs ?? 150_000;
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let lastEventAt = clock.now();
+    let inactive = false;
+    // One check timer re-armed every fifth of the window rather than a timer per event.
+    let timer = clock.setTimer(inactivityMs / 5, function check() {
+      if (clock.now() - lastEventAt >= inactivityMs) {
+        inactive = true;
+        ac.abort(new WatchInactiveError(inactivityMs));
+      } else timer = clock.setTimer(inactivityMs / 5, check);
+    });
+    let pending: Map<string, T> | undefined = initial ? new Map() : undefined;
+    try {
+      const opts: WatchOptions = {
+        ...this.selectors(),
+        allowWatchBookmarks: true,
+        timeoutSeconds: this.timeoutSeconds(),
+        ...extra,
+      };
+      for await (const ev of this.lw.watch(opts, ac.signal)) {
+        lastEventAt = clock.now();
+        events++;
+        if (ev.type === 'ERROR') throw errorFromStatus(ev.object as unknown as Status, this.opts.name);
+        const obj = ev.object;
+        const rv = obj?.metadata?.resourceVersion;
+        if (ev.type === 'BOOKMARK') {
+          if (pending && obj?.metadata?.annotations?.[INITIAL_EVENTS_END_ANNOTATION] === 'true') {
+            this.sink.replace([...pending.values()], rv ?? '');
+            pending = undefined;
+            this.synced = true;
+            this.initialDelivered = true;
+          }
+          if (rv) this.lastRV = rv;
+          continue;
+        }
+        if (pending) {
+          // Still receiving the initial state: collect it, apply it whole at the bookmark.
+          if (ev.type === 'DELETED') pending.delete(metaNamespaceKey(obj));
+          else pending.set(metaNamespaceKey(obj), obj);
+        } else {
+          this.sink.event(ev.type, obj);
+          if (rv) this.lastRV = rv;
+        }
+      }
+      if (inactive) throw new WatchInactiveError(inactivityMs);
+      if (pending) throw new WatchListIncompleteError();
+      return events;
+    } catch (err) {
+      if (inactive) throw new WatchInactiveError(inactivityMs);
+      if (signal.aborted) return events;
+      throw err;
+    } finally {
+      timer.cancel();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function errorFromStatus(status: Status | undefined, resource: string): ApiError {
+  const code = status?.code ?? 500;
+  return new ApiError({
+    code,
+    reason: status?.reason,
+    message: status?.message ?? `watch ERROR event (code ${code})`,
+    status,
+    verb: 'watch',
+    resource,
+  });
+}
