@@ -166,7 +166,8 @@ export class LeaderElector {
   /** Renew every retryPeriod; returns when `signal` aborts or a renew misses the deadline. */
   private async renew(signal: AbortSignal): Promise<void> {
     const { logger, clock, retryPeriodMs } = this.opts;
-    while (!signal.aborted) {
+    // The lease was just written: the first renew is due one retry period from now.
+    while (await sleepOrAbort(clock, retryPeriodMs, signal)) {
       const renewed = await this.renewWithinDeadline(signal);
       this.maybeReportTransition();
       if (!renewed) {
@@ -176,7 +177,6 @@ export class LeaderElector {
         });
         return;
       }
-      if (!(await sleepOrAbort(clock, retryPeriodMs, signal))) return;
     }
   }
 

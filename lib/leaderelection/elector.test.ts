@@ -1,0 +1,262 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Lease } from '../api/index.js';
+import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
+import { FakeClock } from '../clock/index.js';
+import { newRegistry } from '../metrics/index.js';
+import { LeaderElector, formatMicroTime, newIdentity } from './index.js';
+
+const NS = 'kube-system';
+const NAME = 'ts-kcm';
+
+/** Let the fake client's promises and our loops run; real macrotask turns, no time passes. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+}
+
+async function advance(clock: FakeClock, ms: number, step = 500): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    clock.advance(Math.min(step, ms - t));
+    await settle();
+  }
+}
+
+function lease(holder: string, renewMs: number, transitions = 0): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: NAME, namespace: NS },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 15,
+      acquireTime: formatMicroTime(renewMs),
+      renewTime: formatMicroTime(renewMs),
+      leaseTransitions: transitions,
+    },
+  };
+}
+
+function setup(seed: Lease[] = [], identity = 'me') {
+  const clock = new FakeClock();
+  const fake = new FakeKubeClient(seed, { clock });
+  const registry = newRegistry();
+  const events: string[] = [];
+  let leading: AbortSignal | undefined;
+  const elector = new LeaderElector({
+    client: fake,
+    namespace: NS,
+    name: NAME,
+    identity,
+    clock,
+    registry,
+    jitterFactor: 0,
+    callbacks: {
+      onStartedLeading: (signal) => {
+        leading = signal;
+        events.push('started');
+      },
+      onStoppedLeading: () => events.push('stopped'),
+      onNewLeader: (id) => events.push(`leader:${id}`),
+    },
+  });
+  const stop = new AbortController();
+  const done = elector.run(stop.signal);
+  return { clock, fake, registry, events, elector, stop, done, leadingSignal: () => leading };
+}
+
+async function stored(fake: FakeKubeClient): Promise<Lease> {
+  return fake.resource<Lease>(Resources.leases).get(NAME, NS);
+}
+
+async function gauge(registry: ReturnType<typeof newRegistry>): Promise<string> {
+  return (await registry.getSingleMetricAsString('leader_election_master_status')).split('\n').pop()!;
+}
+
+describe('LeaderElector', () => {
+  it('creates the Lease when none exists and starts leading', async () => {
+    const t = setup();
+    await settle();
+    expect(t.fake.actions.map((a) => [a.verb, a.resource, a.namespace, a.name])).toEqual([
+      ['get', 'leases', NS, NAME],
+      ['create', 'leases', NS, NAME],
+    ]);
+    expect(t.fake.actions[1]!.body).toEqual({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: NAME, namespace: NS },
+      spec: {
+        holderIdentity: 'me',
+        leaseDurationSeconds: 15,
+        acquireTime: '2026-01-01T00:00:00.000000Z',
+        renewTime: '2026-01-01T00:00:00.000000Z',
+        leaseTransitions: 0,
+      },
+    });
+    expect(t.events).toEqual(['leader:me', 'started']);
+    expect(t.elector.isLeader()).toBe(true);
+    expect(await gauge(t.registry)).toBe('leader_election_master_status{name="ts-kcm"} 1');
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('renews every retry period from its cached copy (no GET) and keeps acquireTime', async () => {
+    const t = setup();
+    await settle();
+    t.fake.clearActions();
+    await advance(t.clock, 2_000);
+    await advance(t.clock, 2_000);
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['update', 'update']);
+    const l = await stored(t.fake);
+    expect(l.spec?.renewTime).toBe('2026-01-01T00:00:04.000000Z');
+    expect(l.spec?.acquireTime).toBe('2026-01-01T00:00:00.000000Z');
+    expect(l.spec?.leaseTransitions).toBe(0);
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('waits for a held lease to stay unchanged for leaseDuration on its own clock, then takes it', async () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    // The holder's renewTime is far in the past: a skewed clock must not make us grab it at once.
+    const t = setup([lease('other', start - 3_600_000, 4)]);
+    await settle();
+    expect(t.elector.isLeader()).toBe(false);
+    expect(t.events).toEqual(['leader:other']);
+    // The holder renews at 10 s: our expiry clock restarts.
+    await advance(t.clock, 10_000);
+    const leases = t.fake.resource<Lease>(Resources.leases);
+    const cur = await stored(t.fake);
+    await leases.update({ ...cur, spec: { ...cur.spec, renewTime: formatMicroTime(t.clock.now()) } });
+    await advance(t.clock, 14_000);
+    expect(t.elector.isLeader()).toBe(false);
+    t.fake.clearActions();
+    // Observed at 12 s (next poll after the renew); 15 s later, at 28 s, the lease is ours.
+    await advance(t.clock, 4_000);
+    expect(t.elector.isLeader()).toBe(true);
+    expect(t.events).toEqual(['leader:other', 'leader:me', 'started']);
+    const l = await stored(t.fake);
+    expect(l.spec).toEqual({
+      holderIdentity: 'me',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-01-01T00:00:28.000000Z',
+      renewTime: '2026-01-01T00:00:28.000000Z',
+      leaseTransitions: 5,
+    });
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('takes a released lease (empty holder) at once', async () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const t = setup([{ ...lease('', start), spec: { ...lease('', start).spec, leaseDurationSeconds: 1 } }]);
+    await settle();
+    expect(t.elector.isLeader()).toBe(true);
+    expect((await stored(t.fake)).spec?.leaseTransitions).toBe(1);
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('loses leadership when renews fail for renewDeadline, aborting the leading signal', async () => {
+    const t = setup();
+    await settle();
+    const fail = () => {
+      throw new ApiError({ code: 500, message: 'etcd down', verb: 'update', resource: 'leases' });
+    };
+    t.fake.prependReactor('update', 'leases', fail);
+    t.fake.prependReactor('get', 'leases', fail);
+    await advance(t.clock, 2_000); // renew loop starts: attempts at 2, 4, 6, 8, 10 s
+    await advance(t.clock, 9_000);
+    expect(t.leadingSignal()?.aborted).toBe(false);
+    await advance(t.clock, 1_000); // deadline at 12 s
+    await t.done;
+    expect(t.leadingSignal()?.aborted).toBe(true);
+    expect(t.events).toEqual(['leader:me', 'started', 'stopped']);
+    expect(await gauge(t.registry)).toBe('leader_election_master_status{name="ts-kcm"} 0');
+  });
+
+  it('loses leadership when a renew request hangs past renewDeadline', async () => {
+    const t = setup();
+    await settle();
+    const hang = () => new Promise(() => {});
+    t.fake.prependReactor('update', 'leases', hang);
+    await advance(t.clock, 2_000);
+    await advance(t.clock, 10_000);
+    await t.done;
+    expect(t.events).toEqual(['leader:me', 'started', 'stopped']);
+  });
+
+  it('releases the lease on cancel: empty holder, 1 s lease, transitions kept', async () => {
+    const t = setup();
+    await settle();
+    t.clock.advance(5_000);
+    t.stop.abort();
+    await t.done;
+    expect((await stored(t.fake)).spec).toEqual({
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      acquireTime: '2026-01-01T00:00:05.000000Z',
+      renewTime: '2026-01-01T00:00:05.000000Z',
+      leaseTransitions: 0,
+    });
+    expect(t.events).toEqual(['leader:me', 'started', 'stopped']);
+    expect(t.leadingSignal()?.aborted).toBe(true);
+  });
+
+  it('of two candidates racing for a free lease exactly one wins', async () => {
+    const clock = new FakeClock();
+    const fake = new FakeKubeClient([], { clock });
+    const started: string[] = [];
+    const stop = new AbortController();
+    const mk = (identity: string) =>
+      new LeaderElector({
+        client: fake,
+        namespace: NS,
+        name: NAME,
+        identity,
+        clock,
+        jitterFactor: 0,
+        callbacks: { onStartedLeading: () => started.push(identity), onStoppedLeading: () => {} },
+      });
+    const a = mk('a');
+    const b = mk('b');
+    const runs = [a.run(stop.signal), b.run(stop.signal)];
+    await settle();
+    await advance(clock, 10_000);
+    expect(started).toHaveLength(1);
+    expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);
+    expect((await stored(fake)).spec?.holderIdentity).toBe(started[0]);
+    stop.abort();
+    await Promise.all(runs);
+  });
+
+  it('reports unhealthy only when leading and overdue by more than the tolerance', async () => {
+    const t = setup();
+    await settle();
+    expect(t.elector.check(20_000)).toBeUndefined();
+    // Renews hang: the elector still believes it leads until the deadline ends the term.
+    t.fake.prependReactor('update', 'leases', () => new Promise(() => {}));
+    t.clock.advance(15_000 + 20_000 + 1); // jump without letting the loop run
+    expect(t.elector.check(20_000)?.message).toBe('failed election to renew leadership on lease ts-kcm');
+    await settle();
+    t.stop.abort();
+  });
+
+  it('rejects inconsistent timings like client-go', () => {
+    const base = {
+      client: new FakeKubeClient(),
+      namespace: NS,
+      name: NAME,
+      identity: 'x',
+      callbacks: { onStartedLeading: () => {}, onStoppedLeading: () => {} },
+    };
+    expect(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).toThrow(
+      'leaseDuration must be greater than renewDeadline',
+    );
+    expect(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(
+      'renewDeadline must be greater than retryPeriod*JitterFactor',
+    );
+    expect(() => new LeaderElector({ ...base, identity: '' })).toThrow('identity must not be empty');
+  });
+
+  it('builds identities as <hostname>_<uuid>', () => {
+    expect(newIdentity()).toMatch(/^.+_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+});
