@@ -18,7 +18,8 @@ export const BINARIES = ['etcd', 'kube-apiserver', 'kube-scheduler', 'kube-contr
 export function projectRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
   for (;;) {
-    if (existsSync(join(dir, 'scripts', 'build-control-plane.sh')) && existsSync(join(dir, 'package.json'))) return dir;
+    if (existsSync(join(dir, 'scripts', 'build-control-plane.sh')) && existsSync(join(dir, 'package.json')))
+      return dir;
     const parent = dirname(dir);
     if (parent === dir) throw new Error(`ts-kcm: cannot find the project root above ${from}`);
     dir = parent;
@@ -84,6 +85,7 @@ export async function locateBinaries(logger: Logger): Promise<string> {
   });
   const lines = out.trim().split('\n');
   const binDir = lines[lines.length - 1]?.trim() ?? '';
-  if (!hasAllBinaries(binDir)) throw new Error(`ts-kcm: build script reported ${binDir} but binaries are missing there`);
+  if (!hasAllBinaries(binDir))
+    throw new Error(`ts-kcm: build script reported ${binDir} but binaries are missing there`);
   return binDir;
 }

@@ -64,7 +64,9 @@ export class ComponentStartError extends Error {
     /** The component lost a race for one of its ports; a new start with new ports may work. */
     readonly portInUse: boolean,
   ) {
-    super(`ts-kcm: ${component} ${reason === 'exited' ? 'exited during start-up' : 'did not become ready'}; log tail:\n${logTail}`);
+    super(
+      `ts-kcm: ${component} ${reason === 'exited' ? 'exited during start-up' : 'did not become ready'}; log tail:\n${logTail}`,
+    );
     this.name = 'ComponentStartError';
   }
 }
@@ -101,7 +103,9 @@ export class ControlPlane {
     if (existsSync(files.state)) {
       const previous = ControlPlane.load(dir, { logger });
       if (previous.status().some((c) => c.running)) {
-        throw new Error(`ts-kcm: a control plane is already running in ${dir}; run "controlplane down --dir ${dir}" first`);
+        throw new Error(
+          `ts-kcm: a control plane is already running in ${dir}; run "controlplane down --dir ${dir}" first`,
+        );
       }
       previous.removeData();
       mkdirSync(dir, { recursive: true });
@@ -172,7 +176,11 @@ export class ControlPlane {
 
       writeFileSync(
         files.kubeconfig,
-        renderKubeconfig({ server: cp.apiserverURL, token, caPem: readFileSync(join(files.certDir, 'apiserver.crt'), 'utf8') }),
+        renderKubeconfig({
+          server: cp.apiserverURL,
+          token,
+          caPem: readFileSync(join(files.certDir, 'apiserver.crt'), 'utf8'),
+        }),
         { mode: 0o600 },
       );
       if (opts.scheduler) {

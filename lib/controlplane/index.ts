@@ -11,5 +11,11 @@ export {
   type ControlPlaneOptions,
 } from './controlplane.js';
 export { DEFAULT_SERVICE_CLUSTER_IP_RANGE } from './flags.js';
-export { cachedBinDir, locateBinaries, pinnedVersions, projectRoot, type PinnedVersions } from './binaries.js';
+export {
+  cachedBinDir,
+  locateBinaries,
+  pinnedVersions,
+  projectRoot,
+  type PinnedVersions,
+} from './binaries.js';
 export type { ComponentName, StartupFigures } from './state.js';
