@@ -1,16 +1,15 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import type { IPAddress, KubeObject, ServiceCIDR } from '../../lib/api/index.js';
-import { ApiError, Resources, type ResourceRef } from '../../lib/client/index.js';
-import { FakeKubeClient } from '../../lib/client/fake.js';
+import { ApiError, FakeKubeClient, Resources, type ResourceRef } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
 import {
   DeletedFinalStateUnknown,
+  newIndexer,
   type IndexFunc,
   type ResourceEventHandler,
   type SharedIndexInformer,
 } from '../../lib/informer/index.js';
-import { newIndexer } from '../../lib/informer/store.js';
 import type { Logger } from '../../lib/log/index.js';
 import type { DelayingQueue } from '../../lib/workqueue/index.js';
 import {
