@@ -1,13 +1,10 @@
 // Two projects: `unit` (beside the code, fake client, hand-driven clock) and
 // `integration` (test/, against the real local control plane that globalSetup starts once).
+// babel-jest only strips types (ESM stays ESM); `npm run typecheck` checks them. See docs/adr/0002.
 const transform = {
   '^.+\\.ts$': [
-    '@swc/jest',
-    {
-      jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
-      module: { type: 'es6' },
-      sourceMaps: 'inline',
-    },
+    'babel-jest',
+    { babelrc: false, configFile: false, presets: [['@babel/preset-typescript', { onlyRemoveTypeImports: true }]] },
   ],
 };
 const common = {
