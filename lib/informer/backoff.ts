@@ -43,7 +43,8 @@ export class Backoff {
   /** Record a failure now and return how long to wait before the next attempt. */
   next(): number {
     const now = this.clock.now();
-    if (this.lastFailureAt !== undefined && now - this.lastFailureAt > this.resetAfterMs) this.step = this.initialMs;
+    if (this.lastFailureAt !== undefined && now - this.lastFailureAt > this.resetAfterMs)
+      this.step = this.initialMs;
     this.lastFailureAt = now;
     const base = this.step;
     this.step = Math.min(this.maxMs, this.step * this.factor);

@@ -38,7 +38,10 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
     this.clock = opts.clock ?? new RealClock();
   }
 
-  informerFor<T extends KubeObject = KubeObject>(ref: ResourceRef, opts: InformerOptions<T> = {}): SharedIndexInformer<T> {
+  informerFor<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    opts: InformerOptions<T> = {},
+  ): SharedIndexInformer<T> {
     const transform = opts.transform ?? STRIP_MANAGED_FIELDS;
     const key = JSON.stringify([
       ref.group,
@@ -104,7 +107,10 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
       });
       const ok = await Promise.race([all, aborted]);
       if (ok) this.logger.info('informer caches synced', { informers: started.length });
-      else this.logger.warn('stopped waiting for informer caches', { unsynced: pending().map((i) => resourceLabel(i.ref)) });
+      else
+        this.logger.warn('stopped waiting for informer caches', {
+          unsynced: pending().map((i) => resourceLabel(i.ref)),
+        });
       return ok;
     } finally {
       timer.cancel();
@@ -116,7 +122,10 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
     this.runningInformers.add(informer);
     informer.run(signal).catch((err: unknown) => {
       // run() only rejects on a programming error; say so loudly rather than lose the informer quietly.
-      this.logger.error('informer stopped unexpectedly', { informer: resourceLabel(informer.ref), err: errorMessage(err) });
+      this.logger.error('informer stopped unexpectedly', {
+        informer: resourceLabel(informer.ref),
+        err: errorMessage(err),
+      });
     });
   }
 }

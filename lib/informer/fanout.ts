@@ -121,7 +121,11 @@ export class FanOut<T extends KubeObject> {
   }
 
   /** `replay`: the informer is running, so the listener first walks the current store. */
-  addListener(handler: ResourceEventHandler<T>, resyncPeriodMs: number, replay: boolean): HandlerRegistration {
+  addListener(
+    handler: ResourceEventHandler<T>,
+    resyncPeriodMs: number,
+    replay: boolean,
+  ): HandlerRegistration {
     const l = new Listener(this, handler, resyncPeriodMs, replay);
     this.listeners.add(l);
     l.wake();
@@ -354,7 +358,11 @@ function rvOf(obj: KubeObject): string {
  * What a listener can say about a version it no longer holds: identity and the
  * resourceVersion it last saw (see the file comment for why not the full object).
  */
-function stubOf<T extends KubeObject>(key: string, resourceVersion: string, typeMeta?: FanoutOptions['typeMeta']): T {
+function stubOf<T extends KubeObject>(
+  key: string,
+  resourceVersion: string,
+  typeMeta?: FanoutOptions['typeMeta'],
+): T {
   let namespace = '';
   let name = key;
   try {

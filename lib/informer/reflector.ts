@@ -74,8 +74,7 @@ class WatchListIncompleteError extends Error {
 export class Reflector<T extends KubeObject = KubeObject> {
   private lastRV = '';
   private synced = false;
-  /** Whether the current list / watch-list attempt got as far as delivering its full state. */
-  private listDelivered = false;
+  /** Whether the current watch-list attempt got as far as delivering its initial state. */
   private initialDelivered = false;
   private streamStartedAt = 0;
   private watchListEnabled: boolean;
@@ -109,13 +108,16 @@ export class Reflector<T extends KubeObject = KubeObject> {
   async run(signal: AbortSignal): Promise<void> {
     let needList = true;
     while (!signal.aborted) {
-      const phase: ReflectorPhase = needList ? (this.watchListEnabled ? 'watchlist' : 'list') : 'watch';
+      let phase: ReflectorPhase = needList ? (this.watchListEnabled ? 'watchlist' : 'list') : 'watch';
       try {
         let events: number;
         if (phase === 'watchlist') {
           events = await this.watchList(signal);
         } else {
-          if (phase === 'list') await this.list(signal);
+          if (phase === 'list') {
+            await this.list(signal);
+            phase = 'watch';
+          }
           needList = false;
           events = await this.watch(signal);
         }
@@ -137,13 +139,15 @@ export class Reflector<T extends KubeObject = KubeObject> {
           continue; // a missing feature is not an outage: no reason to wait before the LIST
         }
         if (phase === 'watchlist') needList = false; // its initial state is in: resume from lastRV
-        if (phase === 'list' && !this.listDelivered) needList = true;
         if (isGone(err)) {
           needList = true;
           this.stats.relists++;
         }
         const delay = this.backoff.next();
-        this.opts.logger.debug('retrying list/watch', { resource: this.opts.name, delayMs: Math.round(delay) });
+        this.opts.logger.debug('retrying list/watch', {
+          resource: this.opts.name,
+          delayMs: Math.round(delay),
+        });
         try {
           await this.opts.clock.sleep(delay, signal);
         } catch {
@@ -166,7 +170,6 @@ export class Reflector<T extends KubeObject = KubeObject> {
   /** Paginated LIST; a continue token that expires mid-way restarts the list from the top. */
   private async list(signal: AbortSignal): Promise<void> {
     this.stats.lists++;
-    this.listDelivered = false;
     let items: T[] = [];
     let cont: string | undefined;
     let rv: string;
@@ -198,7 +201,6 @@ export class Reflector<T extends KubeObject = KubeObject> {
     this.sink.replace(items, rv);
     this.lastRV = rv;
     this.synced = true;
-    this.listDelivered = true;
   }
 
   private watch(signal: AbortSignal): Promise<number> {

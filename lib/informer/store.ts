@@ -33,7 +33,9 @@ export function namespaceIndexFunc(obj: KubeObject): string[] {
   return [obj.metadata?.namespace ?? ''];
 }
 
-export function newIndexer<T extends KubeObject = KubeObject>(keyFn: KeyFunc<T> = metaNamespaceKey): Store<T> {
+export function newIndexer<T extends KubeObject = KubeObject>(
+  keyFn: KeyFunc<T> = metaNamespaceKey,
+): Store<T> {
   return new Store<T>(keyFn);
 }
 

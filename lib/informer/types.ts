@@ -68,7 +68,10 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 
 export interface SharedInformerFactory {
   /** One informer per (resource, namespace, selectors, transform, metadataOnly), shared by all callers. */
-  informerFor<T extends KubeObject = KubeObject>(ref: ResourceRef, opts?: InformerOptions<T>): SharedIndexInformer<T>;
+  informerFor<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    opts?: InformerOptions<T>,
+  ): SharedIndexInformer<T>;
   /** Starts every informer created so far (and later ones as they are created) until `signal` aborts. */
   start(signal: AbortSignal): void;
   /** Resolves true when every started informer has synced, false if `signal` aborts first. Logs progress. */
