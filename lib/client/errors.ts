@@ -184,3 +184,34 @@ export function newTooManyRequests(ref: Pick<ResourceRef, 'group' | 'resource'>,
   const e = statusError(429, 'TooManyRequests', 'Too many requests, please try again later.', verb, ref);
   return new ApiError({ code: 429, reason: e.reason, message: e.message, status: e.status, verb, resource: e.resource, retryAfterSeconds });
 }
+
+/** No HTTP response: connection refused or reset, TLS failure, timeout. `cause` is the socket error. */
+export class NetworkError extends Error {
+  readonly verb: string;
+  readonly url: string;
+  /** The errno code when there is one ('ECONNREFUSED', 'ECONNRESET', ...). */
+  readonly errno?: string;
+
+  constructor(verb: string, url: string, cause: unknown) {
+    const errno = (cause as { code?: unknown } | undefined)?.code;
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`${verb} ${url}: ${detail}`, { cause });
+    this.name = 'NetworkError';
+    this.verb = verb;
+    this.url = url;
+    this.errno = typeof errno === 'string' ? errno : undefined;
+  }
+}
+
+export const isNetworkError = (err: unknown): boolean => err instanceof NetworkError;
+
+/** A watch stream carried a line that is not a JSON watch event. Never skipped silently. */
+export class WatchDecodeError extends Error {
+  readonly line: string;
+
+  constructor(url: string, line: string, detail: string) {
+    super(`malformed watch event from ${url}: ${detail}: ${line.length > 200 ? line.slice(0, 200) + '...' : line}`);
+    this.name = 'WatchDecodeError';
+    this.line = line;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Connection: the server URL, a keep-alive agent carrying the TLS material, and the
+ * headers that authenticate each request.
+ *
+ * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
+ * request so its auth plugins (exec, OIDC) can refresh what expires. The one thing it does
+ * not do well is token rotation for service accounts: its FileAuth re-reads the token file
+ * only after 60 s and never on a 401. So for a token-file user (in-cluster) we read the file
+ * ourselves: at most once a minute (like client-go's cached token source), and at once after
+ * a 401 (see `invalidate`).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { RealClock, type Clock } from '../clock/index.js';
+import { tokenFileOf } from './config.js';
+
+/** client-go re-reads a service-account token file at most this often. */
+const tokenFileTTLms = 60_000;
+/** client-go dials with 30 s TCP keep-alive: half-open connections surface instead of hanging. */
+const tcpKeepAliveMs = 30_000;
+
+export interface ConnectionOptions {
+  clock?: Clock;
+  userAgent?: string;
+  /** Extra headers on every request (e.g. Impersonate-User). */
+  headers?: Record<string, string>;
+}
+
+export class Connection {
+  readonly server: URL;
+  /** host:port, the `host` label of the client metrics. */
+  readonly host: string;
+  private readonly kc: KubeConfig;
+  private readonly clock: Clock;
+  private readonly tokenFile?: string;
+  private readonly extraHeaders: Record<string, string>;
+  private readonly userAgent: string;
+  private token?: { value: string; readAt: number };
+  private agentPromise?: Promise<http.Agent>;
+  private agent?: http.Agent;
+
+  constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    this.kc = kc;
+    this.server = new URL(cluster.server);
+    this.host = this.server.host;
+    this.clock = opts.clock ?? new RealClock();
+    this.tokenFile = tokenFileOf(kc);
+    this.extraHeaders = opts.headers ?? {};
+    this.userAgent = opts.userAgent ?? 'ts-kcm';
+  }
+
+  get secure(): boolean {
+    return this.server.protocol === 'https:';
+  }
+
+  /** Full URL for an API path (the server URL may carry a path prefix, e.g. behind a proxy). */
+  url(path: string): URL {
+    const prefix = this.server.pathname.replace(/\/+$/, '');
+    return new URL(prefix + path, this.server);
+  }
+
+  /** The agent and headers for one request. */
+  async requestOptions(): Promise<{ agent: http.Agent; headers: Record<string, string> }> {
+    const opts: https.RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    if (this.tokenFile) headers.Authorization = `Bearer ${this.readToken()}`;
+    headers['User-Agent'] = this.userAgent;
+    Object.assign(headers, this.extraHeaders);
+    this.agentPromise ??= Promise.resolve(this.makeAgent(opts));
+    return { agent: await this.agentPromise, headers };
+  }
+
+  /**
+   * After a 401: drop the cached token so the next request re-reads the file. Returns true
+   * when that may help (a token-file user), so the caller retries once.
+   */
+  invalidate(): boolean {
+    if (!this.tokenFile) return false;
+    this.token = undefined;
+    return true;
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  private readToken(): string {
+    const now = this.clock.now();
+    if (!this.token || now - this.token.readAt >= tokenFileTTLms) {
+      this.token = { value: fs.readFileSync(this.tokenFile as string, 'utf8').trim(), readAt: now };
+    }
+    return this.token.value;
+  }
+
+  private makeAgent(opts: https.RequestOptions): http.Agent {
+    const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
+    this.agent = this.secure
+      ? new https.Agent({
+          ...common,
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          pfx: opts.pfx,
+          passphrase: opts.passphrase,
+          servername: opts.servername,
+          ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+        })
+      : new http.Agent(common);
+    return this.agent;
+  }
+}
