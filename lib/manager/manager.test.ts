@@ -1,0 +1,192 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Lease } from '../api/index.js';
+import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
+import { FakeClock } from '../clock/index.js';
+import type { ControllerDefinition } from '../controller/types.js';
+import type { SharedInformerFactory, SharedIndexInformer } from '../informer/types.js';
+import { nopLogger } from '../log/index.js';
+import { newRegistry } from '../metrics/index.js';
+import { Manager, type ManagerOptions } from './index.js';
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** An informer factory whose cache sync the test completes by hand. */
+function stubFactory() {
+  let synced!: (ok: boolean) => void;
+  const sync = new Promise<boolean>((r) => (synced = r));
+  const state = { started: 0, informers: 0 };
+  const factory: SharedInformerFactory = {
+    informerFor: () => {
+      state.informers++;
+      return {} as SharedIndexInformer;
+    },
+    start: () => void state.started++,
+    waitForCacheSync: (signal) =>
+      Promise.race([sync, new Promise<boolean>((r) => signal.addEventListener('abort', () => r(false), { once: true }))]),
+  };
+  return { factory, state, sync: () => synced(true) };
+}
+
+/** A controller that runs until aborted, then takes `drainMs` (on the fake clock) to finish. */
+function testController(log: string[], name = 'test-controller'): ControllerDefinition {
+  return {
+    name,
+    enabledByDefault: true,
+    flags: [{ name: 'concurrent-test-syncs', description: 'workers', defaultValue: 3 }],
+    rbac: [],
+    create(ctx) {
+      ctx.informers.informerFor(Resources.pods);
+      log.push(`create ${name} workers=${ctx.flags['concurrent-test-syncs']}`);
+      return {
+        run: async (signal) => {
+          log.push(`run ${name}`);
+          await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+          log.push(`stopped ${name}`);
+        },
+      };
+    },
+  };
+}
+
+function setup(opts: Partial<ManagerOptions>, defs?: ControllerDefinition[], seed: Lease[] = []) {
+  const clock = new FakeClock();
+  const fake = new FakeKubeClient(seed, { clock });
+  const log: string[] = [];
+  const stub = stubFactory();
+  const registry = newRegistry({ processMetrics: true });
+  const manager = new Manager(
+    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', ...opts },
+    {
+      client: fake,
+      definitions: defs ?? [testController(log)],
+      logger: nopLogger(),
+      registry,
+      clock,
+      identity: 'host_1234',
+      informerFactory: () => stub.factory,
+    },
+  );
+  const stop = new AbortController();
+  const done = manager.run(stop.signal);
+  return { clock, fake, log, stub, manager, stop, done };
+}
+
+async function get(address: string | undefined, path: string): Promise<[number, string]> {
+  const res = await fetch(`http://${address}${path}`);
+  return [res.status, await res.text()];
+}
+
+describe('Manager', () => {
+  it('is ready only after caches sync, serves metrics, and stops cleanly', async () => {
+    const t = setup({ leaderElect: false, controllerFlags: { 'concurrent-test-syncs': 7 } });
+    await settle();
+    expect(t.manager.healthAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(t.log).toEqual(['create test-controller workers=7']);
+    expect(t.stub.state).toEqual({ started: 1, informers: 1 });
+    expect(await get(t.manager.healthAddress, '/readyz')).toEqual([
+      500,
+      '[+]ping ok\n[+]leaderElection ok\n[-]informer-sync failed: reason withheld\n[-]controllers-started failed: reason withheld\n[+]shutdown ok\nreadyz check failed\n',
+    ]);
+    expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
+    t.stub.sync();
+    await settle();
+    expect(t.log).toEqual(['create test-controller workers=7', 'run test-controller']);
+    expect(await get(t.manager.healthAddress, '/readyz')).toEqual([200, 'ok']);
+    expect(await get(t.manager.healthAddress, '/readyz?verbose')).toEqual([
+      200,
+      '[+]ping ok\n[+]leaderElection ok\n[+]informer-sync ok\n[+]controllers-started ok\n[+]shutdown ok\nreadyz check passed\n',
+    ]);
+    expect(await get(t.manager.healthAddress, '/readyz/informer-sync')).toEqual([200, 'ok']);
+    expect(await get(t.manager.healthAddress, '/metrics')).toEqual([404, '404 page not found\n']);
+    const [status, body] = await get(t.manager.metricsAddress, '/metrics');
+    expect(status).toBe(200);
+    expect(body).toContain('process_cpu_user_seconds_total');
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+    expect(t.log).toEqual(['create test-controller workers=7', 'run test-controller', 'stopped test-controller']);
+    await expect(fetch(`http://${t.manager.healthAddress}/healthz`)).rejects.toThrow();
+  });
+
+  it('with leader election: leads, runs controllers, and releases the lease on shutdown', async () => {
+    const t = setup({ leaderElect: true });
+    await settle();
+    expect(t.log).toEqual(['create test-controller workers=3']);
+    t.stub.sync();
+    await settle();
+    const leases = t.fake.resource<Lease>(Resources.leases);
+    expect((await leases.get('ts-kcm', 'kube-system')).spec?.holderIdentity).toBe('host_1234');
+    const [, metrics] = await get(t.manager.metricsAddress, '/metrics');
+    expect(metrics).toContain('leader_election_master_status{name="ts-kcm"} 1');
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+    expect(t.log.at(-1)).toBe('stopped test-controller');
+    const released = await leases.get('ts-kcm', 'kube-system');
+    expect(released.spec?.holderIdentity).toBe('');
+    expect(released.spec?.leaseDurationSeconds).toBe(1);
+  });
+
+  it('as a standby builds no controllers and is not ready', async () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const held: Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'ts-kcm', namespace: 'kube-system' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date(now).toISOString() },
+    };
+    const t = setup({ leaderElect: true }, undefined, [held]);
+    await settle();
+    expect(t.log).toEqual([]);
+    expect((await get(t.manager.healthAddress, '/readyz'))[0]).toBe(500);
+    expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+    expect((await t.fake.resource<Lease>(Resources.leases).get('ts-kcm', 'kube-system')).spec?.holderIdentity).toBe('other');
+  });
+
+  it('stops all work and exits 1 when leadership is lost', async () => {
+    const t = setup({ leaderElect: true });
+    await settle();
+    t.stub.sync();
+    await settle();
+    t.fake.prependReactor('*', 'leases', () => {
+      throw new ApiError({ code: 503, message: 'unavailable', verb: 'update', resource: 'leases' });
+    });
+    for (let i = 0; i < 24; i++) {
+      t.clock.advance(500);
+      await settle();
+    }
+    expect(await t.done).toBe(1);
+    expect(t.log).toEqual(['create test-controller workers=3', 'run test-controller', 'stopped test-controller']);
+  });
+
+  it('exits 1 when a controller cannot be built', async () => {
+    const broken: ControllerDefinition = {
+      name: 'broken',
+      enabledByDefault: true,
+      flags: [],
+      rbac: [],
+      create: () => {
+        throw new Error('not implemented');
+      },
+    };
+    const t = setup({ leaderElect: false }, [broken]);
+    expect(await t.done).toBe(1);
+  });
+
+  it('rejects unknown controllers and bad addresses up front', () => {
+    const deps = { client: new FakeKubeClient(), definitions: [testController([])], logger: nopLogger() };
+    expect(() => new Manager({ controllers: ['*', 'nope'] }, deps)).toThrow('"nope" is not in the list of known controllers');
+    expect(() => new Manager({ metricsBindAddress: '8080' }, deps)).toThrow('invalid bind address "8080"');
+  });
+
+  it('honours `0` for both servers', async () => {
+    const t = setup({ leaderElect: false, metricsBindAddress: '0', healthProbeBindAddress: '0' });
+    await settle();
+    expect(t.manager.metricsAddress).toBeUndefined();
+    expect(t.manager.healthAddress).toBeUndefined();
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+  });
+});

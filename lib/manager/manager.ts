@@ -1,0 +1,326 @@
+import type { Registry } from 'prom-client';
+import type { KubeClient } from '../client/types.js';
+import { RealClock, type Clock } from '../clock/index.js';
+import type { ControllerContext, ControllerDefinition, Runnable } from '../controller/types.js';
+import { EventBroadcaster, type EventRecorder } from '../events/index.js';
+import { DefaultSharedInformerFactory, type SharedInformerFactory } from '../informer/index.js';
+import { LeaderElector, newIdentity } from '../leaderelection/index.js';
+import { errorMessage, type Logger } from '../log/index.js';
+import { newRegistry } from '../metrics/index.js';
+import { parseBindAddress } from './address.js';
+import { resolveControllers } from './controllers.js';
+import { HealthChecks, ping, type HealthCheck } from './healthz.js';
+import { HttpEndpoint } from './server.js';
+
+/** The manager's knobs; every default is kube-controller-manager's (or controller-runtime's for the servers). */
+export interface ManagerOptions {
+  /** --controllers entries: `*`, `foo`, `-foo`. */
+  controllers: string[];
+  leaderElect: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  leaseName: string;
+  leaseNamespace: string;
+  /** "host:port", ":port" or "0" (off). */
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  /** How long in-flight reconciles may take to finish after SIGTERM. */
+  shutdownTimeoutMs: number;
+  /** Controller-specific flag values by flag name (e.g. concurrent-service-cidr-syncs). */
+  controllerFlags: Record<string, number>;
+}
+
+export const DEFAULT_MANAGER_OPTIONS: ManagerOptions = {
+  controllers: ['*'],
+  leaderElect: true,
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+  leaseName: 'ts-kcm',
+  leaseNamespace: 'kube-system',
+  metricsBindAddress: ':8080',
+  healthProbeBindAddress: ':8081',
+  shutdownTimeoutMs: 30_000,
+  controllerFlags: {},
+};
+
+export interface ManagerDeps {
+  client: KubeClient;
+  definitions: ControllerDefinition[];
+  logger: Logger;
+  /** Default: a fresh registry with process metrics. Pass the one the client records into. */
+  registry?: Registry;
+  clock?: Clock;
+  /** Default `<hostname>_<uuid>`. */
+  identity?: string;
+  informerFactory?: (client: KubeClient) => SharedInformerFactory;
+}
+
+/** client-go's HealthzAdaptor tolerance: a leader may be this late renewing before /healthz fails. */
+const LEADER_HEALTH_TOLERANCE_MS = 20_000;
+
+/**
+ * Runs the enabled controllers the way kube-controller-manager does: serve probes and
+ * metrics, win the Lease, build every controller, start the shared informers once, wait for
+ * their caches, then run the controllers until SIGTERM (drain, release the lease, exit 0) or
+ * until leadership is lost (stop at once, exit 1).
+ */
+export class Manager {
+  readonly identity: string;
+  /** Bound addresses once run() has started the servers. */
+  metricsAddress?: string;
+  healthAddress?: string;
+
+  private readonly opts: ManagerOptions;
+  private readonly deps: ManagerDeps;
+  private readonly enabled: ControllerDefinition[];
+  private readonly registry: Registry;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly broadcaster: EventBroadcaster;
+  private readonly recorders = new Map<string, EventRecorder>();
+  private elector?: LeaderElector;
+  private work?: AbortController;
+  private starting?: Promise<void>;
+  private running: Promise<void>[] = [];
+  private cachesSynced = false;
+  private controllersStarted = false;
+  private shuttingDown = false;
+  private failure?: string;
+  private readonly stop = new AbortController();
+
+  /** Throws on an unknown controller name or a malformed bind address. */
+  constructor(options: Partial<ManagerOptions>, deps: ManagerDeps) {
+    this.opts = { ...DEFAULT_MANAGER_OPTIONS, ...options };
+    this.deps = deps;
+    this.enabled = resolveControllers(deps.definitions, this.opts.controllers);
+    parseBindAddress(this.opts.metricsBindAddress);
+    parseBindAddress(this.opts.healthProbeBindAddress);
+    this.registry = deps.registry ?? newRegistry({ processMetrics: true });
+    this.clock = deps.clock ?? new RealClock();
+    this.logger = deps.logger;
+    this.identity = deps.identity ?? newIdentity();
+    this.broadcaster = new EventBroadcaster({ client: deps.client, clock: this.clock, logger: this.logger, registry: this.registry });
+  }
+
+  /** Names of the controllers --controllers turned on. */
+  enabledControllers(): string[] {
+    return this.enabled.map((d) => d.name);
+  }
+
+  /** Runs until `signal` aborts (exit code 0) or leadership is lost / a controller fails to start (1). */
+  async run(signal: AbortSignal): Promise<number> {
+    const { logger } = this;
+    if (signal.aborted) return 0;
+    const onSignal = () => this.stop.abort();
+    signal.addEventListener('abort', onSignal, { once: true });
+    const servers = await this.startServers().catch((err: unknown) => {
+      this.failure = `cannot serve: ${errorMessage(err)}`;
+      return [] as HttpEndpoint[];
+    });
+    try {
+      if (this.failure) return this.fail();
+      logger.info('starting controller manager', { identity: this.identity, controllers: this.enabledControllers() });
+      let electing: Promise<void> | undefined;
+      const electorStop = new AbortController();
+      if (this.opts.leaderElect) {
+        this.elector = this.newElector();
+        electing = this.elector.run(electorStop.signal);
+      } else {
+        this.startControllers(this.stop.signal);
+      }
+      await aborted(this.stop.signal);
+      this.shuttingDown = true;
+      // After a lost lease another replica may already be working: stop now, do not drain.
+      await this.stopControllers(this.failure ? 0 : this.opts.shutdownTimeoutMs);
+      await this.broadcaster.shutdown();
+      // Only now give up the lease: the successor must not start while our reconciles still run.
+      electorStop.abort();
+      await electing;
+      return this.failure ? this.fail() : 0;
+    } finally {
+      signal.removeEventListener('abort', onSignal);
+      await Promise.all(servers.map((s) => s.close()));
+      if (!this.failure) logger.info('controller manager stopped');
+    }
+  }
+
+  private fail(): number {
+    this.logger.error(this.failure ?? 'failed');
+    return 1;
+  }
+
+  private newElector(): LeaderElector {
+    const o = this.opts;
+    return new LeaderElector({
+      client: this.deps.client,
+      namespace: o.leaseNamespace,
+      name: o.leaseName,
+      identity: this.identity,
+      leaseDurationMs: o.leaseDurationMs,
+      renewDeadlineMs: o.renewDeadlineMs,
+      retryPeriodMs: o.retryPeriodMs,
+      releaseOnCancel: true,
+      clock: this.clock,
+      logger: this.logger,
+      registry: this.registry,
+      callbacks: {
+        onStartedLeading: (leading) => this.startControllers(leading),
+        onStoppedLeading: () => {
+          if (this.shuttingDown) return;
+          // kube-controller-manager exits here too: a process that lost its lease cannot know
+          // what its successor has done, so it must not continue with stale state.
+          this.failure = 'leaderelection lost';
+          this.stop.abort();
+        },
+      },
+    });
+  }
+
+  /** Build every controller, start informers once, wait for caches, then run the controllers. */
+  private startControllers(leading: AbortSignal): void {
+    const work = new AbortController();
+    this.work = work;
+    const onLeadingEnd = () => work.abort(leading.reason);
+    if (leading.aborted) return;
+    leading.addEventListener('abort', onLeadingEnd, { once: true });
+    this.starting = this.buildAndRun(work.signal).catch((err: unknown) => {
+      this.failure = `error starting controllers: ${errorMessage(err)}`;
+      this.stop.abort();
+    });
+  }
+
+  private async buildAndRun(signal: AbortSignal): Promise<void> {
+    const { logger } = this;
+    const informers = (this.deps.informerFactory ?? this.defaultFactory)(this.deps.client);
+    const runnables: { name: string; runnable: Runnable }[] = [];
+    for (const def of this.enabled) {
+      try {
+        runnables.push({ name: def.name, runnable: def.create(this.contextFor(def, informers)) });
+      } catch (err) {
+        throw new Error(`${def.name}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+    informers.start(signal);
+    if (!(await informers.waitForCacheSync(signal))) return;
+    this.cachesSynced = true;
+    logger.info('caches synced', { controllers: runnables.map((r) => r.name) });
+    for (const { name, runnable } of runnables) {
+      logger.info('started controller', { controller: name });
+      this.running.push(
+        runnable.run(signal).then(
+          () => logger.info('controller stopped', { controller: name }),
+          (err: unknown) => logger.error('controller failed', { controller: name, err: errorMessage(err) }),
+        ),
+      );
+    }
+    this.controllersStarted = true;
+  }
+
+  private readonly defaultFactory = (client: KubeClient): SharedInformerFactory =>
+    new DefaultSharedInformerFactory(client, { logger: this.logger, registry: this.registry, clock: this.clock });
+
+  private contextFor(def: ControllerDefinition, informers: SharedInformerFactory): ControllerContext {
+    const flags: Record<string, number> = {};
+    for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
+    return {
+      client: this.deps.client,
+      informers,
+      eventRecorder: (component) => this.recorderFor(component),
+      logger: this.logger.child({ controller: def.name }),
+      metrics: this.registry,
+      clock: this.clock,
+      flags,
+    };
+  }
+
+  private recorderFor(component: string): EventRecorder {
+    let r = this.recorders.get(component);
+    if (!r) {
+      r = this.broadcaster.newRecorder(component);
+      this.recorders.set(component, r);
+    }
+    return r;
+  }
+
+  /** Abort the controllers and wait (up to `timeoutMs`) for their in-flight work. */
+  private async stopControllers(timeoutMs: number): Promise<void> {
+    this.work?.abort(new Error('shutting down'));
+    const done = (async () => {
+      await this.starting;
+      await Promise.all(this.running);
+    })();
+    let timer: { cancel(): void } | undefined;
+    const timedOut = await Promise.race([
+      done.then(() => false),
+      new Promise<boolean>((r) => (timer = this.clock.setTimer(timeoutMs, () => r(true)))),
+    ]);
+    timer?.cancel();
+    if (timedOut && timeoutMs > 0) {
+      this.logger.warn('controllers did not finish within the shutdown timeout', { shutdownTimeoutMs: timeoutMs });
+    }
+  }
+
+  private async startServers(): Promise<HttpEndpoint[]> {
+    const servers: HttpEndpoint[] = [];
+    const metricsBind = parseBindAddress(this.opts.metricsBindAddress);
+    if (metricsBind) {
+      const s = new HttpEndpoint(async (req, res) => {
+        if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return false;
+        const body = await this.registry.metrics();
+        res.writeHead(200, { 'Content-Type': this.registry.contentType });
+        res.end(body);
+        return true;
+      });
+      this.metricsAddress = await s.listen(metricsBind);
+      servers.push(s);
+      this.logger.info('serving metrics', { address: this.metricsAddress });
+    }
+    const healthBind = parseBindAddress(this.opts.healthProbeBindAddress);
+    if (healthBind) {
+      const checks = this.healthChecks();
+      const s = new HttpEndpoint((req, res) => checks.handle(req, res));
+      try {
+        this.healthAddress = await s.listen(healthBind);
+      } catch (err) {
+        await Promise.all(servers.map((x) => x.close()));
+        throw err;
+      }
+      servers.push(s);
+      this.logger.info('serving health probes', { address: this.healthAddress });
+    }
+    return servers;
+  }
+
+  private healthChecks(): HealthChecks {
+    const leaderElection: HealthCheck = {
+      name: 'leaderElection',
+      check: () => this.elector?.check(LEADER_HEALTH_TOLERANCE_MS),
+    };
+    const informerSync: HealthCheck = {
+      name: 'informer-sync',
+      check: () => (this.cachesSynced ? undefined : new Error('informer caches not synced')),
+    };
+    const controllers: HealthCheck = {
+      name: 'controllers-started',
+      check: () => (this.controllersStarted ? undefined : new Error('controllers not started')),
+    };
+    const shutdown: HealthCheck = {
+      name: 'shutdown',
+      check: () => (this.shuttingDown ? new Error('process is shutting down') : undefined),
+    };
+    const live = [ping, leaderElection];
+    return new HealthChecks(
+      { healthz: live, livez: live, readyz: [ping, leaderElection, informerSync, controllers, shutdown] },
+      this.logger,
+    );
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
