@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Lease } from '../api/index.js';
+import type { KubeObject, Lease } from '../api/index.js';
 import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
 import { FakeClock } from '../clock/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
@@ -18,9 +18,9 @@ function stubFactory() {
   const sync = new Promise<boolean>((r) => (synced = r));
   const state = { started: 0, informers: 0 };
   const factory: SharedInformerFactory = {
-    informerFor: () => {
+    informerFor: <T extends KubeObject>() => {
       state.informers++;
-      return {} as SharedIndexInformer;
+      return {} as SharedIndexInformer<T>;
     },
     start: () => void state.started++,
     waitForCacheSync: (signal) =>
