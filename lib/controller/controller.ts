@@ -1,0 +1,155 @@
+/**
+ * The controller runner: N workers feed keys from a rate-limited work queue to a Reconciler.
+ *
+ * Workers are plain async loops (get -> reconcile -> done), not a p-queue. The work queue
+ * already gives ordering, dedup, one-worker-per-key and backpressure (a worker takes the next
+ * key only when it is free); a p-queue on top would be a second concurrency limiter holding a
+ * second copy of the backlog that could disagree with the first.
+ *
+ * Outcome of a reconcile (as client-go's sample-controller and controller-runtime):
+ * - returns nothing / no requeueAfterMs: success, forget the key's failure history;
+ * - returns { requeueAfterMs > 0 }: forget, then addAfter (a planned revisit, no backoff);
+ * - throws: addRateLimited (exponential per-key backoff under the shared bucket), unless
+ *   maxRetries is set and the key has already been retried that often: then log and drop it.
+ */
+import { RealClock } from '../clock/index.js';
+import type { Clock } from '../clock/index.js';
+import { errorMessage } from '../log/index.js';
+import type { Logger } from '../log/index.js';
+import type { Registry } from '../metrics/index.js';
+import type { RateLimitingQueue } from '../workqueue/index.js';
+import { reconcileMetrics } from './metrics.js';
+import type { ReconcileMetrics, ReconcileOutcome } from './metrics.js';
+import type { Reconciler, Runnable } from './types.js';
+
+/** How long run() waits for in-flight reconciles after its signal aborts. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+export interface ControllerOptions {
+  /** Controller name: the `controller` label of the ts_kcm_reconcile_* metrics and in logs. */
+  name: string;
+  queue: RateLimitingQueue<string>;
+  reconciler: Reconciler;
+  /** Number of concurrent workers (KCM's --concurrent-*-syncs). */
+  workers: number;
+  /** Drop a key after this many consecutive failed retries. Default: retry forever, as upstream. */
+  maxRetries?: number;
+  logger: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  /** Default DEFAULT_DRAIN_TIMEOUT_MS (30 s). */
+  drainTimeoutMs?: number;
+}
+
+export class Controller implements Runnable {
+  readonly name: string;
+  readonly queue: RateLimitingQueue<string>;
+  private readonly reconciler: Reconciler;
+  private readonly workers: number;
+  private readonly maxRetries: number | undefined;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly drainTimeoutMs: number;
+  private readonly metrics: ReconcileMetrics;
+  private readonly elapsedMs: () => number;
+  private started = false;
+
+  constructor(opts: ControllerOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) {
+      throw new Error(`controller ${opts.name}: workers must be a positive integer, got ${opts.workers}`);
+    }
+    this.name = opts.name;
+    this.queue = opts.queue;
+    this.reconciler = opts.reconciler;
+    this.workers = opts.workers;
+    this.maxRetries = opts.maxRetries;
+    this.logger = opts.logger;
+    this.clock = opts.clock ?? new RealClock();
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.metrics = reconcileMetrics(opts.name, opts.registry);
+    // Clock.now() has millisecond resolution; real reconciles are often faster, so time them
+    // with the monotonic performance.now() unless a test clock is in charge.
+    const clock = this.clock;
+    this.elapsedMs = clock instanceof RealClock ? () => performance.now() : () => clock.now();
+  }
+
+  /** Start the workers; after `signal` aborts, stop taking keys and wait for in-flight ones (bounded). */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.started) throw new Error(`controller ${this.name}: run() called twice`);
+    this.started = true;
+    this.logger.info('starting workers', { controller: this.name, workers: this.workers });
+    const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker()));
+
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+
+    this.logger.info('shutting down, waiting for in-flight reconciles', { controller: this.name, timeoutMs: this.drainTimeoutMs });
+    const stopTimer = new AbortController();
+    const drained = this.queue
+      .shutDownWithDrain()
+      .then(() => workers)
+      .then(() => true);
+    const timedOut = this.clock.sleep(this.drainTimeoutMs, stopTimer.signal).then(
+      () => false,
+      () => true, // the timer was cancelled because the drain finished first
+    );
+    const finished = await Promise.race([drained, timedOut]);
+    stopTimer.abort();
+    if (finished) {
+      this.logger.info('workers stopped', { controller: this.name });
+    } else {
+      this.logger.warn('drain timeout: giving up on in-flight reconciles', { controller: this.name, timeoutMs: this.drainTimeoutMs });
+      this.queue.shutDown();
+    }
+  }
+
+  /** One step of a worker: take a key, reconcile it, settle it. False once the queue is shut down. */
+  async processNextWorkItem(): Promise<boolean> {
+    const key = await this.queue.get();
+    if (key === undefined) return false;
+    try {
+      await this.reconcileOne(key);
+    } finally {
+      this.queue.done(key);
+    }
+    return true;
+  }
+
+  private async worker(): Promise<void> {
+    while (await this.processNextWorkItem()) {
+      // each iteration is one key; processNextWorkItem never throws
+    }
+  }
+
+  private async reconcileOne(key: string): Promise<void> {
+    const start = this.elapsedMs();
+    let outcome: ReconcileOutcome = 'success';
+    try {
+      const result = await this.reconciler.reconcile(key);
+      this.queue.forget(key);
+      const after = result?.requeueAfterMs;
+      if (after !== undefined && after > 0) {
+        outcome = 'requeue_after';
+        this.queue.addAfter(key, after);
+      }
+    } catch (err) {
+      outcome = 'error';
+      this.handleError(key, err);
+    } finally {
+      this.metrics.observe(outcome, Math.max(0, this.elapsedMs() - start) / 1000);
+    }
+  }
+
+  private handleError(key: string, err: unknown): void {
+    const retries = this.queue.numRequeues(key);
+    if (this.maxRetries !== undefined && retries >= this.maxRetries) {
+      this.logger.error(`dropping key after ${retries} retries`, { controller: this.name, key, error: errorMessage(err) });
+      this.queue.forget(key);
+      return;
+    }
+    this.logger.error('reconcile failed, will retry', { controller: this.name, key, retries, error: errorMessage(err) });
+    this.queue.addRateLimited(key);
+  }
+}
