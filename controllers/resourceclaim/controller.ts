@@ -265,7 +265,7 @@ export class ResourceClaimController implements Reconciler {
     try {
       ({ name: resolvedName, checkOwner } = resolveClaimName(pod, podClaim));
     } catch (err) {
-      if (!(err instanceof ClaimNotCreatedError)) throw new Error(`checking for claim before creating it: ${errorMessage(err)}`);
+      if (!(err instanceof ClaimNotCreatedError)) throw new Error(`checking for claim before creating it: ${errorMessage(err)}`, { cause: err });
     }
     if (resolvedName === null) return { kind: 'nothing' }; // not needed
     if (resolvedName) {
@@ -341,7 +341,7 @@ export class ResourceClaimController implements Reconciler {
         try {
           await this.claimClient.delete(claim.metadata.name ?? '', { namespace, preconditions: { uid: claim.metadata.uid } });
         } catch (deleteErr) {
-          if (!isNotFound(deleteErr)) throw new Error(`${message}; rolling back ResourceClaim ${claim.metadata.name}: ${errorMessage(deleteErr)}`);
+          if (!isNotFound(deleteErr)) throw new Error(`${message}; rolling back ResourceClaim ${claim.metadata.name}: ${errorMessage(deleteErr)}`, { cause: deleteErr });
         }
       }
       log.info('pod is gone or was replaced; deleted the ResourceClaims created for it', {

@@ -1,12 +1,63 @@
+/**
+ * resourceclaim-controller: creates ResourceClaims from the templates pods ask for, and
+ * releases, deallocates and deletes claims once their pods are done. See controller.ts
+ * for the behaviour and README.md for which writes are patches and which are conflict-checked.
+ */
+import type { Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/index.js';
+import { Resources } from '../../lib/client/index.js';
+import { Controller } from '../../lib/controller/index.js';
 import type { ControllerDefinition } from '../../lib/controller/index.js';
+import { newRateLimitingQueue } from '../../lib/workqueue/index.js';
+import { CONTROLLER_NAME, EVENT_COMPONENT, QUEUE_NAME, ResourceClaimController } from './controller.js';
 
-// Placeholder until the controller lands; the manager refuses to start it.
+export { ResourceClaimController } from './controller.js';
+
+export const CONCURRENT_SYNCS_FLAG = 'concurrent-resourceclaim-syncs';
+/** kube-controller-manager's default for --concurrent-resourceclaim-syncs. */
+export const DEFAULT_CONCURRENT_SYNCS = 50;
+
 export const resourceClaimController: ControllerDefinition = {
-  name: 'resourceclaim-controller',
+  name: CONTROLLER_NAME,
   enabledByDefault: true,
-  flags: [],
-  rbac: [],
-  create() {
-    throw new Error('resourceclaim-controller is not implemented yet');
+  flags: [
+    {
+      name: CONCURRENT_SYNCS_FLAG,
+      description: 'The number of resource claims and pods that are allowed to sync concurrently.',
+      defaultValue: DEFAULT_CONCURRENT_SYNCS,
+    },
+  ],
+  rbac: [
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
+    { apiGroups: [''], resources: ['pods/finalizers'], verbs: ['update'] },
+    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'] },
+    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims/status'], verbs: ['update', 'patch'] },
+    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaimtemplates'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
+  ],
+  create(ctx) {
+    const queue = newRateLimitingQueue<string>({ name: QUEUE_NAME, clock: ctx.clock, registry: ctx.metrics });
+    const logger = ctx.logger.child({ controller: CONTROLLER_NAME });
+    const reconciler = new ResourceClaimController({
+      client: ctx.client,
+      podInformer: ctx.informers.informerFor<Pod>(Resources.pods),
+      claimInformer: ctx.informers.informerFor<ResourceClaim>(Resources.resourceClaims),
+      templateInformer: ctx.informers.informerFor<ResourceClaimTemplate>(Resources.resourceClaimTemplates),
+      queue,
+      recorder: ctx.eventRecorder(EVENT_COMPONENT),
+      logger,
+      registry: ctx.metrics,
+      clock: ctx.clock,
+    });
+    // No maxRetries: a failing key keeps coming back with growing backoff, as upstream.
+    return new Controller({
+      name: CONTROLLER_NAME,
+      queue,
+      reconciler,
+      workers: ctx.flags[CONCURRENT_SYNCS_FLAG] ?? DEFAULT_CONCURRENT_SYNCS,
+      logger,
+      registry: ctx.metrics,
+      clock: ctx.clock,
+    });
   },
 };

@@ -1,0 +1,595 @@
+/**
+ * Unit tests by recorded API actions: caches primed by hand, the fake apiserver records
+ * every call, and each scenario asserts the exact list of calls (upstream's
+ * controller_test.go scenarios, plus rollback, handlers and concurrency).
+ */
+import { describe, expect, it } from '@jest/globals';
+import type { KubeObject, Pod, ResourceClaim } from '../../lib/api/index.js';
+import { ApiError, Resources } from '../../lib/client/index.js';
+import type { FakeAction } from '../../lib/client/index.js';
+import {
+  ALLOCATION,
+  CLAIM_SPEC,
+  NODE,
+  NS,
+  POD_CLAIM,
+  POD_NAME,
+  POD_UID,
+  TEMPLATE,
+  makeClaim,
+  makePod,
+  makeTemplate,
+  ownerRef,
+  setup,
+} from './testing.js';
+import { DELETE_PROTECTION_FINALIZER, POD_CLAIM_NAME_ANNOTATION } from './names.js';
+
+const GENERATED = `${POD_NAME}-${POD_CLAIM}-bbbbb`; // the fake's first generateName suffix
+
+const createAction = (pod: Pod): FakeAction => ({
+  verb: 'create',
+  resource: 'resourceclaims',
+  namespace: NS,
+  body: {
+    apiVersion: 'resource.k8s.io/v1',
+    kind: 'ResourceClaim',
+    metadata: {
+      generateName: `${POD_NAME}-${POD_CLAIM}-`,
+      namespace: NS,
+      ownerReferences: [ownerRef(pod)],
+      annotations: { note: 'from-template', [POD_CLAIM_NAME_ANNOTATION]: POD_CLAIM },
+      labels: { team: 'a' },
+    },
+    spec: CLAIM_SPEC,
+  },
+});
+
+const applyStatusAction = (claimName: string, uid = POD_UID): FakeAction => ({
+  verb: 'patch',
+  resource: 'pods',
+  namespace: NS,
+  name: POD_NAME,
+  subresource: 'status',
+  fieldManager: 'ResourceClaimController',
+  patchType: 'apply',
+  force: true,
+  body: {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: POD_NAME, namespace: NS, uid },
+    status: { resourceClaimStatuses: [{ name: POD_CLAIM, resourceClaimName: claimName }] },
+  },
+});
+
+const getPod = (name = POD_NAME): FakeAction => ({ verb: 'get', resource: 'pods', namespace: NS, name });
+
+/** The calls, with bodies of claim updates reduced to what the scenario is about. */
+function calls(actions: FakeAction[]) {
+  return actions.map((a) => {
+    if (a.verb === 'update' && a.resource === 'resourceclaims') {
+      const body = a.body as ResourceClaim;
+      return {
+        verb: a.verb,
+        name: a.name,
+        subresource: a.subresource,
+        resourceVersion: body.metadata.resourceVersion,
+        reservedFor: body.status?.reservedFor?.map((r) => r.name),
+        allocated: body.status?.allocation != null,
+        finalizers: body.metadata.finalizers,
+      };
+    }
+    return a;
+  });
+}
+
+function storedClaim(h: ReturnType<typeof setup>, name: string): ResourceClaim | undefined {
+  return h.fake.tracker.get(Resources.resourceClaims, NS, name) as ResourceClaim | undefined;
+}
+
+async function createsTotal(h: ReturnType<typeof setup>): Promise<string> {
+  const text = await h.registry.getSingleMetricAsString('resourceclaim_controller_creates_total');
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
+}
+
+describe('syncPod', () => {
+  it('create: makes a claim from the template and publishes it in the pod status', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
+    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="false"} 1');
+    // Visible to the next attempt before the informer delivers it.
+    expect(h.controller.claimCache.get(`${NS}/${GENERATED}`)?.metadata.uid).toBeDefined();
+    expect(h.recorder.events).toEqual([]);
+  });
+
+  it('nop: the recorded claim exists and is owned', async () => {
+    const h = setup([makePod({ claimName: 'existing' }), makeTemplate(), makeClaim({ name: 'existing' })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('recreate: the recorded claim was deleted, so a new one is made', async () => {
+    const pod = makePod({ claimName: 'deleted-claim' });
+    const h = setup([pod, makeTemplate()]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
+  });
+
+  it('missing template: Warning event, error, nothing written', async () => {
+    const pod = makePod();
+    const h = setup([pod]);
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
+      `pod ${NS}/${POD_NAME}, PodResourceClaim ${POD_CLAIM}: resource claim template "${TEMPLATE}": resourceclaimtemplate.resource.k8s.io "${TEMPLATE}" not found`,
+    );
+    expect(h.fake.actions).toEqual([]);
+    expect(h.recorder.events.map(({ type, reason, note }) => ({ type, reason, note }))).toEqual([
+      {
+        type: 'Warning',
+        reason: 'FailedResourceClaimCreation',
+        note: `PodResourceClaim ${POD_CLAIM}: resource claim template "${TEMPLATE}": resourceclaimtemplate.resource.k8s.io "${TEMPLATE}" not found`,
+      },
+    ]);
+    expect(h.recorder.events[0].regarding.metadata.uid).toBe(POD_UID);
+  });
+
+  it('find existing claim by annotation: an orphan owned by the pod is published, not duplicated', async () => {
+    const h = setup([makePod(), makeTemplate(), makeClaim({ name: 'orphan' })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([applyStatusAction('orphan')]);
+    expect(await createsTotal(h)).toBe('');
+  });
+
+  it('an owned claim for another pod claim name is not taken', async () => {
+    const other = makeClaim({ name: 'other' });
+    other.metadata.annotations = { [POD_CLAIM_NAME_ANNOTATION]: 'something-else' };
+    const pod = makePod();
+    const h = setup([pod, makeTemplate(), other]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
+  });
+
+  it('find just-created claim in the cache: the mutation cache answers before the informer', async () => {
+    const h = setup([makePod(), makeTemplate()]);
+    h.controller.claimCache.mutation(makeClaim({ name: 'just-created' }));
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([applyStatusAction('just-created')]);
+  });
+
+  it('no such pod / pod being deleted / pod without claims: nothing to do', async () => {
+    const deleting = makePod();
+    deleting.metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+    const noClaims = makePod({ name: 'plain', uid: 'plain-uid' });
+    noClaims.spec!.resourceClaims = [];
+    const h = setup([deleting, noClaims, makeTemplate()]);
+    await h.controller.reconcile(`pod:${NS}/no-such-pod`);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    await h.controller.reconcile(`pod:${NS}/plain`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('claim not owned: the recorded claim belongs to another pod and no template exists (error)', async () => {
+    const stranger = makePod({ name: 'stranger', uid: 'stranger-uid' });
+    const h = setup([makePod({ claimName: 'taken' }), makeClaim({ name: 'taken', owner: stranger })]);
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(`resource claim template "${TEMPLATE}"`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('claim not owned: with the template, a claim of its own replaces it', async () => {
+    const stranger = makePod({ name: 'stranger', uid: 'stranger-uid' });
+    const pod = makePod({ claimName: 'taken' });
+    const h = setup([pod, makeTemplate(), makeClaim({ name: 'taken', owner: stranger })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
+  });
+
+  it('create conflict: failure counted, Warning event, error', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    h.fake.prependReactor('create', 'resourceclaims', () => {
+      throw new ApiError({ code: 409, reason: 'Conflict', message: 'fake conflict', verb: 'create', resource: 'resourceclaims' });
+    });
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
+      `create ResourceClaim ${POD_NAME}-${POD_CLAIM}-: fake conflict`,
+    );
+    expect(h.fake.actions).toEqual([createAction(pod)]);
+    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="failure",admin_access="false"} 1');
+    expect(h.recorder.events.map((e) => e.note)).toEqual([`PodResourceClaim ${POD_CLAIM}: create ResourceClaim ${POD_NAME}-${POD_CLAIM}-: fake conflict`]);
+  });
+
+  it('admin access is a metric label', async () => {
+    const template = makeTemplate();
+    template.spec.spec = { devices: { requests: [{ name: 'r', exactly: { deviceClassName: 'c', adminAccess: true } }] } };
+    const h = setup([makePod(), template]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="true"} 1');
+  });
+
+  it('add reservation for a pod created with a nodeName: strategic merge by uid, guarded by the claim uid', async () => {
+    const pod = makePod({ claimName: 'generated', nodeName: NODE });
+    const h = setup([pod, makeTemplate(), makeClaim({ name: 'generated', allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([
+      {
+        verb: 'patch',
+        resource: 'resourceclaims',
+        namespace: NS,
+        name: 'generated',
+        subresource: 'status',
+        patchType: 'strategic',
+        body: { metadata: { uid: 'uidclaim1' }, status: { reservedFor: [{ resource: 'pods', name: POD_NAME, uid: POD_UID }] } },
+      },
+    ]);
+    expect(storedClaim(h, 'generated')?.status?.reservedFor).toEqual([{ resource: 'pods', name: POD_NAME, uid: POD_UID }]);
+  });
+
+  it('a pod with a nodeName gets its claim created, published and (once allocated) reserved in one pass', async () => {
+    const pod = makePod({ nodeName: NODE });
+    const h = setup([pod, makeTemplate()]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    // Not allocated yet: nothing to reserve.
+    expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
+  });
+
+  it('a claim judged "not needed" (null name) is skipped', async () => {
+    const h = setup([makePod({ claimName: null, nodeName: NODE })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([]);
+  });
+});
+
+describe('syncPod rollback (fault injection)', () => {
+  const notFound = () =>
+    new ApiError({ code: 404, reason: 'NotFound', message: `pods "${POD_NAME}" not found`, verb: 'patch', resource: 'pods' });
+
+  it('pod gone while publishing: the claim created in this attempt is deleted again', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    h.fake.prependReactor('patch', 'pods', () => {
+      throw notFound();
+    });
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    const createdUid = h.controller.claimCache.get(`${NS}/${GENERATED}`)?.metadata.uid;
+    expect(createdUid).toMatch(/^fake-uid-/);
+    expect(h.fake.actions).toEqual([
+      createAction(pod),
+      applyStatusAction(GENERATED),
+      { verb: 'delete', resource: 'resourceclaims', namespace: NS, name: GENERATED, options: { preconditions: { uid: createdUid } } },
+    ]);
+    expect(storedClaim(h, GENERATED)).toBeUndefined();
+  });
+
+  it('pod replaced (another UID) while publishing: conflict, live GET shows the new UID, rollback', async () => {
+    const pod = makePod();
+    const replacement = makePod({ uid: 'uidpod2' });
+    const h = setup([pod, makeTemplate()]);
+    h.fake.tracker.add(replacement); // the apiserver has the new pod, the cache still the old one
+    h.fake.prependReactor('patch', 'pods', () => {
+      throw new ApiError({
+        code: 409,
+        reason: 'Conflict',
+        message: `Operation cannot be fulfilled on pods "${POD_NAME}": Precondition failed: UID in precondition: ${POD_UID}, UID in object meta: uidpod2`,
+        verb: 'patch',
+        resource: 'pods',
+      });
+    });
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}${a.name ? ' ' + a.name : ''}`)).toEqual([
+      'create resourceclaims',
+      `patch pods ${POD_NAME}`,
+      `get pods ${POD_NAME}`,
+      `delete resourceclaims ${GENERATED}`,
+    ]);
+    expect(storedClaim(h, GENERATED)).toBeUndefined();
+  });
+
+  it('a transient publish error keeps the claim; the retry reuses it instead of creating another', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    let failures = 1;
+    h.fake.prependReactor('patch', 'pods', () => {
+      if (failures-- > 0) {
+        throw new ApiError({ code: 500, reason: 'InternalError', message: 'etcd hiccup', verb: 'patch', resource: 'pods' });
+      }
+      return undefined;
+    });
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
+      `update pod ${NS}/${POD_NAME} ResourceClaimStatuses: etcd hiccup`,
+    );
+    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual(['create resourceclaims', 'patch pods', 'get pods']);
+    h.fake.clearActions();
+    // The informer has not delivered the claim yet: only the mutation cache knows it.
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([applyStatusAction(GENERATED)]);
+    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="false"} 1');
+  });
+
+  it('nothing created in this attempt: a publish failure is only an error, nothing is deleted', async () => {
+    const h = setup([makePod(), makeClaim({ name: 'orphan' })]);
+    h.fake.prependReactor('patch', 'pods', () => {
+      throw notFound();
+    });
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow('ResourceClaimStatuses');
+    expect(h.fake.writeActions().map((a) => a.verb)).toEqual(['patch']);
+  });
+
+  it('a second claim failing validation stops the attempt before the first is created', async () => {
+    const pod = makePod();
+    pod.spec!.resourceClaims!.push({ name: 'second', resourceClaimTemplateName: 'missing-template' });
+    const h = setup([pod, makeTemplate()]);
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow('PodResourceClaim second: resource claim template "missing-template"');
+    expect(h.fake.actions).toEqual([]);
+  });
+});
+
+describe('syncClaim', () => {
+  it('stay reserved: the pod is in the cache and running', async () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE, phase: 'Running' });
+    const h = setup([pod, makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('stay reserved: the pod is only found by a live GET', async () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE });
+    const h = setup([makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })], [pod]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([getPod()]);
+  });
+
+  it('clear reserved + allocation + finalizer when the last consumer is gone', async () => {
+    const pod = makePod();
+    const h = setup([makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true })]);
+    const rv = h.claims.getIndexer().get(`${NS}/c`)!.metadata.resourceVersion;
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(calls(h.fake.actions)).toEqual([
+      getPod(),
+      { verb: 'update', name: 'c', subresource: 'status', resourceVersion: rv, reservedFor: [], allocated: false, finalizers: [DELETE_PROTECTION_FINALIZER] },
+      { verb: 'update', name: 'c', subresource: undefined, resourceVersion: String(Number(rv) + 1), reservedFor: [], allocated: false, finalizers: [] },
+    ]);
+    const stored = storedClaim(h, 'c')!;
+    expect(stored.status?.allocation).toBeUndefined();
+    expect(stored.metadata.finalizers).toEqual([]);
+  });
+
+  it("don't clear while another pod holds it: only the gone pod's entry goes", async () => {
+    const gone = makePod({ name: 'gone', uid: 'gone-uid' });
+    const running = makePod({ name: 'running', uid: 'running-uid', nodeName: NODE, phase: 'Running' });
+    const h = setup([running, makeClaim({ name: 'c', owner: null, reservedFor: [gone, running], allocated: true, finalizer: true })]);
+    h.controller.podChanged(gone, true); // remembered as deleted: no GET needed
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(calls(h.fake.actions)).toEqual([
+      {
+        verb: 'update',
+        name: 'c',
+        subresource: 'status',
+        resourceVersion: expect.any(String),
+        reservedFor: ['running'],
+        allocated: true,
+        finalizers: [DELETE_PROTECTION_FINALIZER],
+      },
+    ]);
+  });
+
+  it('remove reservation of a pod that was replaced by one with another UID', async () => {
+    const old = makePod({ uid: 'old-uid' });
+    const current = makePod({ nodeName: NODE, phase: 'Running' });
+    const other = makePod({ name: 'other', uid: 'other-uid', nodeName: NODE, phase: 'Running' });
+    const h = setup([current, other, makeClaim({ name: 'c', owner: null, reservedFor: [old, other], allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(calls(h.fake.actions)).toEqual([
+      expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: ['other'], allocated: true }),
+    ]);
+  });
+
+  it('delete claim when done: reservation removed, deallocated, finalizer dropped, claim deleted', async () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE, phase: 'Succeeded' });
+    const h = setup([pod, makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(calls(h.fake.actions)).toEqual([
+      expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: [], allocated: false }),
+      expect.objectContaining({ verb: 'update', subresource: undefined, finalizers: [] }),
+      { verb: 'delete', resource: 'resourceclaims', namespace: NS, name: 'c', options: { preconditions: { uid: 'uidclaim1' } } },
+    ]);
+    expect(storedClaim(h, 'c')).toBeUndefined();
+  });
+
+  it('a generated claim of a running pod is kept', async () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE, phase: 'Running' });
+    const h = setup([pod, makeClaim({ name: 'c' })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('a generated claim whose pod is not in the cache is left to the garbage collector', async () => {
+    const h = setup([makeClaim({ name: 'c' })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('an allocated claim that was never reserved stays allocated', async () => {
+    const h = setup([makeClaim({ name: 'c', owner: null, allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('a claim being deleted without reservations is deallocated, then its finalizer removed', async () => {
+    const h = setup([makeClaim({ name: 'c', owner: null, allocated: true, finalizer: true, deleting: true })]);
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(calls(h.fake.actions)).toEqual([
+      expect.objectContaining({ verb: 'update', subresource: 'status', allocated: false, finalizers: [DELETE_PROTECTION_FINALIZER] }),
+      expect.objectContaining({ verb: 'update', subresource: undefined, allocated: false, finalizers: [] }),
+    ]);
+  });
+
+  it('a conflicting write fails the sync (to be retried), it never overwrites', async () => {
+    const pod = makePod();
+    const h = setup([makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true })]);
+    // Someone else changes the claim after our cache saw it.
+    const stored = storedClaim(h, 'c')!;
+    stored.metadata.labels = { touched: 'yes' };
+    h.fake.tracker.add({ ...stored, metadata: { ...stored.metadata, resourceVersion: undefined } } as KubeObject);
+    await expect(h.controller.reconcile(`claim:${NS}/c`)).rejects.toMatchObject({ code: 409 });
+    expect(storedClaim(h, 'c')?.status?.reservedFor).toHaveLength(1);
+  });
+
+  it('unsupported reservedFor entries: pod entries are still cleaned, then the key fails for a retry', async () => {
+    const pod = makePod();
+    const claim = makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true });
+    claim.status!.reservedFor!.push({ apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid' });
+    const h = setup([claim]);
+    await expect(h.controller.reconcile(`claim:${NS}/c`)).rejects.toThrow(
+      'unsupported ReservedFor entry: {"apiGroup":"example.com","resource":"widgets","name":"w","uid":"widget-uid"}',
+    );
+    expect(calls(h.fake.actions)).toEqual([
+      getPod(),
+      expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: ['w'], allocated: true }),
+    ]);
+  });
+
+  it('unknown keys are errors', async () => {
+    const h = setup();
+    await expect(h.controller.reconcile('node:x/y')).rejects.toThrow('unexpected key prefix');
+    await expect(h.controller.reconcile('garbage')).rejects.toThrow('unexpected key');
+  });
+});
+
+describe('event handlers', () => {
+  it('a pod whose template claim is not created yet is enqueued', () => {
+    const h = setup([makeTemplate()]);
+    h.controller.podChanged(makePod(), false);
+    expect(h.queue.added).toEqual([`pod:${NS}/${POD_NAME}`]);
+  });
+
+  it('pods without claims and pods with nothing to do are ignored', () => {
+    const plain = makePod();
+    plain.spec!.resourceClaims = [];
+    const settled = makePod({ claimName: 'c', nodeName: NODE, phase: 'Running' });
+    const h = setup([makeClaim({ name: 'c', reservedFor: [settled], allocated: true })]);
+    h.controller.podChanged(plain, false);
+    h.controller.podChanged(settled, false);
+    expect(h.queue.added).toEqual([]);
+  });
+
+  it('a scheduled pod with an allocated, unreserved claim is enqueued', () => {
+    const h = setup([makeClaim({ name: 'c', allocated: true })]);
+    h.controller.podChanged(makePod({ claimName: 'c', nodeName: NODE }), false);
+    expect(h.queue.added).toEqual([`pod:${NS}/${POD_NAME}`]);
+  });
+
+  it('a done pod enqueues its claims; a deleted one also is remembered', async () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE, phase: 'Succeeded' });
+    const h = setup([makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })]);
+    h.controller.podChanged(pod, false);
+    expect(h.queue.added).toEqual([`claim:${NS}/c`]);
+    h.controller.podChanged(pod, true);
+    expect(h.queue.added).toEqual([`claim:${NS}/c`, `claim:${NS}/c`]);
+    // Remembered: the sync drops the reservation without asking the apiserver.
+    await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions.filter((a) => a.verb === 'get')).toEqual([]);
+  });
+
+  it('a claim event enqueues the claim and re-checks the pods that use it', () => {
+    const pod = makePod({ claimName: 'c', nodeName: NODE });
+    const claim = makeClaim({ name: 'c', allocated: true });
+    const h = setup([pod, claim]);
+    h.controller.claimChanged(claim, false);
+    expect(h.queue.added).toEqual([`claim:${NS}/c`, `pod:${NS}/${POD_NAME}`]);
+    h.queue.added.length = 0;
+    h.controller.claimChanged(claim, true);
+    expect(h.queue.added).toEqual([`pod:${NS}/${POD_NAME}`]);
+  });
+
+  it('handlers are wired to the informers', () => {
+    const h = setup([makeTemplate()]);
+    h.pods.handlers[0].onAdd?.(makePod(), false);
+    h.claims.handlers[0].onAdd?.(makeClaim({ name: 'x' }), false);
+    expect(h.queue.added).toEqual([`pod:${NS}/${POD_NAME}`, `claim:${NS}/x`]);
+  });
+});
+
+describe('resource claims gauge', () => {
+  it('is computed from the cache at scrape time', async () => {
+    const userClaim = makeClaim({ name: 'user', owner: null, allocated: true });
+    const extended = makeClaim({ name: 'ext', owner: null });
+    extended.metadata.annotations = { 'resource.kubernetes.io/extended-resource-claim': 'true' };
+    const h = setup([makeClaim({ name: 'gen' }), userClaim, extended]);
+    const lines = async () =>
+      (await h.registry.getSingleMetricAsString('resourceclaim_controller_resource_claims')).split('\n').filter((l) => !l.startsWith('#'));
+    expect((await lines()).sort()).toEqual([
+      'resourceclaim_controller_resource_claims{allocated="false",admin_access="false",source="extended_resource"} 1',
+      'resourceclaim_controller_resource_claims{allocated="false",admin_access="false",source="resource_claim_template"} 1',
+      'resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source=""} 1',
+    ]);
+    h.claims.getIndexer().delete(userClaim);
+    expect(await lines()).not.toContain('resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source=""} 1');
+  });
+});
+
+/** Play the kubelet: the pod's phase becomes Succeeded in the apiserver. */
+function finish(h: ReturnType<typeof setup>, name: string): void {
+  const pod = h.fake.tracker.get(Resources.pods, NS, name) as Pod;
+  h.fake.tracker.add({ ...pod, metadata: { ...pod.metadata, resourceVersion: undefined }, status: { ...pod.status, phase: 'Succeeded' } } as Pod);
+}
+
+describe('many pods on one shared claim (fake apiserver, conflicts injected)', () => {
+  it('50 pods finish at once: every reservation removed exactly once, allocation cleared only at the end, a concurrent addition survives', async () => {
+    const pods = Array.from({ length: 50 }, (_, i) => makePod({ name: `p${i}`, uid: `u${i}`, template: false, nodeName: NODE, phase: 'Running' }));
+    const shared = makeClaim({ name: 'shared', owner: null, reservedFor: pods, allocated: true, finalizer: true });
+    const h = setup([...pods, shared]);
+
+    // Every pod finishes (the kubelet writes the phase); their handlers all enqueue the same claim key.
+    for (const pod of pods) finish(h, pod.metadata.name!);
+    h.syncCaches();
+    for (const pod of pods) h.controller.podChanged(h.pods.getIndexer().get(`${NS}/${pod.metadata.name}`)!, false);
+    expect(new Set(h.queue.added)).toEqual(new Set([`claim:${NS}/shared`]));
+
+    // While the first sync runs, the scheduler reserves the claim for a newcomer (a patch):
+    // our PUT carries the old resourceVersion and must conflict, not drop the newcomer.
+    const newcomer = makePod({ name: 'late', uid: 'late-uid', template: false, nodeName: NODE, phase: 'Running' });
+    h.fake.tracker.add(newcomer);
+    h.pods.getIndexer().add(h.fake.tracker.get(Resources.pods, NS, 'late') as Pod);
+    let injected = false;
+    h.fake.prependReactor('update', 'resourceclaims', () => {
+      if (!injected) {
+        injected = true;
+        const current = storedClaim(h, 'shared')!;
+        current.status!.reservedFor!.push({ resource: 'pods', name: 'late', uid: 'late-uid' });
+        h.fake.tracker.add({ ...current, metadata: { ...current.metadata, resourceVersion: undefined } } as KubeObject);
+      }
+      return undefined;
+    });
+    // Many workers pick up the key "at once" (the real queue dedups; this is the worst case).
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => h.controller.reconcile(`claim:${NS}/shared`)));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(storedClaim(h, 'shared')!.status!.reservedFor).toHaveLength(51);
+
+    // The retry (after the informer caught up) removes the 50 and keeps the newcomer.
+    h.syncCaches();
+    await h.controller.reconcile(`claim:${NS}/shared`);
+    let stored = storedClaim(h, 'shared')!;
+    expect(stored.status!.reservedFor).toEqual([{ resource: 'pods', name: 'late', uid: 'late-uid' }]);
+    expect(stored.status!.allocation).toEqual(ALLOCATION);
+
+    // The newcomer finishes too: only now is the claim deallocated and released.
+    finish(h, 'late');
+    h.syncCaches();
+    h.fake.clearActions();
+    await h.controller.reconcile(`claim:${NS}/shared`);
+    stored = storedClaim(h, 'shared')!;
+    expect(stored.status!.reservedFor).toEqual([]);
+    expect(stored.status!.allocation).toBeUndefined();
+    expect(stored.metadata.finalizers).toEqual([]);
+    expect(calls(h.fake.actions)).toEqual([
+      expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: [], allocated: false }),
+      expect.objectContaining({ verb: 'update', subresource: undefined, finalizers: [] }),
+    ]);
+
+    // Each pod's entry was removed by exactly one successful write.
+    const successfulStatusWrites = h.fake.actions.filter((a) => a.verb === 'update' && a.subresource === 'status');
+    expect(successfulStatusWrites).toHaveLength(1);
+  });
+});
