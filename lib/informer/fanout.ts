@@ -209,7 +209,13 @@ class Listener<T extends KubeObject> {
   wake(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    void this.drain().finally(() => (this.running = false));
+    // Never run handler code inside the caller (the watch loop): start on a later turn.
+    setImmediate(() => {
+      this.drain().catch((err: unknown) => {
+        this.running = false;
+        this.fan.opts.onHandlerError(err, 'onUpdate');
+      });
+    });
   }
 
   private armResync(): void {
@@ -229,8 +235,10 @@ class Listener<T extends KubeObject> {
 
   private async drain(): Promise<void> {
     const ring = this.fan.ring;
+    // `running` is cleared in the same synchronous step that finds nothing left to do, so a
+    // publish() can never slip between that check and the flag and be left undelivered.
     for (;;) {
-      if (this.stopped) return;
+      if (this.stopped) return void (this.running = false);
       let budget = this.fan.chunkSize;
       if (this.cursor < ring.head) {
         // Our interval lost events: serve nothing more from it; re-sync from the store. A walk
@@ -243,12 +251,12 @@ class Listener<T extends KubeObject> {
       while (budget > 0 && !this.walk && this.cursor < ring.next) {
         const seq = this.cursor++;
         budget -= await this.deliverEvent(seq, ring.at(seq)!);
-        if (this.stopped) return;
+        if (this.stopped) return void (this.running = false);
       }
       if (this.seenAt && !this.walk && this.cursor >= this.seenUntil) this.seenAt = undefined;
       this.hasSynced();
       if (!this.walk && this.cursor >= ring.next) {
-        if (!this.periodicDue) return;
+        if (!this.periodicDue) return void (this.running = false);
         this.periodicDue = false;
         this.startWalk({ initial: false, periodic: true });
       }
@@ -282,8 +290,8 @@ class Listener<T extends KubeObject> {
         }
         continue;
       }
-      this.seenAt!.set(key, this.fan.ring.next);
       if (walk.phase === 'store') {
+        this.seenAt!.set(key, this.fan.ring.next);
         const obj = store.get(key);
         if (!obj) continue;
         const knownRv = this.known.get(key);
@@ -297,6 +305,7 @@ class Listener<T extends KubeObject> {
           await this.call('onUpdate', this.stub(key, knownRv), obj);
         }
       } else if (!store.has(key)) {
+        this.seenAt!.set(key, this.fan.ring.next);
         const knownRv = this.known.get(key)!;
         this.known.delete(key);
         budget--;
