@@ -95,11 +95,14 @@ export class Transport {
       const waited = await this.throttle.acquire();
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000) this.logger.info('client-side throttling', { waitedMs: Math.round(waited), verb: spec.verb, resource: spec.resource });
+      // Credentials are fetched per attempt (exec plugins, rotated tokens); a failure here is
+      // an auth problem, not a network one, and propagates as is.
+      const { agent, headers } = await this.conn.requestOptions();
       const start = performance.now();
       let res: Response & { message?: IncomingMessage };
       let reusedSocket = false;
       try {
-        res = await this.send(url, spec, streaming, signal, (r) => (reusedSocket = r));
+        res = await this.send(url, spec, agent, headers, streaming, signal, (r) => (reusedSocket = r));
       } catch (err) {
         this.metrics.request(spec.method, this.conn.host, '<error>', (performance.now() - start) / 1000);
         if (signal?.aborted) throw signal.reason;
@@ -144,11 +147,12 @@ export class Transport {
   private async send(
     url: URL,
     spec: RequestSpec,
+    agent: http.Agent,
+    headers: Record<string, string>,
     streaming: boolean,
     signal: AbortSignal | undefined,
     onSocket: (reused: boolean) => void,
   ): Promise<Response & { message?: IncomingMessage }> {
-    const { agent, headers } = await this.conn.requestOptions();
     headers.Accept = spec.accept ?? 'application/json';
     if (spec.body !== undefined) {
       headers['Content-Type'] = spec.contentType ?? 'application/json';
