@@ -1,8 +1,296 @@
-import { Command } from 'commander';
+/**
+ * `ts-kcm run`: the controller-manager, with kube-controller-manager's flag names and
+ * defaults (and controller-runtime's for the probe and metrics servers). With no kubeconfig
+ * anywhere it brings up the embedded local control plane and runs against that.
+ */
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { builtinControllers } from '../../controllers/index.js';
+import { createKubeClient, findKubeConfigSource, loadKubeConfig } from '../client/index.js';
+import type { ControllerDefinition } from '../controller/types.js';
+import { ControlPlane } from '../controlplane/index.js';
+import { createLogger, errorMessage, type Logger } from '../log/index.js';
+import { DEFAULT_MANAGER_OPTIONS, formatDuration, Manager, parseDuration, resolveControllers, type ManagerOptions } from '../manager/index.js';
+import { newRegistry } from '../metrics/index.js';
+import { EXIT_USAGE, ExitError } from './exit.js';
 
-// Placeholder: the manager's `run` subcommand (lib/manager) replaces this.
-export function runCommand(): Command {
-  return new Command('run').description('run the controller-manager').action(() => {
-    throw new Error('ts-kcm run is not implemented yet');
+/** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
+export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
+
+export interface RunOptions extends ManagerOptions {
+  kubeconfig?: string;
+  /** kube-controller-manager's client defaults: 20 qps, burst 30. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  verbosity: number;
+  logFormat: 'json' | 'text';
+  /** Directory for the embedded control plane (only used when no kubeconfig exists). */
+  embeddedDir: string;
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = {
+  ...DEFAULT_MANAGER_OPTIONS,
+  kubeApiQps: 20,
+  kubeApiBurst: 30,
+  verbosity: 0,
+  logFormat: 'json',
+  embeddedDir: EMBEDDED_CONTROLPLANE_DIR,
+};
+
+export interface RunDeps {
+  definitions?: ControllerDefinition[];
+  logger?: Logger;
+  /** Where to print the kubectl hint for the embedded control plane. Default stdout. */
+  out?: (line: string) => void;
+}
+
+/**
+ * Run the manager until `signal` aborts; resolves to the process exit code (0 after a clean
+ * shutdown, 1 on lost leadership or a start failure, 2 on bad options).
+ */
+export async function runManager(options: Partial<RunOptions>, signal: AbortSignal, deps: RunDeps = {}): Promise<number> {
+  const opts: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...options };
+  const definitions = deps.definitions ?? builtinControllers;
+  const logger = deps.logger ?? createLogger({ verbosity: opts.verbosity, format: opts.logFormat });
+  const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  try {
+    resolveControllers(definitions, opts.controllers);
+  } catch (err) {
+    logger.error('invalid --controllers', { err: errorMessage(err) });
+    process.stderr.write(`error: --controllers: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
+
+  let embedded: ControlPlane | undefined;
+  let kubeconfig = opts.kubeconfig;
+  try {
+    if (!findKubeConfigSource({ kubeconfig })) {
+      const started = await startEmbedded(opts.embeddedDir, logger, out);
+      embedded = started.startedByUs ? started.cp : undefined;
+      kubeconfig = started.cp.kubeconfigPath;
+      if (signal.aborted) return 0;
+    }
+    const registry = newRegistry({ processMetrics: true });
+    const client = createKubeClient(loadKubeConfig({ kubeconfig }), {
+      qps: opts.kubeApiQps,
+      burst: opts.kubeApiBurst,
+      registry,
+      logger,
+    });
+    const manager = new Manager(opts, { client, definitions, logger, registry });
+    return await manager.run(signal);
+  } catch (err) {
+    logger.error('controller manager failed', { err: errorMessage(err) });
+    return 1;
+  } finally {
+    if (embedded) {
+      logger.info('stopping the embedded control plane', { dir: embedded.dir });
+      await embedded.stop().catch((err: unknown) => logger.error('could not stop the embedded control plane', { err: errorMessage(err) }));
+    }
+  }
+}
+
+/** Start the embedded control plane, or reuse one a previous `ts-kcm run` left running there. */
+async function startEmbedded(
+  dir: string,
+  logger: Logger,
+  out: (line: string) => void,
+): Promise<{ cp: ControlPlane; startedByUs: boolean }> {
+  const abs = resolve(dir);
+  let cp: ControlPlane | undefined;
+  let startedByUs = false;
+  try {
+    const existing = ControlPlane.load(abs, { logger });
+    if (existing.status().every((c) => c.running)) cp = existing;
+  } catch {
+    // nothing there yet
+  }
+  if (!cp) {
+    logger.info('no kubeconfig found (--kubeconfig, $KUBECONFIG, in-cluster, ~/.kube/config): starting the embedded control plane', { dir: abs });
+    cp = await ControlPlane.start({ dir: abs, logger });
+    startedByUs = true;
+  }
+  out(`ts-kcm: no kubeconfig found, so running against the local control plane in ${abs}${startedByUs ? '' : ' (already running)'}.`);
+  out('Look at it with kubectl:');
+  out(`  kubectl --kubeconfig ${cp.kubeconfigPath} get servicecidrs,ipaddresses`);
+  out(`  kubectl --kubeconfig ${cp.kubeconfigPath} get events.events.k8s.io -A`);
+  out(startedByUs ? 'It stops when ts-kcm stops (Ctrl-C).' : `Stop it with: ts-kcm controlplane down --dir ${abs}`);
+  return { cp, startedByUs };
+}
+
+// ---- flags ----
+
+function duration(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+}
+
+function positiveDuration(value: string): number {
+  const ms = duration(value);
+  if (ms <= 0) throw new InvalidArgumentError('must be greater than zero');
+  return ms;
+}
+
+function bool(value: string | boolean): boolean {
+  if (value === true || value === 'true' || value === '1' || value === 't' || value === 'TRUE' || value === 'True') return true;
+  if (value === 'false' || value === '0' || value === 'f' || value === 'FALSE' || value === 'False') return false;
+  throw new InvalidArgumentError('must be true or false');
+}
+
+function number(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  return n;
+}
+
+function integer(value: string): number {
+  const n = number(value);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
+interface ParsedFlags {
+  kubeconfig?: string;
+  controllers: string;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  leaderElect: boolean;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
+  leaderElectResourceName: string;
+  leaderElectResourceNamespace: string;
+  leaderElectResourceLock: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  shutdownTimeout: number;
+  v: number;
+  logFormat: 'json' | 'text';
+  [controllerFlag: string]: unknown;
+}
+
+/** commander's camelCase attribute for a dashed flag name. */
+function attributeOf(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Turn parsed flags into runManager's options (exported for tests). */
+export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerDefinition[]): Partial<RunOptions> {
+  const controllerFlags: Record<string, number> = {};
+  for (const def of definitions) {
+    for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
+  }
+  if (flags.leaderElectResourceLock !== 'leases') {
+    throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
+  }
+  const d = DEFAULT_RUN_OPTIONS;
+  if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
+    throw new ExitError(EXIT_USAGE, 'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
+  }
+  return {
+    kubeconfig: flags.kubeconfig,
+    controllers: flags.controllers.split(','),
+    kubeApiQps: flags.kubeApiQps,
+    kubeApiBurst: flags.kubeApiBurst,
+    leaderElect: flags.leaderElect,
+    leaseDurationMs: flags.leaderElectLeaseDuration,
+    renewDeadlineMs: flags.leaderElectRenewDeadline,
+    retryPeriodMs: flags.leaderElectRetryPeriod,
+    leaseName: flags.leaderElectResourceName,
+    leaseNamespace: flags.leaderElectResourceNamespace,
+    metricsBindAddress: flags.metricsBindAddress,
+    healthProbeBindAddress: flags.healthProbeBindAddress,
+    shutdownTimeoutMs: flags.shutdownTimeout,
+    verbosity: flags.v,
+    logFormat: flags.logFormat,
+    controllerFlags,
+    embeddedDir: d.embeddedDir,
+  };
+}
+
+export function runCommand(definitions: ControllerDefinition[] = builtinControllers): Command {
+  const d = DEFAULT_RUN_OPTIONS;
+  const names = definitions.map((x) => x.name).sort();
+  const cmd = new Command('run')
+    .description('run the controller-manager (the default command)')
+    .option('--kubeconfig <path>', 'path to a kubeconfig; default $KUBECONFIG, in-cluster, ~/.kube/config, else an embedded local control plane')
+    .option(
+      '--controllers <list>',
+      `controllers to enable: '*' all enabled by default, 'foo' enables foo, '-foo' disables foo. Known: ${names.join(', ')}`,
+      d.controllers.join(','),
+    )
+    .option('--kube-api-qps <qps>', 'QPS to use while talking with kube-apiserver', number, d.kubeApiQps)
+    .option('--kube-api-burst <n>', 'burst to use while talking with kube-apiserver', integer, d.kubeApiBurst)
+    .addOption(
+      new Option('--leader-elect [bool]', 'take a Lease before running controllers (for replicated deployments)')
+        .argParser(bool)
+        .default(d.leaderElect),
+    )
+    .addOption(
+      new Option('--leader-elect-lease-duration <duration>', 'how long a standby waits after the last observed renew before taking the lease')
+        .argParser(positiveDuration)
+        .default(d.leaseDurationMs, formatDuration(d.leaseDurationMs)),
+    )
+    .addOption(
+      new Option('--leader-elect-renew-deadline <duration>', 'how long the leader retries renewing before it gives up leading')
+        .argParser(positiveDuration)
+        .default(d.renewDeadlineMs, formatDuration(d.renewDeadlineMs)),
+    )
+    .addOption(
+      new Option('--leader-elect-retry-period <duration>', 'wait between attempts to acquire or renew the lease')
+        .argParser(positiveDuration)
+        .default(d.retryPeriodMs, formatDuration(d.retryPeriodMs)),
+    )
+    .option('--leader-elect-resource-name <name>', 'name of the Lease', d.leaseName)
+    .option('--leader-elect-resource-namespace <ns>', 'namespace of the Lease', d.leaseNamespace)
+    .addOption(new Option('--leader-elect-resource-lock <kind>', 'lock type; only "leases"').default('leases'))
+    .option('--metrics-bind-address <addr>', "address for /metrics: host:port, ':port' for all interfaces, '0' to disable", d.metricsBindAddress)
+    .option(
+      '--health-probe-bind-address <addr>',
+      "address for /healthz and /readyz: host:port, ':port' for all interfaces, '0' to disable",
+      d.healthProbeBindAddress,
+    )
+    .addOption(
+      new Option('--shutdown-timeout <duration>', 'how long in-flight reconciles may run after SIGTERM/SIGINT')
+        .argParser(duration)
+        .default(d.shutdownTimeoutMs, formatDuration(d.shutdownTimeoutMs)),
+    )
+    .option('-v, --v <level>', 'log verbosity (klog style; 3 and up logs debug)', integer, d.verbosity)
+    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'text']).default(d.logFormat));
+  for (const def of definitions) {
+    for (const f of def.flags) {
+      cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, integer, f.defaultValue);
+    }
+  }
+  cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
+    const options = runOptionsFromFlags(flags, definitions);
+    const code = await runWithSignals(options, definitions);
+    if (code !== 0) throw new ExitError(code);
   });
+  return cmd;
+}
+
+/** First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. */
+async function runWithSignals(options: Partial<RunOptions>, definitions: ControllerDefinition[]): Promise<number> {
+  const stop = new AbortController();
+  const logger = createLogger({ verbosity: options.verbosity, format: options.logFormat });
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      logger.warn('second signal: exiting without cleanup', { signal: sig });
+      process.exit(1);
+    }
+    logger.info('received signal, shutting down', { signal: sig });
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await runManager(options, stop.signal, { definitions, logger });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }

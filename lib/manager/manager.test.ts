@@ -177,7 +177,7 @@ describe('Manager', () => {
 
   it('rejects unknown controllers and bad addresses up front', () => {
     const deps = { client: new FakeKubeClient(), definitions: [testController([])], logger: nopLogger() };
-    expect(() => new Manager({ controllers: ['*', 'nope'] }, deps)).toThrow('"nope" is not in the list of known controllers');
+    expect(() => new Manager({ controllers: ['*', 'nope'] }, deps)).toThrow('unknown controller "nope"');
     expect(() => new Manager({ metricsBindAddress: '8080' }, deps)).toThrow('invalid bind address "8080"');
   });
 

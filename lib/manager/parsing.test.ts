@@ -70,12 +70,13 @@ describe('resolveControllers (--controllers)', () => {
   it('`-foo` disables foo even with `*`', () => {
     expect(names(['*', '-a'])).toEqual(['b']);
     expect(names(['-a', '*'])).toEqual(['b']);
+    expect(names(['-off', '*'])).toEqual(['a', 'b']);
   });
   it('an empty list enables nothing', () => {
     expect(names([''])).toEqual([]);
   });
   it('rejects unknown names with the list of known ones', () => {
-    expect(() => names(['*', 'nope'])).toThrow('"nope" is not in the list of known controllers (known: a, b, off)');
-    expect(() => names(['-nope'])).toThrow('"nope" is not in the list of known controllers');
+    expect(() => names(['*', 'nope'])).toThrow('unknown controller "nope"; known controllers: a, b, off');
+    expect(() => names(['-nope'])).toThrow('unknown controller "nope"');
   });
 });
