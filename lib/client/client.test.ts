@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ServiceCIDR } from '../api/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { createKubeClient, type KubeClientOptions, type RestKubeClient } from './client.js';
 import { ApiError, isForbidden, isNotFound, isTooManyRequests, NetworkError, WatchDecodeError } from './errors.js';
@@ -93,7 +94,7 @@ describe('RestKubeClient requests', () => {
     await mergePatch(cms, 'b', { data: { k: 'v' } }, { namespace: 'ns' });
     await strategicMergePatch(c.resource(Resources.pods), 'p', { metadata: { finalizers: ['f'] } }, { namespace: 'ns', subresource: 'status' });
     await jsonPatch(cms, 'b', [{ op: 'remove', path: '/data/k' }], { namespace: 'ns' });
-    await applyPatch(c.resource(Resources.serviceCIDRs), { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.0.0.0/24'] } }, { fieldManager: 'svc', force: true });
+    await applyPatch(c.resource<ServiceCIDR>(Resources.serviceCIDRs), { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.0.0.0/24'] } }, { fieldManager: 'svc', force: true });
     await cms.delete('b', { namespace: 'ns', preconditions: { uid: 'u1' } });
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
       'GET /api/v1/namespaces/ns/configmaps/a',
