@@ -218,9 +218,11 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
   async create(obj: T, opts: WriteOptions = {}): Promise<T> {
     const ns = opts.namespace ?? obj.metadata?.namespace;
     if (this.ref.namespaced && !ns) throw new Error(`${this.what}: a namespace is required to create a namespaced resource`);
+    // POST to a subresource (serviceaccounts/x/token, pods/x/eviction) names the parent object.
+    const path = opts.subresource ? this.path(ns, obj.metadata?.name ?? '', opts.subresource) : resourcePath(this.ref, { namespace: ns });
     return this.json<T>({
       method: 'POST',
-      path: withQuery(resourcePath(this.ref, { namespace: ns }), writeQuery(opts)),
+      path: withQuery(path, writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'create',
     });

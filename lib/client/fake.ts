@@ -213,6 +213,8 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     const action = this.writeAction('create', ns, obj.metadata?.name, opts, obj);
     const r = await this.fake.invoke(action, this.ref);
     if (r.handled) return r.result as T;
+    // A POST to a subresource (eviction, token) stores nothing here; a reactor may answer it.
+    if (opts.subresource) return structuredClone(obj);
     return this.fake.tracker.create(this.ref, obj, ns, opts.dryRun) as T;
   }
 
