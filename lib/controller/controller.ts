@@ -85,7 +85,10 @@ export class Controller implements Runnable {
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
 
-    this.logger.info('shutting down, waiting for in-flight reconciles', { controller: this.name, timeoutMs: this.drainTimeoutMs });
+    this.logger.info('shutting down, waiting for in-flight reconciles', {
+      controller: this.name,
+      timeoutMs: this.drainTimeoutMs,
+    });
     const stopTimer = new AbortController();
     const drained = this.queue
       .shutDownWithDrain()
@@ -100,7 +103,10 @@ export class Controller implements Runnable {
     if (finished) {
       this.logger.info('workers stopped', { controller: this.name });
     } else {
-      this.logger.warn('drain timeout: giving up on in-flight reconciles', { controller: this.name, timeoutMs: this.drainTimeoutMs });
+      this.logger.warn('drain timeout: giving up on in-flight reconciles', {
+        controller: this.name,
+        timeoutMs: this.drainTimeoutMs,
+      });
       this.queue.shutDown();
     }
   }
@@ -145,11 +151,20 @@ export class Controller implements Runnable {
   private handleError(key: string, err: unknown): void {
     const retries = this.queue.numRequeues(key);
     if (this.maxRetries !== undefined && retries >= this.maxRetries) {
-      this.logger.error(`dropping key after ${retries} retries`, { controller: this.name, key, error: errorMessage(err) });
+      this.logger.error(`dropping key after ${retries} retries`, {
+        controller: this.name,
+        key,
+        error: errorMessage(err),
+      });
       this.queue.forget(key);
       return;
     }
-    this.logger.error('reconcile failed, will retry', { controller: this.name, key, retries, error: errorMessage(err) });
+    this.logger.error('reconcile failed, will retry', {
+      controller: this.name,
+      key,
+      retries,
+      error: errorMessage(err),
+    });
     this.queue.addRateLimited(key);
   }
 }

@@ -19,8 +19,8 @@ export type ReconcileOutcome = 'success' | 'error' | 'requeue_after';
 
 /** controller-runtime's reconcile-time buckets: 5 ms to 60 s, dense below 1 s. */
 export const RECONCILE_TIME_BUCKETS = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75,
-  2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25,
+  1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
 export interface ReconcileMetrics {
@@ -33,12 +33,24 @@ export function reconcileMetrics(controller: string, registry: Registry | undefi
   const total = getOrCreate(
     registry,
     n.total,
-    () => new Counter({ name: n.total, help: 'Reconciles per controller and result.', labelNames: ['controller', 'result'], registers: [registry] }),
+    () =>
+      new Counter({
+        name: n.total,
+        help: 'Reconciles per controller and result.',
+        labelNames: ['controller', 'result'],
+        registers: [registry],
+      }),
   );
   const errors = getOrCreate(
     registry,
     n.errors,
-    () => new Counter({ name: n.errors, help: 'Reconciles that failed (threw), per controller.', labelNames: ['controller'], registers: [registry] }),
+    () =>
+      new Counter({
+        name: n.errors,
+        help: 'Reconciles that failed (threw), per controller.',
+        labelNames: ['controller'],
+        registers: [registry],
+      }),
   );
   const time = getOrCreate(
     registry,

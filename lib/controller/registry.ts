@@ -15,7 +15,8 @@ export class ControllerRegistry {
   }
 
   register(definition: ControllerDefinition): void {
-    if (this.byName.has(definition.name)) throw new Error(`controller "${definition.name}" is already registered`);
+    if (this.byName.has(definition.name))
+      throw new Error(`controller "${definition.name}" is already registered`);
     this.byName.set(definition.name, definition);
   }
 
@@ -40,7 +41,10 @@ export class ControllerRegistry {
  * IsControllerEnabled scans the list). An unknown name is an error, so a typo cannot silently run nothing. Empty entries
  * are ignored. Returns the enabled names in registration order.
  */
-export function resolveEnabled(controllersFlag: readonly string[] | undefined, registry: ControllerRegistry): string[] {
+export function resolveEnabled(
+  controllersFlag: readonly string[] | undefined,
+  registry: ControllerRegistry,
+): string[] {
   const items = (controllersFlag ?? DEFAULT_CONTROLLERS_FLAG).map((s) => s.trim()).filter((s) => s !== '');
   const known = registry.names();
   /** name -> enabled?, decided by the first explicit mention. */

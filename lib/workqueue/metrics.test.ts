@@ -6,11 +6,21 @@ import { QUEUE_DURATION_BUCKETS } from './metrics.js';
 import { newRateLimitingQueue } from './ratelimiting.js';
 
 /** The value of `metric` (or of one of its _sum/_count/_bucket series) for queue `name`. */
-async function value(registry: Registry, metric: string, name: string, series = metric): Promise<number | undefined> {
+async function value(
+  registry: Registry,
+  metric: string,
+  name: string,
+  series = metric,
+): Promise<number | undefined> {
   const m = registry.getSingleMetric(metric);
   if (!m) throw new Error(`metric ${metric} not registered`);
   const data = await m.get();
-  return data.values.find((v) => v.labels.name === name && (v.metricName ?? metric) === series && v.labels.le === undefined)?.value;
+  return data.values.find(
+    (v) =>
+      v.labels.name === name &&
+      ((v as { metricName?: string }).metricName ?? metric) === series &&
+      v.labels.le === undefined,
+  )?.value;
 }
 
 describe('workqueue metrics', () => {
@@ -33,8 +43,22 @@ describe('workqueue metrics', () => {
     clock.advance(10);
     expect(q.tryGet()).toBe('a');
     expect(await value(registry, 'workqueue_depth', 'pods')).toBe(1);
-    expect(await value(registry, 'workqueue_queue_duration_seconds', 'pods', 'workqueue_queue_duration_seconds_count')).toBe(1);
-    expect(await value(registry, 'workqueue_queue_duration_seconds', 'pods', 'workqueue_queue_duration_seconds_sum')).toBeCloseTo(0.01, 9);
+    expect(
+      await value(
+        registry,
+        'workqueue_queue_duration_seconds',
+        'pods',
+        'workqueue_queue_duration_seconds_count',
+      ),
+    ).toBe(1);
+    expect(
+      await value(
+        registry,
+        'workqueue_queue_duration_seconds',
+        'pods',
+        'workqueue_queue_duration_seconds_sum',
+      ),
+    ).toBeCloseTo(0.01, 9);
 
     clock.advance(30);
     expect(q.tryGet()).toBe('b');
@@ -44,8 +68,17 @@ describe('workqueue metrics', () => {
     expect(await value(registry, 'workqueue_longest_running_processor_seconds', 'pods')).toBeCloseTo(0.04, 9);
 
     q.done('a');
-    expect(await value(registry, 'workqueue_work_duration_seconds', 'pods', 'workqueue_work_duration_seconds_count')).toBe(1);
-    expect(await value(registry, 'workqueue_work_duration_seconds', 'pods', 'workqueue_work_duration_seconds_sum')).toBeCloseTo(0.04, 9);
+    expect(
+      await value(
+        registry,
+        'workqueue_work_duration_seconds',
+        'pods',
+        'workqueue_work_duration_seconds_count',
+      ),
+    ).toBe(1);
+    expect(
+      await value(registry, 'workqueue_work_duration_seconds', 'pods', 'workqueue_work_duration_seconds_sum'),
+    ).toBeCloseTo(0.04, 9);
     q.done('b');
     expect(await value(registry, 'workqueue_unfinished_work_seconds', 'pods')).toBe(0);
     expect(await value(registry, 'workqueue_longest_running_processor_seconds', 'pods')).toBe(0);

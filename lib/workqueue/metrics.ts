@@ -48,7 +48,12 @@ export function durationClock(clock: Clock): () => number {
 /** Live queues per registry, read by the in-progress gauges at scrape time. */
 const liveQueues = new WeakMap<Registry, Set<RegistryQueueMetrics<unknown>>>();
 
-function inProgressGauge(registry: Registry, name: string, help: string, pick: (q: RegistryQueueMetrics<unknown>) => number): Gauge {
+function inProgressGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  pick: (q: RegistryQueueMetrics<unknown>) => number,
+): Gauge {
   return getOrCreate(
     registry,
     name,
@@ -84,21 +89,75 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
   ) {
     const n = WORKQUEUE_METRIC_NAMES;
     this.now = durationClock(clock);
-    this.depth = getOrCreate(registry, n.depth, () => new Gauge({ name: n.depth, help: 'Number of keys waiting in the work queue.', labelNames: ['name'], registers: [registry] }));
-    this.adds = getOrCreate(registry, n.adds, () => new Counter({ name: n.adds, help: 'Keys added to the work queue (adds of an already queued key not counted).', labelNames: ['name'], registers: [registry] }));
+    this.depth = getOrCreate(
+      registry,
+      n.depth,
+      () =>
+        new Gauge({
+          name: n.depth,
+          help: 'Number of keys waiting in the work queue.',
+          labelNames: ['name'],
+          registers: [registry],
+        }),
+    );
+    this.adds = getOrCreate(
+      registry,
+      n.adds,
+      () =>
+        new Counter({
+          name: n.adds,
+          help: 'Keys added to the work queue (adds of an already queued key not counted).',
+          labelNames: ['name'],
+          registers: [registry],
+        }),
+    );
     this.queueDuration = getOrCreate(
       registry,
       n.queueDuration,
-      () => new Histogram({ name: n.queueDuration, help: 'Seconds a key waited in the work queue before a worker took it.', labelNames: ['name'], buckets: QUEUE_DURATION_BUCKETS, registers: [registry] }),
+      () =>
+        new Histogram({
+          name: n.queueDuration,
+          help: 'Seconds a key waited in the work queue before a worker took it.',
+          labelNames: ['name'],
+          buckets: QUEUE_DURATION_BUCKETS,
+          registers: [registry],
+        }),
     );
     this.workDuration = getOrCreate(
       registry,
       n.workDuration,
-      () => new Histogram({ name: n.workDuration, help: 'Seconds a worker spent on a key, from get to done.', labelNames: ['name'], buckets: QUEUE_DURATION_BUCKETS, registers: [registry] }),
+      () =>
+        new Histogram({
+          name: n.workDuration,
+          help: 'Seconds a worker spent on a key, from get to done.',
+          labelNames: ['name'],
+          buckets: QUEUE_DURATION_BUCKETS,
+          registers: [registry],
+        }),
     );
-    this.retries = getOrCreate(registry, n.retries, () => new Counter({ name: n.retries, help: 'Delayed or rate-limited re-adds to the work queue.', labelNames: ['name'], registers: [registry] }));
-    inProgressGauge(registry, n.unfinishedWork, 'Seconds of work in progress not yet observed by work_duration; steady growth means stuck workers.', (q) => q.unfinishedSeconds());
-    inProgressGauge(registry, n.longestRunning, 'Seconds the longest running worker of the queue has spent on its key.', (q) => q.longestRunningSeconds());
+    this.retries = getOrCreate(
+      registry,
+      n.retries,
+      () =>
+        new Counter({
+          name: n.retries,
+          help: 'Delayed or rate-limited re-adds to the work queue.',
+          labelNames: ['name'],
+          registers: [registry],
+        }),
+    );
+    inProgressGauge(
+      registry,
+      n.unfinishedWork,
+      'Seconds of work in progress not yet observed by work_duration; steady growth means stuck workers.',
+      (q) => q.unfinishedSeconds(),
+    );
+    inProgressGauge(
+      registry,
+      n.longestRunning,
+      'Seconds the longest running worker of the queue has spent on its key.',
+      (q) => q.longestRunningSeconds(),
+    );
 
     // Export zeros from the start so dashboards see the queue before its first key.
     this.depth.inc({ name }, 0);

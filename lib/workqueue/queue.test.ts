@@ -191,7 +191,10 @@ describe('Queue', () => {
 
     expect(violations).toEqual([]);
     for (const [key, added] of lastAdd) {
-      expect({ key, processedAfterLastAdd: (lastStart.get(key) ?? -1) > added }).toEqual({ key, processedAfterLastAdd: true });
+      expect({ key, processedAfterLastAdd: (lastStart.get(key) ?? -1) > added }).toEqual({
+        key,
+        processedAfterLastAdd: true,
+      });
     }
     // Dedup did collapse some of the 2000 adds, and nothing ran more often than it was added.
     expect(processed).toBeLessThan(2000);

@@ -67,7 +67,9 @@ export class Queue<K = string> implements WorkQueue<K> {
   constructor(opts: QueueOptions) {
     this.name = opts.name;
     this.clock = opts.clock ?? new RealClock();
-    this.metrics = opts.registry ? new RegistryQueueMetrics<K>(opts.name, opts.registry, this.clock) : noopQueueMetrics<K>();
+    this.metrics = opts.registry
+      ? new RegistryQueueMetrics<K>(opts.name, opts.registry, this.clock)
+      : noopQueueMetrics<K>();
   }
 
   add(key: K): void {

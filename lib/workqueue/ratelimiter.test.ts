@@ -116,7 +116,11 @@ describe('RateLimitedQueue', () => {
 
   it('uses the rate limiter it is given', () => {
     const clock = new FakeClock();
-    const q = newRateLimitingQueue<string>({ name: 'rl', clock, rateLimiter: new ItemExponentialFailureRateLimiter(1000, 60_000) });
+    const q = newRateLimitingQueue<string>({
+      name: 'rl',
+      clock,
+      rateLimiter: new ItemExponentialFailureRateLimiter(1000, 60_000),
+    });
     q.addRateLimited('a');
     clock.advance(999);
     expect(q.len()).toBe(0);
