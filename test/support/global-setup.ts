@@ -1,3 +1,63 @@
-export default async function globalSetup(): Promise<void> {
-  // Replaced by the local control plane start-up (issue 3).
+/**
+ * Starts ONE real control plane (etcd + kube-apiserver + kube-scheduler) for the whole
+ * jest run and publishes it to the tests through environment variables:
+ *   TS_KCM_TEST_KUBECONFIG  admin kubeconfig path
+ *   TS_KCM_TEST_DIR         control plane directory (ControlPlane.load(dir) works on it)
+ * Skipped when TS_KCM_SKIP_CONTROLPLANE=1, when only the `unit` project is selected, or when
+ * TS_KCM_TEST_KUBECONFIG is already set (tests then use that cluster as is).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerTypeScriptHooks } from './ts-loader.mjs';
+
+/** Marks that this jest process started the control plane, so teardown only stops its own. */
+export const OWNED_ENV = 'TS_KCM_TEST_CONTROLPLANE_OWNED';
+
+/** Node, not jest, loads the setup's imports: compile lib/ through our hooks, then import. */
+async function loadModules() {
+  registerTypeScriptHooks();
+  const { ControlPlane } = await import('../../lib/controlplane/index.js');
+  const { createLogger } = await import('../../lib/log/index.js');
+  const { startWatchdog } = await import('./watchdog.js');
+  return { ControlPlane, createLogger, startWatchdog };
+}
+
+interface GlobalConfigSubset {
+  selectProjects?: string[];
+}
+
+export default async function globalSetup(globalConfig: GlobalConfigSubset = {}): Promise<void> {
+  if (process.env.TS_KCM_SKIP_CONTROLPLANE === '1') return;
+  if (process.env.TS_KCM_TEST_KUBECONFIG) return;
+  const selected = globalConfig.selectProjects;
+  if (selected && selected.length > 0 && !selected.includes('integration')) return;
+
+  const { ControlPlane, createLogger, startWatchdog } = await loadModules();
+  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-test-'));
+  const started = Date.now();
+  process.stderr.write(`\nts-kcm: starting the test control plane in ${dir}\n`);
+  let cp: Awaited<ReturnType<typeof ControlPlane.start>>;
+  try {
+    cp = await ControlPlane.start({
+      dir,
+      scheduler: true, // DRA end-to-end tests need allocation and binding
+      logger: createLogger({ format: 'text', verbosity: 0 }),
+    });
+  } catch (err) {
+    process.stderr.write(`ts-kcm: test control plane failed to start: ${String(err)}\n`);
+    throw err;
+  }
+  if (process.env.TS_KCM_KEEP_CONTROLPLANE !== '1') {
+    startWatchdog(dir);
+    // Runs on process.exit() even when teardown did not (a no-op after a normal teardown).
+    process.once('exit', () => cp.killNowSync());
+  }
+  process.env.TS_KCM_TEST_KUBECONFIG = cp.kubeconfigPath;
+  process.env.TS_KCM_TEST_DIR = cp.dir;
+  process.env[OWNED_ENV] = '1';
+  process.stderr.write(
+    `ts-kcm: test control plane ready in ${Date.now() - started} ms ` +
+      `(${cp.startup.attempts} attempt(s)), kubeconfig ${cp.kubeconfigPath}\n`,
+  );
 }
