@@ -234,6 +234,15 @@ describe('syncPod', () => {
     expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
   });
 
+  it('a done pod is never reserved again (its reservation was just removed)', async () => {
+    const pod = makePod({ claimName: 'generated', nodeName: NODE, phase: 'Succeeded' });
+    const h = setup([pod, makeTemplate(), makeClaim({ name: 'generated', allocated: true, finalizer: true })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions).toEqual([]);
+    h.controller.claimChanged(h.claims.getIndexer().get(`${NS}/generated`)!, false);
+    expect(h.queue.added).toEqual([`claim:${NS}/generated`, `claim:${NS}/generated`]);
+  });
+
   it('a claim judged "not needed" (null name) is skipped', async () => {
     const h = setup([makePod({ claimName: null, nodeName: NODE })]);
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);

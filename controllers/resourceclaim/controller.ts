@@ -164,7 +164,8 @@ export class ResourceClaimController implements Reconciler {
 
   /** Whether a pod has a claim to create, or (once scheduled) an allocated claim to reserve. */
   private podNeedsWork(pod: Pod): boolean {
-    if (pod.metadata.deletionTimestamp) return false;
+    // A done pod must never be (re)reserved: its reservation is being removed.
+    if (pod.metadata.deletionTimestamp || isPodDone(pod)) return false;
     for (const podClaim of pod.spec?.resourceClaims ?? []) {
       const resolved = tryResolveClaimName(pod, podClaim);
       if (!resolved) return true; // not created yet, or an API we do not know: syncPod reports it
@@ -201,6 +202,8 @@ export class ResourceClaimController implements Reconciler {
     const pod = this.pods.get(`${namespace}/${name}`);
     if (!pod) return log.debug('pod is gone, nothing to do');
     if (pod.metadata.deletionTimestamp) return log.debug('pod is being deleted, nothing to do');
+    // Creating or reserving claims for a pod that will not run again would only undo syncClaim.
+    if (isPodDone(pod)) return log.debug('pod is done, nothing to do');
 
     // 1. Decide for every pod claim, reading caches only. A template or validation
     //    problem stops the attempt here, before anything was written.
