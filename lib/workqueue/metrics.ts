@@ -71,11 +71,13 @@ function inProgressGauge(
 }
 
 export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
-  private readonly depth: Gauge;
-  private readonly adds: Counter;
-  private readonly queueDuration: Histogram;
-  private readonly workDuration: Histogram;
-  private readonly retries: Counter;
+  // Children bound to this queue's label: prom-client then skips re-hashing the label set on
+  // every update (about half the cost of a counter increment).
+  private readonly depth: Gauge.Internal<string>;
+  private readonly adds: Counter.Internal;
+  private readonly queueDuration: Histogram.Internal<string>;
+  private readonly workDuration: Histogram.Internal<string>;
+  private readonly retries: Counter.Internal;
   private readonly now: () => number;
   /** When each queued key was first added (a re-add before get keeps the first time). */
   private readonly addedAt = new Map<K, number>();
@@ -89,7 +91,7 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
   ) {
     const n = WORKQUEUE_METRIC_NAMES;
     this.now = durationClock(clock);
-    this.depth = getOrCreate(
+    this.depth = getOrCreate<Gauge>(
       registry,
       n.depth,
       () =>
@@ -99,8 +101,8 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
           labelNames: ['name'],
           registers: [registry],
         }),
-    );
-    this.adds = getOrCreate(
+    ).labels({ name });
+    this.adds = getOrCreate<Counter>(
       registry,
       n.adds,
       () =>
@@ -110,8 +112,8 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
           labelNames: ['name'],
           registers: [registry],
         }),
-    );
-    this.queueDuration = getOrCreate(
+    ).labels({ name });
+    this.queueDuration = getOrCreate<Histogram>(
       registry,
       n.queueDuration,
       () =>
@@ -122,8 +124,8 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
           buckets: QUEUE_DURATION_BUCKETS,
           registers: [registry],
         }),
-    );
-    this.workDuration = getOrCreate(
+    ).labels({ name });
+    this.workDuration = getOrCreate<Histogram>(
       registry,
       n.workDuration,
       () =>
@@ -134,8 +136,8 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
           buckets: QUEUE_DURATION_BUCKETS,
           registers: [registry],
         }),
-    );
-    this.retries = getOrCreate(
+    ).labels({ name });
+    this.retries = getOrCreate<Counter>(
       registry,
       n.retries,
       () =>
@@ -145,7 +147,7 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
           labelNames: ['name'],
           registers: [registry],
         }),
-    );
+    ).labels({ name });
     inProgressGauge(
       registry,
       n.unfinishedWork,
@@ -160,27 +162,27 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
     );
 
     // Export zeros from the start so dashboards see the queue before its first key.
-    this.depth.inc({ name }, 0);
-    this.adds.inc({ name }, 0);
-    this.retries.inc({ name }, 0);
+    this.depth.inc(0);
+    this.adds.inc(0);
+    this.retries.inc(0);
     let set = liveQueues.get(registry);
     if (!set) liveQueues.set(registry, (set = new Set()));
     set.add(this as RegistryQueueMetrics<unknown>);
   }
 
   add(key: K): void {
-    this.adds.inc({ name: this.name });
-    this.depth.inc({ name: this.name });
+    this.adds.inc();
+    this.depth.inc();
     if (!this.addedAt.has(key)) this.addedAt.set(key, this.now());
   }
 
   get(key: K): void {
-    this.depth.dec({ name: this.name });
+    this.depth.dec();
     const now = this.now();
     this.startedAt.set(key, now);
     const added = this.addedAt.get(key);
     if (added !== undefined) {
-      this.queueDuration.observe({ name: this.name }, (now - added) / 1000);
+      this.queueDuration.observe((now - added) / 1000);
       this.addedAt.delete(key);
     }
   }
@@ -188,12 +190,12 @@ export class RegistryQueueMetrics<K> implements QueueMetrics<K> {
   done(key: K): void {
     const started = this.startedAt.get(key);
     if (started === undefined) return;
-    this.workDuration.observe({ name: this.name }, (this.now() - started) / 1000);
+    this.workDuration.observe((this.now() - started) / 1000);
     this.startedAt.delete(key);
   }
 
   retry(): void {
-    this.retries.inc({ name: this.name });
+    this.retries.inc();
   }
 
   unfinishedSeconds(): number {

@@ -1,7 +1,10 @@
 /** client-go's workqueue contract: dedup, dirty/processing sets, delays and rate limits. */
 export interface WorkQueue<K = string> {
   add(key: K): void;
-  /** Resolves with the next key, or undefined once the queue is shut down and (with drain) empty. */
+  /**
+   * Resolves with the next key, or undefined once the queue is shut down. After shutDown no
+   * further keys are handed out, even queued ones (stop taking work; see queue.ts).
+   */
   get(): Promise<K | undefined>;
   /** Mark a key processed; if it was re-added while processing it is queued again. */
   done(key: K): void;
