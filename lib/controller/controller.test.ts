@@ -272,6 +272,47 @@ describe('Controller.run', () => {
     ]);
   });
 
+  it('under load reconciles every key after its last add, one worker per key at a time', async () => {
+    let events = 0;
+    const lastAdd = new Map<string, number>();
+    const lastStart = new Map<string, number>();
+    const inFlight = new Set<string>();
+    const overlaps: string[] = [];
+    const r = new ScriptedReconciler(async (key, call) => {
+      if (inFlight.has(key)) overlaps.push(key);
+      inFlight.add(key);
+      lastStart.set(key, events++);
+      for (let i = 0; i < call % 5; i++) await tick();
+      inFlight.delete(key);
+      if (call % 7 === 0) throw new Error('flaky');
+    });
+    const h = harness(r, { workers: 4 });
+    const ac = new AbortController();
+    const running = h.controller.run(ac.signal);
+    for (let i = 0; i < 600; i++) {
+      const key = `ns/k${(i * 37) % 50}`;
+      lastAdd.set(key, events++);
+      h.queue.add(key);
+      if (i % 10 === 0) await tick();
+    }
+    // Let work and the 5 ms..n ms retries settle: move the fake clock on while anything is pending.
+    for (
+      let round = 0;
+      round < 1000 && (h.queue.len() > 0 || h.queue.processingCount() > 0 || h.queue.waitingCount() > 0);
+      round++
+    ) {
+      await tick();
+      h.clock.advance(10);
+    }
+    ac.abort();
+    await running;
+    expect(overlaps).toEqual([]);
+    const stale = [...lastAdd]
+      .filter(([key, added]) => (lastStart.get(key) ?? -1) < added)
+      .map(([key]) => key);
+    expect(stale).toEqual([]);
+  });
+
   it('gives up on in-flight reconciles after drainTimeoutMs', async () => {
     const r = new ScriptedReconciler(() => new Promise<void>(() => {}));
     const h = harness(r, { workers: 1, drainTimeoutMs: 5000 });
