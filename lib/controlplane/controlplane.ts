@@ -47,6 +47,8 @@ export interface ControlPlaneOptions {
   logger?: Logger;
   readyTimeoutMs?: number;
   maxAttempts?: number;
+  /** Picks [etcd client, etcd peer, apiserver] ports; tests replace it to provoke a port race. */
+  pickPorts?: () => Promise<number[]>;
 }
 
 export interface ComponentStatus {
@@ -118,7 +120,11 @@ export class ControlPlane {
     writeServiceAccountKeys(files.saKey, files.saPub);
 
     for (let attempt = 1; ; attempt++) {
-      const [clientPort, peerPort, securePort] = (await freePorts(3)) as [number, number, number];
+      const [clientPort, peerPort, securePort] = (await (opts.pickPorts ?? (() => freePorts(3)))()) as [
+        number,
+        number,
+        number,
+      ];
       const etcdClientURL = `http://127.0.0.1:${clientPort}`;
       const component = (name: ComponentName, args: string[]): ComponentState => ({
         binary: join(binDir, name),

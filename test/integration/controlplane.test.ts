@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane } from '../../lib/controlplane/index.js';
+import { createServer } from 'node:net';
+import { ControlPlane, freePorts } from '../../lib/controlplane/index.js';
 import { runCommand, TS_KCM_MAIN, KUBECTL, waitFor } from '../support/cluster.js';
 
 jest.setTimeout(180_000);
@@ -102,6 +103,38 @@ describe('ts-kcm controlplane', () => {
     const after = await tsKcm(['controlplane', 'status', '--dir', dir]);
     expect(after.code).toBe(3);
     expect(after.stderr).toBe(`no control plane in ${dir}\n`);
+  });
+
+  test('a port race on the apiserver port restarts the whole start on new ports', async () => {
+    const raceDir = mkdtempSync(join(tmpdir(), 'ts-kcm-race-'));
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const taken = (squatter.address() as { port: number }).port;
+    let picks = 0;
+    const cp = await ControlPlane.start({
+      dir: raceDir,
+      pickPorts: async () => {
+        picks++;
+        const ports = await freePorts(3);
+        return picks === 1 ? [ports[0] ?? 0, ports[1] ?? 0, taken] : ports;
+      },
+    });
+    try {
+      expect(picks).toBe(2);
+      expect(cp.startup.attempts).toBe(2);
+      expect(cp.apiserverURL).not.toBe(`https://127.0.0.1:${taken}`);
+      expect(cp.logTail('kube-apiserver', 1000)).toContain(
+        `127.0.0.1:${taken}: bind: address already in use`,
+      );
+      expect(cp.status().map((c) => [c.name, c.running])).toEqual([
+        ['etcd', true],
+        ['kube-apiserver', true],
+      ]);
+    } finally {
+      await cp.stop();
+      squatter.close();
+      rmSync(raceDir, { recursive: true, force: true });
+    }
   });
 
   test('unknown subcommand: usage on stderr, exit 2', async () => {

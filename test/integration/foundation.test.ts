@@ -87,7 +87,7 @@ describe('foundation', () => {
     const cli = startTsKcm(['version'], { kubeconfig: false });
     const m = await cli.waitForOutput(/kubernetes (v1\.35\.\d+)/);
     expect(m[1]).toMatch(/^v1\.35\./);
-    expect(await cli.stop()).toBe(0);
+    expect(await cli.exited()).toBe(0);
     expect(cli.output()).toContain(`node ${process.version}`);
   });
 });

@@ -141,6 +141,8 @@ export interface TsKcmProcess {
   output(): string;
   /** Resolves with the match once the output matches; rejects on timeout or exit. */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves to the exit code once the process ends by itself (128 + signal number if killed). */
+  exited(): Promise<number>;
   /** Sends `signal` and resolves to the exit code (128 + signal number if killed by a signal). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number>;
 }
@@ -188,6 +190,7 @@ export function startTsKcm(args: string[], opts: StartTsKcmOptions = {}): TsKcmP
   return {
     proc,
     output: () => out,
+    exited: () => exited,
     waitForOutput(re, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(

@@ -1,0 +1,69 @@
+import { describe, expect, test } from '@jest/globals';
+import { apiserverFlags, controllerManagerFlags, etcdFlags, schedulerFlags } from './flags.js';
+
+describe('component flags', () => {
+  test('etcd listens on loopback only, on the given ports, without fsync', () => {
+    expect(etcdFlags({ dataDir: '/d/etcd', clientPort: 2001, peerPort: 2002 })).toEqual([
+      '--name=ts-kcm',
+      '--data-dir=/d/etcd',
+      '--listen-client-urls=http://127.0.0.1:2001',
+      '--advertise-client-urls=http://127.0.0.1:2001',
+      '--listen-peer-urls=http://127.0.0.1:2002',
+      '--initial-advertise-peer-urls=http://127.0.0.1:2002',
+      '--initial-cluster=ts-kcm=http://127.0.0.1:2002',
+      '--unsafe-no-fsync=true',
+    ]);
+  });
+
+  test('kube-apiserver gets the spec flags', () => {
+    const flags = apiserverFlags({
+      etcdURL: 'http://127.0.0.1:2001',
+      securePort: 6443,
+      certDir: '/d/pki/serving',
+      tokenFile: '/d/pki/token.csv',
+      serviceAccountPublicKey: '/d/pki/sa.pub',
+      serviceAccountPrivateKey: '/d/pki/sa.key',
+      serviceClusterIPRange: '10.0.0.0/24',
+    });
+    expect(flags).toEqual(
+      expect.arrayContaining([
+        '--etcd-servers=http://127.0.0.1:2001',
+        '--secure-port=6443',
+        '--bind-address=127.0.0.1',
+        '--cert-dir=/d/pki/serving',
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--authorization-mode=RBAC',
+        '--token-auth-file=/d/pki/token.csv',
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        '--service-account-key-file=/d/pki/sa.pub',
+        '--service-account-signing-key-file=/d/pki/sa.key',
+        '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+        '--endpoint-reconciler-type=none',
+      ]),
+    );
+  });
+
+  test('kube-scheduler and kube-controller-manager run without leader election or serving port', () => {
+    expect(schedulerFlags('/d/kubeconfig')).toEqual([
+      '--kubeconfig=/d/kubeconfig',
+      '--leader-elect=false',
+      '--secure-port=0',
+    ]);
+    expect(
+      controllerManagerFlags({
+        kubeconfig: '/d/kubeconfig',
+        controllers: 'service-cidr-controller',
+        serviceAccountPrivateKey: '/d/pki/sa.key',
+        rootCAFile: '/d/pki/serving/apiserver.crt',
+      }),
+    ).toEqual([
+      '--kubeconfig=/d/kubeconfig',
+      '--controllers=service-cidr-controller',
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--use-service-account-credentials=false',
+      '--service-account-private-key-file=/d/pki/sa.key',
+      '--root-ca-file=/d/pki/serving/apiserver.crt',
+    ]);
+  });
+});
