@@ -6,9 +6,13 @@
  * test/e2e/dra and test/integration/dra, on our own objects.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Event, KubeObject, Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/index.js';
 import { createKubeClient, isNotFound, loadKubeConfig, Resources } from '../../lib/client/index.js';
 import type { KubeClient, ResourceClient } from '../../lib/client/index.js';
+import { resourceClaimController } from '../../controllers/resourceclaim/index.js';
 import { claimGenerateName, POD_CLAIM_NAME_ANNOTATION } from '../../controllers/resourceclaim/names.js';
 import { createTestNamespace, deleteNamespace, startTsKcm, testKubeconfigPath, uniqueName, waitFor } from '../support/cluster.js';
 
@@ -24,6 +28,7 @@ let claims: ResourceClient<ResourceClaim>;
 let templates: ResourceClient<ResourceClaimTemplate>;
 let kcm: TsKcm;
 let metricsURL: string;
+let restrictedPath: string;
 let ns: string;
 let nodeName: string;
 let deviceClass: string;
@@ -159,6 +164,67 @@ async function podEvents(pod: string): Promise<Event[]> {
   return list.items.filter((e) => e.regarding?.name === pod);
 }
 
+/**
+ * A kubeconfig for a ServiceAccount bound to exactly the controller's declared RBAC rules,
+ * so every scenario below also proves that nothing more is needed.
+ */
+async function restrictedKubeconfig(): Promise<string> {
+  const role = uniqueName('rc-e2e-role');
+  const roles = client.resource({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false });
+  const bindings = client.resource({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  });
+  const serviceAccounts = client.resource({ group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true });
+  await roles.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: role }, rules: resourceClaimController.rbac } as KubeObject);
+  cleanup.push(() => roles.delete(role).catch(() => undefined));
+  await serviceAccounts.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'resourceclaim-controller' } }, { namespace: ns });
+  await bindings.create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: role },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'ServiceAccount', name: 'resourceclaim-controller', namespace: ns }],
+  } as KubeObject);
+  cleanup.push(() => bindings.delete(role).catch(() => undefined));
+  const tokenRequest = (await serviceAccounts.create(
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: 'resourceclaim-controller' }, spec: { expirationSeconds: 3600 } } as KubeObject,
+    { namespace: ns, subresource: 'token' },
+  )) as KubeObject & { status: { token: string } };
+  // Same cluster entry (server, CA) as the admin kubeconfig, with the token as the user.
+  const admin = readFileSync(testKubeconfigPath(), 'utf8');
+  const server = /server:\s*(\S+)/.exec(admin)?.[1];
+  const ca = /certificate-authority-data:\s*(\S+)/.exec(admin)?.[1];
+  const caFile = /certificate-authority:\s*(\S+)/.exec(admin)?.[1];
+  if (!server || (!ca && !caFile)) throw new Error('cannot read the server and CA from the admin kubeconfig');
+  const path = join(mkdtempSync(join(tmpdir(), 'rc-e2e-')), 'kubeconfig');
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: test',
+      '  cluster:',
+      `    server: ${server}`,
+      ca ? `    certificate-authority-data: ${ca}` : `    certificate-authority: ${caFile}`,
+      'users:',
+      '- name: resourceclaim-controller',
+      '  user:',
+      `    token: ${tokenRequest.status.token}`,
+      'contexts:',
+      '- name: test',
+      '  context: {cluster: test, user: resourceclaim-controller}',
+      'current-context: test',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
 // ---- setup ----
 
 beforeAll(async () => {
@@ -172,6 +238,8 @@ beforeAll(async () => {
   deviceClass = uniqueName('rc-class');
   await createNode(nodeName);
   await createDriverObjects();
+  const kubeconfig = await restrictedKubeconfig();
+  restrictedPath = kubeconfig;
   kcm = startTsKcm([
     'run',
     '--controllers=resourceclaim-controller',
@@ -181,7 +249,7 @@ beforeAll(async () => {
     // The test drives many pods at once; the default 20 QPS would only make it slower.
     '--kube-api-qps=200',
     '--kube-api-burst=400',
-  ]);
+  ], { kubeconfig });
   const m = await kcm.waitForOutput(/^(\{.*"message":"serving metrics".*\})$/m, 60_000);
   metricsURL = `http://${(JSON.parse(m[1]) as { address: string }).address}/metrics`;
 }, 120_000);
@@ -491,4 +559,19 @@ describe('bad input is reported and retried without disturbing other keys', () =
     }, { timeoutMs: 60_000, description: 'owner-b to get a claim of its own' });
     expect((await getClaim(foreign))?.status?.reservedFor?.map((r) => r.name)).not.toContain('owner-b');
   }, 120_000);
+});
+
+describe('RBAC', () => {
+  // Runs last: every scenario above ran with only the declared rules.
+  it('needed nothing beyond the rules the controller declares', () => {
+    // (RBAC refusals read `... is forbidden: User "system:serviceaccount:..." cannot ...`.)
+    expect(kcm.output()).not.toMatch(/forbidden: (User|cannot)/);
+    expect(kcm.proc.exitCode).toBeNull();
+  });
+
+  it('the kubeconfig ts-kcm ran with really is restricted', async () => {
+    const restricted = createKubeClient(loadKubeConfig({ kubeconfig: restrictedPath }), { qps: 10, burst: 10 });
+    await expect(restricted.resource(Resources.nodes).list()).rejects.toMatchObject({ code: 403 });
+    await expect(restricted.resource(Resources.pods).list({ namespace: ns })).resolves.toBeDefined();
+  });
 });
