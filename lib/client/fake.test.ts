@@ -111,8 +111,9 @@ describe('FakeKubeClient', () => {
       { metadata: { finalizers: ['b'] }, status: { reservedFor: [{ resource: 'pods', name: 'p2', uid: 'u2' }] } },
       { type: 'strategic', namespace: 'ns', subresource: 'status' },
     );
-    expect(got.metadata.finalizers).toEqual(['a', 'b']);
-    expect(got.status?.reservedFor?.map((r) => r.uid)).toEqual(['u1', 'u2']);
+    // Patch items first, then the ones it did not mention: the apiserver's order without $setElementOrder.
+    expect(got.metadata.finalizers).toEqual(['b', 'a']);
+    expect(got.status?.reservedFor?.map((r) => r.uid)).toEqual(['u2', 'u1']);
     got = await c.patch('c', { status: { reservedFor: [{ uid: 'u1', $patch: 'delete' }] } }, { type: 'strategic', namespace: 'ns' });
     expect(got.status?.reservedFor?.map((r) => r.uid)).toEqual(['u2']);
     got = await c.patch('c', { metadata: { finalizers: ['z'] } }, { type: 'merge', namespace: 'ns' });

@@ -57,19 +57,19 @@ describe('applyJsonPatch (RFC 6902)', () => {
 });
 
 describe('applyStrategicMergePatch (simplified)', () => {
-  it('unions finalizers and merges reservedFor by uid', () => {
+  it('unions finalizers and merges reservedFor by uid, patch items first', () => {
     const obj = {
-      metadata: { finalizers: ['a'] },
+      metadata: { finalizers: ['z', 'a'] },
       status: { reservedFor: [{ uid: '1', name: 'p1' }], other: [1, 2] },
     };
     expect(
       applyStrategicMergePatch(obj, {
         metadata: { finalizers: ['a', 'b'] },
-        status: { reservedFor: [{ uid: '1', name: 'renamed' }, { uid: '2', name: 'p2' }], other: [3] },
+        status: { reservedFor: [{ uid: '2', name: 'p2' }, { uid: '1', name: 'renamed' }], other: [3] },
       }),
     ).toEqual({
-      metadata: { finalizers: ['a', 'b'] },
-      status: { reservedFor: [{ uid: '1', name: 'renamed' }, { uid: '2', name: 'p2' }], other: [3] },
+      metadata: { finalizers: ['a', 'b', 'z'] },
+      status: { reservedFor: [{ uid: '2', name: 'p2' }, { uid: '1', name: 'renamed' }], other: [3] },
     });
   });
 
@@ -88,5 +88,8 @@ describe('applyStrategicMergePatch (simplified)', () => {
     expect(
       applyStrategicMergePatch(obj, { status: { conditions: [{ type: 'Ready', status: 'True' }] }, spec: { $patch: 'replace', c: 3 } }),
     ).toEqual({ status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'X', status: 'True' }] }, spec: { c: 3 } });
+    expect(applyStrategicMergePatch(obj, { status: { conditions: [{ type: 'New', status: 'True' }] } })).toMatchObject({
+      status: { conditions: [{ type: 'New' }, { type: 'Ready' }, { type: 'X' }] },
+    });
   });
 });

@@ -217,25 +217,36 @@ function strategicMerge(target: unknown, patch: unknown, path: string): unknown 
   return result;
 }
 
+/**
+ * Like the apiserver without a `$setElementOrder` directive: the patch's items come first, in
+ * the patch's order (merged into their originals when the key matches), then the original
+ * items the patch did not mention, in their original order.
+ */
 function mergeList(current: Json | undefined, patch: Json[], mergeKey: string | null): Json[] {
-  const out: Json[] = Array.isArray(current) ? (clone(current) as Json[]) : [];
+  const original: Json[] = Array.isArray(current) ? (clone(current) as Json[]) : [];
+  const out: Json[] = [];
+  const used = new Set<number>();
   if (mergeKey === null) {
-    for (const v of patch) if (!out.some((o) => deepEqual(o, v))) out.push(clone(v));
-    return out;
-  }
-  for (const item of patch) {
-    if (!isObject(item) || !(mergeKey in item)) {
-      out.push(clone(item));
-      continue;
+    for (const v of patch) {
+      if (out.some((o) => deepEqual(o, v))) continue;
+      out.push(clone(v));
+      const i = original.findIndex((o) => deepEqual(o, v));
+      if (i >= 0) used.add(i);
     }
-    const i = out.findIndex((o) => isObject(o) && deepEqual(o[mergeKey], item[mergeKey]));
-    if (item.$patch === 'delete') {
-      if (i >= 0) out.splice(i, 1);
-    } else if (i >= 0) {
-      out[i] = strategicMerge(out[i], item, '') as Json;
-    } else {
-      out.push(strategicMerge(undefined, item, '') as Json);
+  } else {
+    for (const item of patch) {
+      if (!isObject(item) || !(mergeKey in item)) {
+        out.push(clone(item));
+        continue;
+      }
+      const i = original.findIndex((o, idx) => !used.has(idx) && isObject(o) && deepEqual(o[mergeKey], item[mergeKey]));
+      if (i >= 0) used.add(i);
+      if (item.$patch === 'delete') continue;
+      out.push(strategicMerge(i >= 0 ? original[i] : undefined, item, '') as Json);
     }
   }
+  original.forEach((o, idx) => {
+    if (!used.has(idx)) out.push(o);
+  });
   return out;
 }

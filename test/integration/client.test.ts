@@ -108,7 +108,8 @@ describe('client against kube-apiserver', () => {
     expect(got.data).toEqual({ a: '1', b: '2' });
     await strategicMergePatch(cms, 'patch', { metadata: { finalizers: ['example.com/one'] } }, { namespace: ns });
     got = await strategicMergePatch(cms, 'patch', { metadata: { finalizers: ['example.com/two'] } }, { namespace: ns });
-    expect(got.metadata.finalizers).toEqual(['example.com/one', 'example.com/two']);
+    // Without $setElementOrder the patch's items come first; the fake client copies this.
+    expect(got.metadata.finalizers).toEqual(['example.com/two', 'example.com/one']);
     got = await jsonPatch(cms, 'patch', [{ op: 'test', path: '/data/a', value: '1' }, { op: 'remove', path: '/metadata/finalizers' }], { namespace: ns });
     expect(got.metadata.finalizers).toBeUndefined();
     const failed = await jsonPatch(cms, 'patch', [{ op: 'test', path: '/data/a', value: 'nope' }], { namespace: ns }).catch((e: unknown) => e);
@@ -125,6 +126,20 @@ describe('client against kube-apiserver', () => {
     const dry = await mergePatch(cms, 'patch', { data: { dry: 'run' } }, { namespace: ns, dryRun: true });
     expect(dry.data?.dry).toBe('run');
     expect((await cms.get('patch', ns)).data?.dry).toBeUndefined();
+  });
+
+  it('patches the status subresource; strategic lists merge by key, patch items first', async () => {
+    const pods = client.resource<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.pods);
+    await pods.create({ metadata: { name: 'status', namespace: ns }, spec: { containers: [{ name: 'c', image: 'example.invalid/none' }] } } as KubeObject);
+    const cond = (type: string) => ({ type, status: 'True' });
+    await strategicMergePatch(pods, 'status', { status: { conditions: [cond('example.com/A')] } }, { namespace: ns, subresource: 'status' });
+    let got = await strategicMergePatch(pods, 'status', { status: { conditions: [cond('example.com/B')] } }, { namespace: ns, subresource: 'status' });
+    const types = (got.status?.conditions ?? []).map((c) => c.type).filter((t) => t.startsWith('example.com/'));
+    expect(types).toEqual(['example.com/B', 'example.com/A']);
+    // A status write ignores everything but status.
+    got = await mergePatch(pods, 'status', { metadata: { labels: { ignored: 'yes' } }, status: { message: 'hi' } }, { namespace: ns, subresource: 'status' });
+    expect(got.metadata.labels?.ignored).toBeUndefined();
+    await pods.delete('status', { namespace: ns, gracePeriodSeconds: 0 });
   });
 
   it('pages through a list with limit and continue, and reads metadata only', async () => {
