@@ -468,7 +468,7 @@ export class ResourceClaimController implements Reconciler {
   /** A generated claim goes when its pod is done; a pod missing from the cache is the garbage collector's case. */
   private async deleteIfPodDone(claim: ResourceClaim, log: Logger): Promise<void> {
     const owner = claim.metadata.ownerReferences?.find((r) => r.controller === true && r.apiVersion === 'v1' && r.kind === 'Pod');
-    if (!owner) return;
+    if (!owner || claim.metadata.deletionTimestamp) return; // not generated, or already going
     const pod = this.pods.get(`${claim.metadata.namespace}/${owner.name}`);
     if (!pod || (pod.metadata.uid === owner.uid && !isPodDone(pod))) return;
     try {
