@@ -248,14 +248,15 @@ class Listener<T extends KubeObject> {
       if (this.walk) {
         budget = await this.stepWalk(budget);
       }
-      while (budget > 0 && !this.walk && this.cursor < ring.next) {
+      // Stop at once if the ring overtook us meanwhile (a handler call can take many turns).
+      while (budget > 0 && !this.walk && this.cursor < ring.next && this.cursor >= ring.head) {
         const seq = this.cursor++;
         budget -= await this.deliverEvent(seq, ring.at(seq)!);
         if (this.stopped) return void (this.running = false);
       }
       if (this.seenAt && !this.walk && this.cursor >= this.seenUntil) this.seenAt = undefined;
       this.hasSynced();
-      if (!this.walk && this.cursor >= ring.next) {
+      if (!this.walk && this.cursor >= ring.next && this.cursor >= ring.head) {
         if (!this.periodicDue) return void (this.running = false);
         this.periodicDue = false;
         this.startWalk({ initial: false, periodic: true });
