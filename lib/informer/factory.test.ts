@@ -1,0 +1,93 @@
+import { describe, expect, it } from '@jest/globals';
+import { ApiError } from '../client/errors.js';
+import { FakeKubeClient } from '../client/fake.js';
+import { Resources } from '../client/types.js';
+import { FakeClock } from '../clock/index.js';
+import type { Logger, LogMeta } from '../log/index.js';
+import { DefaultSharedInformerFactory } from './factory.js';
+import { cm, RecordingHandler, until } from './test-helpers.js';
+
+class MemoryLogger implements Logger {
+  readonly lines: string[] = [];
+  error = (msg: string, meta?: LogMeta) => this.lines.push(`error ${msg} ${JSON.stringify(meta ?? {})}`);
+  warn = (msg: string, meta?: LogMeta) => this.lines.push(`warn ${msg} ${JSON.stringify(meta ?? {})}`);
+  info = (msg: string, meta?: LogMeta) => this.lines.push(`info ${msg} ${JSON.stringify(meta ?? {})}`);
+  debug = () => {};
+  child = () => this;
+}
+
+describe('DefaultSharedInformerFactory', () => {
+  it('shares one informer per resource, namespace, selectors, transform and metadataOnly', () => {
+    const f = new DefaultSharedInformerFactory(new FakeKubeClient(), { clock: new FakeClock() });
+    const a = f.informerFor(Resources.configmaps);
+    expect(f.informerFor(Resources.configmaps)).toBe(a);
+    expect(f.informerFor(Resources.configmaps, { namespace: 'x' })).not.toBe(a);
+    expect(f.informerFor(Resources.configmaps, { labelSelector: 'a=b' })).not.toBe(a);
+    expect(f.informerFor(Resources.configmaps, { metadataOnly: true })).not.toBe(a);
+    expect(
+      f.informerFor(Resources.configmaps, { transform: { name: 'strip-managed-fields', fn: (o) => o } }),
+    ).toBe(a);
+    expect(f.informerFor(Resources.configmaps, { transform: { name: 'other', fn: (o) => o } })).not.toBe(a);
+    expect(f.informerFor(Resources.pods)).not.toBe(a);
+    expect(f.all().length).toBe(6);
+  });
+
+  it('works without start: tests prime the cache directly', () => {
+    const f = new DefaultSharedInformerFactory(new FakeKubeClient(), { clock: new FakeClock() });
+    f.informerFor(Resources.configmaps).getIndexer().add(cm('a', '1'));
+    expect(f.informerFor(Resources.configmaps).getIndexer().get('ns1/a')?.metadata.name).toBe('a');
+  });
+
+  it('starts every informer, including ones created after start, and waits for their caches', async () => {
+    const client = new FakeKubeClient([
+      cm('a', '1'),
+      { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns1', name: 'p' } },
+    ]);
+    const logger = new MemoryLogger();
+    const f = new DefaultSharedInformerFactory(client, { clock: new FakeClock(), logger });
+    const cms = f.informerFor(Resources.configmaps);
+    const h = new RecordingHandler();
+    const reg = cms.addEventHandler(h);
+    const ac = new AbortController();
+    f.start(ac.signal);
+    const pods = f.informerFor(Resources.pods);
+    expect(await f.waitForCacheSync(ac.signal)).toBe(true);
+    expect(cms.hasSynced() && pods.hasSynced()).toBe(true);
+    expect(pods.getIndexer().listKeys()).toEqual(['ns1/p']);
+    await until(() => reg.hasSynced(), 'handler synced');
+    await client.resource(Resources.configmaps).create(cm('b', ''));
+    await until(() => h.calls.length === 2, 'watch event');
+    expect(h.calls[0]).toBe('add ns1/a@1 initial');
+    expect(h.calls[1]).toMatch(/^add ns1\/b@\d+$/);
+    // The fake serves the watch list: no LIST was needed.
+    expect(client.actions.filter((a) => a.verb === 'list')).toEqual([]);
+    expect(logger.lines).toContain('info informer caches synced {"informers":2}');
+    ac.abort();
+  });
+
+  it('logs which informers are still unsynced and answers false when the signal aborts first', async () => {
+    const client = new FakeKubeClient([cm('a', '1')]);
+    client.prependReactor('*', 'pods', () => {
+      throw new ApiError({ code: 403, message: 'pods is forbidden', verb: 'list', resource: 'pods' });
+    });
+    const clock = new FakeClock();
+    const logger = new MemoryLogger();
+    const f = new DefaultSharedInformerFactory(client, { clock, logger });
+    f.informerFor(Resources.configmaps);
+    f.informerFor(Resources.pods);
+    const ac = new AbortController();
+    f.start(ac.signal);
+    const waiting = f.waitForCacheSync(ac.signal);
+    await until(() => f.informerFor(Resources.configmaps).hasSynced(), 'configmaps');
+    clock.advance(5000);
+    expect(logger.lines).toContain(
+      'info waiting for informer caches to sync {"unsynced":["pods"],"synced":1,"waitedSeconds":5}',
+    );
+    ac.abort();
+    expect(await waiting).toBe(false);
+    expect(logger.lines).toContain('warn stopped waiting for informer caches {"unsynced":["pods"]}');
+    expect(
+      logger.lines.some((l) => l.startsWith('warn list/watch failed') && l.includes('pods is forbidden')),
+    ).toBe(true);
+  });
+});
