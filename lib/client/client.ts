@@ -153,7 +153,13 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   private async json<R>(spec: Omit<RequestSpec, 'resource'>): Promise<R> {
     const res = await this.client.transport.request({ ...spec, resource: this.what });
-    return JSON.parse(res.body) as R;
+    try {
+      return JSON.parse(res.body) as R;
+    } catch (err) {
+      throw new Error(`${spec.method} ${spec.path}: response ${res.status} is not JSON: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
   }
 
   async get(name: string, namespace?: string): Promise<T> {

@@ -51,10 +51,13 @@ describe('FakeKubeClient', () => {
     const err = await pods.create(cm('x-bbbbb', 'ns')).catch((e: unknown) => e);
     expect(isAlreadyExists(err)).toBe(true);
     expect((err as ApiError).message).toBe('configmaps "x-bbbbb" already exists');
+    const withRv = await pods.create({ ...cm('rv', 'ns'), metadata: { name: 'rv', namespace: 'ns', resourceVersion: '1' } }).catch((e: unknown) => e);
+    expect((withRv as ApiError).message).toBe('resourceVersion should not be set on objects to be created');
     expect(fake.writeActions().map((x) => [x.verb, x.name])).toEqual([
       ['create', undefined],
       ['create', undefined],
       ['create', 'x-bbbbb'],
+      ['create', 'rv'],
     ]);
   });
 
@@ -186,6 +189,8 @@ describe('FakeKubeClient', () => {
     const pending = it.next();
     await c.delete('a', { namespace: 'default' });
     expect(((await pending).value as WatchEvent).type).toBe('DELETED');
+    fake.tracker.remove('configmaps', 'default', 'b');
+    expect(((await it.next()).value as WatchEvent).object.metadata.name).toBe('b');
     fake.tracker.sendWatchEvent('configmaps', { type: 'BOOKMARK', object: { metadata: { resourceVersion: '3' } } });
     expect(((await it.next()).value as WatchEvent).type).toBe('BOOKMARK');
     const ended = it.next();

@@ -152,6 +152,7 @@ export class ObjectTracker {
     const meta = stored.metadata;
     if (!meta.name && meta.generateName) meta.name = meta.generateName + this.nextSuffix();
     if (!meta.name) throw newInvalid(ref, '', 'metadata.name: Required value: name or generateName is required');
+    if (meta.resourceVersion) throw newBadRequest(ref, 'resourceVersion should not be set on objects to be created', 'create');
     if (this.store(ref).has(objectKey(ns, meta.name))) throw newAlreadyExists(ref, meta.name);
     meta.uid = this.nextUid();
     meta.creationTimestamp = this.timestamp();
@@ -244,6 +245,18 @@ export class ObjectTracker {
       this.emit(ref, 'DELETED', next, this.rv);
     }
     return clone(next);
+  }
+
+  /** Remove an object outright (no finalizers, no preconditions), as another actor might. Emits DELETED. */
+  remove(resource: string | ResourceRef, namespace: string | undefined, name: string): KubeObject | undefined {
+    const ref = this.resolve(resource);
+    const key = objectKey(ref.namespaced ? (namespace ?? '') : '', name);
+    const current = this.store(ref).get(key);
+    if (!current) return undefined;
+    this.store(ref).delete(key);
+    current.metadata.resourceVersion = this.nextRv();
+    this.emit(ref, 'DELETED', current, this.rv);
+    return clone(current);
   }
 
   /**
