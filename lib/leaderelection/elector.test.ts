@@ -260,3 +260,37 @@ describe('LeaderElector', () => {
     expect(newIdentity()).toMatch(/^.+_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 });
+
+describe('LeaderElector shutdown', () => {
+  it('stops campaigning at once when aborted during a hanging request', async () => {
+    const clock = new FakeClock();
+    const fake = new FakeKubeClient([], { clock });
+    fake.prependReactor('get', 'leases', () => new Promise(() => {}));
+    const events: string[] = [];
+    const elector = new LeaderElector({
+      client: fake,
+      namespace: NS,
+      name: NAME,
+      identity: 'me',
+      clock,
+      callbacks: { onStartedLeading: () => events.push('started'), onStoppedLeading: () => events.push('stopped') },
+    });
+    const stop = new AbortController();
+    const done = elector.run(stop.signal);
+    await settle();
+    stop.abort();
+    await done;
+    expect(events).toEqual(['stopped']);
+  });
+
+  it('gives up releasing after renewDeadline when the apiserver does not answer', async () => {
+    const t = setup();
+    await settle();
+    t.fake.prependReactor('update', 'leases', () => new Promise(() => {}));
+    t.stop.abort();
+    await settle();
+    t.clock.advance(10_000);
+    await t.done;
+    expect(t.events).toEqual(['leader:me', 'started', 'stopped']);
+  });
+});

@@ -150,7 +150,9 @@ export class LeaderElector {
     const { logger, clock, retryPeriodMs, jitterFactor, random } = this.opts;
     logger.info('attempting to acquire leader lease', { identity: this.identity });
     while (!signal.aborted) {
-      const ok = await this.tryAcquireOrRenew();
+      // A request hanging on a dead apiserver must not hold up shutdown.
+      const ok = await Promise.race([this.tryAcquireOrRenew(), abortedAsFalse(signal)]);
+      if (signal.aborted) break;
       this.maybeReportTransition();
       if (ok) {
         logger.info('successfully acquired lease', { identity: this.identity });
@@ -284,12 +286,19 @@ export class LeaderElector {
       renewTime: now,
       leaderTransitions: this.observedRecord.leaderTransitions,
     };
+    // Bounded like a renew: a shutdown must not hang on an unreachable apiserver.
+    const deadline = new AbortController();
+    const timer = clock.setTimer(this.opts.renewDeadlineMs, () => deadline.abort());
     try {
-      const updated = await this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+      const write = this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+      const updated = await Promise.race([write, abortedAsFalse(deadline.signal)]);
+      if (updated === false) throw new Error('timed out');
       this.observe(updated, rec, clock.now());
       logger.info('released leader lease', { identity: this.identity });
     } catch (err) {
       logger.error('failed to release lease', { err: errorMessage(err) });
+    } finally {
+      timer.cancel();
     }
   }
 
