@@ -180,6 +180,24 @@ describe('RestKubeClient requests', () => {
     expect(text).toContain(`rest_client_rate_limiter_duration_seconds_count{verb="GET",host="127.0.0.1:${port}"} 6`);
   });
 
+  it('retries a 5xx only when the server sent Retry-After', async () => {
+    let n = 0;
+    handler = (req, res) => {
+      n++;
+      if (req.url.includes('hint') && n === 1) return json(res, 503, status(503, 'ServiceUnavailable', 'starting'), { 'Retry-After': '0' });
+      if (req.url.includes('hint')) return json(res, 200, {});
+      json(res, 500, status(500, 'InternalError', 'boom'));
+    };
+    const c = client();
+    await c.resource(Resources.nodes).get('hint');
+    expect(n).toBe(2);
+    n = 0;
+    const err = await c.resource(Resources.nodes).get('plain').catch((e: unknown) => e);
+    expect(n).toBe(1);
+    expect((err as ApiError).reason).toBe('InternalError');
+    expect((err as ApiError).message).toBe('boom');
+  });
+
   it('two clients share one registry without a duplicate-metric error', () => {
     const registry = newRegistry();
     client({ registry });
