@@ -2,8 +2,11 @@
  * service-cidr-controller: finalizer, Ready condition and safe deletion for ServiceCIDRs.
  * The controller itself is in controller.ts, the CIDR maths in cidr.ts.
  */
-import type { ControllerDefinition, PolicyRule } from '../../lib/controller/index.js';
-import { CONTROLLER_NAME, DEFAULT_WORKERS } from './controller.js';
+import type { IPAddress, ServiceCIDR } from '../../lib/api/index.js';
+import { Resources } from '../../lib/client/index.js';
+import { Controller, type ControllerDefinition, type PolicyRule } from '../../lib/controller/index.js';
+import { defaultControllerRateLimiter, newRateLimitingQueue } from '../../lib/workqueue/index.js';
+import { CONTROLLER_NAME, DEFAULT_WORKERS, MAX_RETRIES, QUEUE_NAME, ServiceCIDRController } from './controller.js';
 
 export * from './controller.js';
 
@@ -32,8 +35,32 @@ export const serviceCIDRController: ControllerDefinition = {
     },
   ],
   rbac: serviceCIDRControllerRBAC,
-  create() {
-    // Interim: wired to the work queue and runner once lib/workqueue and lib/controller land.
-    throw new Error('service-cidr-controller is not wired to the runner yet');
+  create(ctx) {
+    const logger = ctx.logger.child({ controller: CONTROLLER_NAME });
+    const queue = newRateLimitingQueue<string>({
+      name: QUEUE_NAME,
+      clock: ctx.clock,
+      rateLimiter: defaultControllerRateLimiter(ctx.clock),
+      registry: ctx.metrics,
+    });
+    const reconciler = new ServiceCIDRController({
+      client: ctx.client,
+      serviceCIDRInformer: ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs),
+      ipAddressInformer: ctx.informers.informerFor<IPAddress>(Resources.ipAddresses),
+      queue,
+      recorder: ctx.eventRecorder(CONTROLLER_NAME),
+      logger,
+      clock: ctx.clock,
+    });
+    return new Controller({
+      name: CONTROLLER_NAME,
+      queue,
+      reconciler,
+      workers: ctx.flags[CONCURRENT_SYNCS_FLAG] ?? DEFAULT_WORKERS,
+      maxRetries: MAX_RETRIES,
+      logger,
+      registry: ctx.metrics,
+      clock: ctx.clock,
+    });
   },
 };
