@@ -53,4 +53,21 @@ describe('newThrottle', () => {
     for (let i = 0; i < 5; i++) await t.acquire();
     await t.close();
   });
+
+  it('makes the request after the burst wait for a refill', async () => {
+    // One token every 10 s: the third acquire cannot resolve within a few event-loop turns.
+    const t = newThrottle(0.1, 2);
+    await t.acquire();
+    await t.acquire();
+    let third = 'pending';
+    const p = t.acquire().then(
+      () => (third = 'resolved'),
+      () => (third = 'dropped'),
+    );
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(third).toBe('pending');
+    await t.close();
+    await p;
+    expect(third).toBe('dropped');
+  });
 });
