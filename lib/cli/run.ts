@@ -9,6 +9,7 @@ import { builtinControllers } from '../../controllers/index.js';
 import { createKubeClient, findKubeConfigSource, loadKubeConfig } from '../client/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
+import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
 import { createLogger, errorMessage, type Logger } from '../log/index.js';
 import { DEFAULT_MANAGER_OPTIONS, formatDuration, Manager, parseDuration, resolveControllers, type ManagerOptions } from '../manager/index.js';
 import { newRegistry } from '../metrics/index.js';
@@ -190,6 +191,12 @@ export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerD
   if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
     throw new ExitError(EXIT_USAGE, 'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
   }
+  if (flags.leaderElect && !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)) {
+    throw new ExitError(
+      EXIT_USAGE,
+      `error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * ${DEFAULT_JITTER_FACTOR}`,
+    );
+  }
   return {
     kubeconfig: flags.kubeconfig,
     controllers: flags.controllers.split(','),
@@ -211,7 +218,10 @@ export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerD
   };
 }
 
-export function runCommand(definitions: ControllerDefinition[] = builtinControllers): Command {
+/** What the command runs once flags are parsed; tests pass their own to inspect the options. */
+export type Runner = (options: Partial<RunOptions>, definitions: ControllerDefinition[]) => Promise<number>;
+
+export function runCommand(definitions: ControllerDefinition[] = builtinControllers, runner: Runner = runWithSignals): Command {
   const d = DEFAULT_RUN_OPTIONS;
   const names = definitions.map((x) => x.name).sort();
   const cmd = new Command('run')
@@ -267,7 +277,7 @@ export function runCommand(definitions: ControllerDefinition[] = builtinControll
   }
   cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
     const options = runOptionsFromFlags(flags, definitions);
-    const code = await runWithSignals(options, definitions);
+    const code = await runner(options, definitions);
     if (code !== 0) throw new ExitError(code);
   });
   return cmd;

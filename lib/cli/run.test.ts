@@ -1,0 +1,132 @@
+import { describe, expect, it } from '@jest/globals';
+import { CommanderError } from 'commander';
+import type { ControllerDefinition } from '../controller/types.js';
+import { ExitError } from './exit.js';
+import { runCommand, type RunOptions } from './run.js';
+
+const defs: ControllerDefinition[] = [
+  {
+    name: 'test-controller',
+    enabledByDefault: true,
+    flags: [{ name: 'concurrent-test-syncs', description: 'workers', defaultValue: 5 }],
+    rbac: [],
+    create: () => ({ run: async () => {} }),
+  },
+];
+
+/** Parse `argv` as `ts-kcm run` would and return what the manager would be given. */
+async function parse(argv: string[]): Promise<Partial<RunOptions>> {
+  let got: Partial<RunOptions> | undefined;
+  const cmd = runCommand(defs, async (opts) => {
+    got = opts;
+    return 0;
+  });
+  cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  await cmd.parseAsync(argv, { from: 'user' });
+  return got!;
+}
+
+async function parseError(argv: string[]): Promise<unknown> {
+  return parse(argv).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+}
+
+describe('ts-kcm run flags', () => {
+  it("defaults are kube-controller-manager's", async () => {
+    expect(await parse([])).toEqual({
+      kubeconfig: undefined,
+      controllers: ['*'],
+      kubeApiQps: 20,
+      kubeApiBurst: 30,
+      leaderElect: true,
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      leaseName: 'ts-kcm',
+      leaseNamespace: 'kube-system',
+      metricsBindAddress: ':8080',
+      healthProbeBindAddress: ':8081',
+      shutdownTimeoutMs: 30_000,
+      verbosity: 0,
+      logFormat: 'json',
+      controllerFlags: { 'concurrent-test-syncs': 5 },
+      embeddedDir: '.ts-kcm/embedded',
+    });
+  });
+
+  it('parses every flag', async () => {
+    const o = await parse([
+      '--kubeconfig=/tmp/kc',
+      '--controllers=*,-test-controller',
+      '--kube-api-qps=50.5',
+      '--kube-api-burst',
+      '100',
+      '--leader-elect=false',
+      '--leader-elect-lease-duration=1m30s',
+      '--leader-elect-renew-deadline=500ms',
+      '--leader-elect-retry-period=1.5s',
+      '--leader-elect-resource-name=mine',
+      '--leader-elect-resource-namespace=ops',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--health-probe-bind-address=0',
+      '--shutdown-timeout=5s',
+      '-v',
+      '4',
+      '--log-format=text',
+      '--concurrent-test-syncs=9',
+    ]);
+    expect(o).toMatchObject({
+      kubeconfig: '/tmp/kc',
+      controllers: ['*', '-test-controller'],
+      kubeApiQps: 50.5,
+      kubeApiBurst: 100,
+      leaderElect: false,
+      leaseDurationMs: 90_000,
+      renewDeadlineMs: 500,
+      retryPeriodMs: 1_500,
+      leaseName: 'mine',
+      leaseNamespace: 'ops',
+      metricsBindAddress: '127.0.0.1:0',
+      healthProbeBindAddress: '0',
+      shutdownTimeoutMs: 5_000,
+      verbosity: 4,
+      logFormat: 'text',
+      controllerFlags: { 'concurrent-test-syncs': 9 },
+    });
+  });
+
+  it('accepts --leader-elect alone, =true and --v=N', async () => {
+    expect((await parse(['--leader-elect'])).leaderElect).toBe(true);
+    expect((await parse(['--leader-elect=true'])).leaderElect).toBe(true);
+    expect((await parse(['--v=3'])).verbosity).toBe(3);
+  });
+
+  it.each([
+    [['--no-such-flag'], 'commander.unknownOption'],
+    [['--leader-elect=maybe'], 'commander.invalidArgument'],
+    [['--leader-elect-lease-duration=15'], 'commander.invalidArgument'],
+    [['--leader-elect-retry-period=0s'], 'commander.invalidArgument'],
+    [['--kube-api-burst=1.5'], 'commander.invalidArgument'],
+    [['--log-format=xml'], 'commander.invalidArgument'],
+    [['--concurrent-test-syncs=many'], 'commander.invalidArgument'],
+    [['extra'], 'commander.excessArguments'],
+  ])('rejects %j as a usage error', async (argv, code) => {
+    const err = await parseError(argv);
+    expect(err).toBeInstanceOf(CommanderError);
+    expect((err as CommanderError).code).toBe(code);
+  });
+
+  it('rejects a lease not longer than the renew deadline, and non-Lease locks, with exit 2', async () => {
+    const err = await parseError(['--leader-elect-lease-duration=10s']);
+    expect(err).toBeInstanceOf(ExitError);
+    expect((err as ExitError).exitCode).toBe(2);
+    expect((err as ExitError).message).toBe('error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
+    const retry = await parseError(['--leader-elect-retry-period=9s']);
+    expect((retry as ExitError).message).toBe('error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * 1.2');
+    expect((await parse(['--leader-elect=false', '--leader-elect-retry-period=9s'])).retryPeriodMs).toBe(9_000);
+    const lock = await parseError(['--leader-elect-resource-lock=endpoints']);
+    expect((lock as ExitError).message).toBe('error: --leader-elect-resource-lock: only "leases" is supported');
+  });
+});
