@@ -128,6 +128,34 @@ describe('ts-kcm run', () => {
     expect(released.spec?.leaseDurationSeconds).toBe(1);
   }, 90_000);
 
+  it('stops all work and exits 1 when another holder takes the lease', async () => {
+    const leaseName = uniqueName('mgr-lost');
+    const p = start([
+      '--controllers=resourceclaim-controller',
+      `--leader-elect-resource-name=${leaseName}`,
+      '--leader-elect-lease-duration=4s',
+      '--leader-elect-renew-deadline=2s',
+      '--leader-elect-retry-period=500ms',
+    ]);
+    await p.waitForOutput(/"message":"caches synced"/, 30_000);
+    // Another party overwrites the lease (retrying our own renews' conflicts).
+    await waitFor(
+      async () => {
+        const cur = await leases().get(leaseName, 'kube-system');
+        const spec = { ...cur.spec, holderIdentity: 'usurper', leaseDurationSeconds: 3600, renewTime: formatMicroTime(Date.now()) };
+        await leases().update({ ...cur, spec }, { namespace: 'kube-system' });
+        return true;
+      },
+      { description: 'taking the lease away' },
+    );
+    await p.waitForOutput(/"level":"error","message":"leaderelection lost"/, 30_000);
+    await waitFor(() => p.proc.exitCode !== null, { description: 'ts-kcm to exit' });
+    expect(await p.stop()).toBe(1);
+    expect(p.output()).toContain('"message":"failed to renew lease: timed out waiting for the condition"');
+    expect(p.output()).not.toContain('"message":"released leader lease"');
+    expect((await leases().get(leaseName, 'kube-system')).spec?.holderIdentity).toBe('usurper');
+  }, 60_000);
+
   it('with --leader-elect=false runs without a Lease', async () => {
     const leaseName = uniqueName('mgr-nole');
     const p = start(['--controllers=resourceclaim-controller', '--leader-elect=false', `--leader-elect-resource-name=${leaseName}`]);
