@@ -100,7 +100,9 @@ describe('syncPod', () => {
     const h = setup([pod, makeTemplate()]);
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
     expect(h.fake.actions).toEqual([createAction(pod), applyStatusAction(GENERATED)]);
-    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="false"} 1');
+    expect(await createsTotal(h)).toBe(
+      'resourceclaim_controller_creates_total{status="success",admin_access="false"} 1',
+    );
     // Visible to the next attempt before the informer delivers it.
     expect(h.controller.claimCache.get(`${NS}/${GENERATED}`)?.metadata.uid).toBeDefined();
     expect(h.recorder.events).toEqual([]);
@@ -174,7 +176,9 @@ describe('syncPod', () => {
   it('claim not owned: the recorded claim belongs to another pod and no template exists (error)', async () => {
     const stranger = makePod({ name: 'stranger', uid: 'stranger-uid' });
     const h = setup([makePod({ claimName: 'taken' }), makeClaim({ name: 'taken', owner: stranger })]);
-    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(`resource claim template "${TEMPLATE}"`);
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
+      `resource claim template "${TEMPLATE}"`,
+    );
     expect(h.fake.actions).toEqual([]);
   });
 
@@ -190,27 +194,45 @@ describe('syncPod', () => {
     const pod = makePod();
     const h = setup([pod, makeTemplate()]);
     h.fake.prependReactor('create', 'resourceclaims', () => {
-      throw new ApiError({ code: 409, reason: 'Conflict', message: 'fake conflict', verb: 'create', resource: 'resourceclaims' });
+      throw new ApiError({
+        code: 409,
+        reason: 'Conflict',
+        message: 'fake conflict',
+        verb: 'create',
+        resource: 'resourceclaims',
+      });
     });
     await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
       `create ResourceClaim ${POD_NAME}-${POD_CLAIM}-: fake conflict`,
     );
     expect(h.fake.actions).toEqual([createAction(pod)]);
-    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="failure",admin_access="false"} 1');
-    expect(h.recorder.events.map((e) => e.note)).toEqual([`PodResourceClaim ${POD_CLAIM}: create ResourceClaim ${POD_NAME}-${POD_CLAIM}-: fake conflict`]);
+    expect(await createsTotal(h)).toBe(
+      'resourceclaim_controller_creates_total{status="failure",admin_access="false"} 1',
+    );
+    expect(h.recorder.events.map((e) => e.note)).toEqual([
+      `PodResourceClaim ${POD_CLAIM}: create ResourceClaim ${POD_NAME}-${POD_CLAIM}-: fake conflict`,
+    ]);
   });
 
   it('admin access is a metric label', async () => {
     const template = makeTemplate();
-    template.spec.spec = { devices: { requests: [{ name: 'r', exactly: { deviceClassName: 'c', adminAccess: true } }] } };
+    template.spec.spec = {
+      devices: { requests: [{ name: 'r', exactly: { deviceClassName: 'c', adminAccess: true } }] },
+    };
     const h = setup([makePod(), template]);
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
-    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="true"} 1');
+    expect(await createsTotal(h)).toBe(
+      'resourceclaim_controller_creates_total{status="success",admin_access="true"} 1',
+    );
   });
 
   it('add reservation for a pod created with a nodeName: strategic merge by uid, guarded by the claim uid', async () => {
     const pod = makePod({ claimName: 'generated', nodeName: NODE });
-    const h = setup([pod, makeTemplate(), makeClaim({ name: 'generated', allocated: true, finalizer: true })]);
+    const h = setup([
+      pod,
+      makeTemplate(),
+      makeClaim({ name: 'generated', allocated: true, finalizer: true }),
+    ]);
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
     expect(h.fake.actions).toEqual([
       {
@@ -220,10 +242,15 @@ describe('syncPod', () => {
         name: 'generated',
         subresource: 'status',
         patchType: 'strategic',
-        body: { metadata: { uid: 'uidclaim1' }, status: { reservedFor: [{ resource: 'pods', name: POD_NAME, uid: POD_UID }] } },
+        body: {
+          metadata: { uid: 'uidclaim1' },
+          status: { reservedFor: [{ resource: 'pods', name: POD_NAME, uid: POD_UID }] },
+        },
       },
     ]);
-    expect(storedClaim(h, 'generated')?.status?.reservedFor).toEqual([{ resource: 'pods', name: POD_NAME, uid: POD_UID }]);
+    expect(storedClaim(h, 'generated')?.status?.reservedFor).toEqual([
+      { resource: 'pods', name: POD_NAME, uid: POD_UID },
+    ]);
   });
 
   it('a pod with a nodeName gets its claim created, published and (once allocated) reserved in one pass', async () => {
@@ -236,7 +263,11 @@ describe('syncPod', () => {
 
   it('a done pod is never reserved again (its reservation was just removed)', async () => {
     const pod = makePod({ claimName: 'generated', nodeName: NODE, phase: 'Succeeded' });
-    const h = setup([pod, makeTemplate(), makeClaim({ name: 'generated', allocated: true, finalizer: true })]);
+    const h = setup([
+      pod,
+      makeTemplate(),
+      makeClaim({ name: 'generated', allocated: true, finalizer: true }),
+    ]);
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
     expect(h.fake.actions).toEqual([]);
     h.controller.claimChanged(h.claims.getIndexer().get(`${NS}/generated`)!, false);
@@ -252,7 +283,13 @@ describe('syncPod', () => {
 
 describe('syncPod rollback (fault injection)', () => {
   const notFound = () =>
-    new ApiError({ code: 404, reason: 'NotFound', message: `pods "${POD_NAME}" not found`, verb: 'patch', resource: 'pods' });
+    new ApiError({
+      code: 404,
+      reason: 'NotFound',
+      message: `pods "${POD_NAME}" not found`,
+      verb: 'patch',
+      resource: 'pods',
+    });
 
   it('pod gone while publishing: the claim created in this attempt is deleted again', async () => {
     const pod = makePod();
@@ -266,7 +303,13 @@ describe('syncPod rollback (fault injection)', () => {
     expect(h.fake.actions).toEqual([
       createAction(pod),
       applyStatusAction(GENERATED),
-      { verb: 'delete', resource: 'resourceclaims', namespace: NS, name: GENERATED, options: { preconditions: { uid: createdUid } } },
+      {
+        verb: 'delete',
+        resource: 'resourceclaims',
+        namespace: NS,
+        name: GENERATED,
+        options: { preconditions: { uid: createdUid } },
+      },
     ]);
     expect(storedClaim(h, GENERATED)).toBeUndefined();
   });
@@ -301,19 +344,31 @@ describe('syncPod rollback (fault injection)', () => {
     let failures = 1;
     h.fake.prependReactor('patch', 'pods', () => {
       if (failures-- > 0) {
-        throw new ApiError({ code: 500, reason: 'InternalError', message: 'etcd hiccup', verb: 'patch', resource: 'pods' });
+        throw new ApiError({
+          code: 500,
+          reason: 'InternalError',
+          message: 'etcd hiccup',
+          verb: 'patch',
+          resource: 'pods',
+        });
       }
       return undefined;
     });
     await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
       `update pod ${NS}/${POD_NAME} ResourceClaimStatuses: etcd hiccup`,
     );
-    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual(['create resourceclaims', 'patch pods', 'get pods']);
+    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual([
+      'create resourceclaims',
+      'patch pods',
+      'get pods',
+    ]);
     h.fake.clearActions();
     // The informer has not delivered the claim yet: only the mutation cache knows it.
     await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
     expect(h.fake.actions).toEqual([applyStatusAction(GENERATED)]);
-    expect(await createsTotal(h)).toBe('resourceclaim_controller_creates_total{status="success",admin_access="false"} 1');
+    expect(await createsTotal(h)).toBe(
+      'resourceclaim_controller_creates_total{status="success",admin_access="false"} 1',
+    );
   });
 
   it('nothing created in this attempt: a publish failure is only an error, nothing is deleted', async () => {
@@ -329,7 +384,9 @@ describe('syncPod rollback (fault injection)', () => {
     const pod = makePod();
     pod.spec!.resourceClaims!.push({ name: 'second', resourceClaimTemplateName: 'missing-template' });
     const h = setup([pod, makeTemplate()]);
-    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow('PodResourceClaim second: resource claim template "missing-template"');
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow(
+      'PodResourceClaim second: resource claim template "missing-template"',
+    );
     expect(h.fake.actions).toEqual([]);
   });
 });
@@ -351,13 +408,31 @@ describe('syncClaim', () => {
 
   it('clear reserved + allocation + finalizer when the last consumer is gone', async () => {
     const pod = makePod();
-    const h = setup([makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true })]);
+    const h = setup([
+      makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true }),
+    ]);
     const rv = h.claims.getIndexer().get(`${NS}/c`)!.metadata.resourceVersion;
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(calls(h.fake.actions)).toEqual([
       getPod(),
-      { verb: 'update', name: 'c', subresource: 'status', resourceVersion: rv, reservedFor: [], allocated: false, finalizers: [DELETE_PROTECTION_FINALIZER] },
-      { verb: 'update', name: 'c', subresource: undefined, resourceVersion: String(Number(rv) + 1), reservedFor: [], allocated: false, finalizers: [] },
+      {
+        verb: 'update',
+        name: 'c',
+        subresource: 'status',
+        resourceVersion: rv,
+        reservedFor: [],
+        allocated: false,
+        finalizers: [DELETE_PROTECTION_FINALIZER],
+      },
+      {
+        verb: 'update',
+        name: 'c',
+        subresource: undefined,
+        resourceVersion: String(Number(rv) + 1),
+        reservedFor: [],
+        allocated: false,
+        finalizers: [],
+      },
     ]);
     const stored = storedClaim(h, 'c')!;
     expect(stored.status?.allocation).toBeUndefined();
@@ -367,7 +442,10 @@ describe('syncClaim', () => {
   it("don't clear while another pod holds it: only the gone pod's entry goes", async () => {
     const gone = makePod({ name: 'gone', uid: 'gone-uid' });
     const running = makePod({ name: 'running', uid: 'running-uid', nodeName: NODE, phase: 'Running' });
-    const h = setup([running, makeClaim({ name: 'c', owner: null, reservedFor: [gone, running], allocated: true, finalizer: true })]);
+    const h = setup([
+      running,
+      makeClaim({ name: 'c', owner: null, reservedFor: [gone, running], allocated: true, finalizer: true }),
+    ]);
     h.controller.podChanged(gone, true); // remembered as deleted: no GET needed
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(calls(h.fake.actions)).toEqual([
@@ -387,10 +465,19 @@ describe('syncClaim', () => {
     const old = makePod({ uid: 'old-uid' });
     const current = makePod({ nodeName: NODE, phase: 'Running' });
     const other = makePod({ name: 'other', uid: 'other-uid', nodeName: NODE, phase: 'Running' });
-    const h = setup([current, other, makeClaim({ name: 'c', owner: null, reservedFor: [old, other], allocated: true, finalizer: true })]);
+    const h = setup([
+      current,
+      other,
+      makeClaim({ name: 'c', owner: null, reservedFor: [old, other], allocated: true, finalizer: true }),
+    ]);
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(calls(h.fake.actions)).toEqual([
-      expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: ['other'], allocated: true }),
+      expect.objectContaining({
+        verb: 'update',
+        subresource: 'status',
+        reservedFor: ['other'],
+        allocated: true,
+      }),
     ]);
   });
 
@@ -401,7 +488,13 @@ describe('syncClaim', () => {
     expect(calls(h.fake.actions)).toEqual([
       expect.objectContaining({ verb: 'update', subresource: 'status', reservedFor: [], allocated: false }),
       expect.objectContaining({ verb: 'update', subresource: undefined, finalizers: [] }),
-      { verb: 'delete', resource: 'resourceclaims', namespace: NS, name: 'c', options: { preconditions: { uid: 'uidclaim1' } } },
+      {
+        verb: 'delete',
+        resource: 'resourceclaims',
+        namespace: NS,
+        name: 'c',
+        options: { preconditions: { uid: 'uidclaim1' } },
+      },
     ]);
     expect(storedClaim(h, 'c')).toBeUndefined();
   });
@@ -426,21 +519,33 @@ describe('syncClaim', () => {
   });
 
   it('a claim being deleted without reservations is deallocated, then its finalizer removed', async () => {
-    const h = setup([makeClaim({ name: 'c', owner: null, allocated: true, finalizer: true, deleting: true })]);
+    const h = setup([
+      makeClaim({ name: 'c', owner: null, allocated: true, finalizer: true, deleting: true }),
+    ]);
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(calls(h.fake.actions)).toEqual([
-      expect.objectContaining({ verb: 'update', subresource: 'status', allocated: false, finalizers: [DELETE_PROTECTION_FINALIZER] }),
+      expect.objectContaining({
+        verb: 'update',
+        subresource: 'status',
+        allocated: false,
+        finalizers: [DELETE_PROTECTION_FINALIZER],
+      }),
       expect.objectContaining({ verb: 'update', subresource: undefined, allocated: false, finalizers: [] }),
     ]);
   });
 
   it('a conflicting write fails the sync (to be retried), it never overwrites', async () => {
     const pod = makePod();
-    const h = setup([makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true })]);
+    const h = setup([
+      makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true }),
+    ]);
     // Someone else changes the claim after our cache saw it.
     const stored = storedClaim(h, 'c')!;
     stored.metadata.labels = { touched: 'yes' };
-    h.fake.tracker.add({ ...stored, metadata: { ...stored.metadata, resourceVersion: undefined } } as KubeObject);
+    h.fake.tracker.add({
+      ...stored,
+      metadata: { ...stored.metadata, resourceVersion: undefined },
+    } as KubeObject);
     await expect(h.controller.reconcile(`claim:${NS}/c`)).rejects.toMatchObject({ code: 409 });
     expect(storedClaim(h, 'c')?.status?.reservedFor).toHaveLength(1);
   });
@@ -448,7 +553,12 @@ describe('syncClaim', () => {
   it('unsupported reservedFor entries: pod entries are still cleaned, then the key fails for a retry', async () => {
     const pod = makePod();
     const claim = makeClaim({ name: 'c', owner: null, reservedFor: [pod], allocated: true, finalizer: true });
-    claim.status!.reservedFor!.push({ apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid' });
+    claim.status!.reservedFor!.push({
+      apiGroup: 'example.com',
+      resource: 'widgets',
+      name: 'w',
+      uid: 'widget-uid',
+    });
     const h = setup([claim]);
     await expect(h.controller.reconcile(`claim:${NS}/c`)).rejects.toThrow(
       'unsupported ReservedFor entry: {"apiGroup":"example.com","resource":"widgets","name":"w","uid":"widget-uid"}',
@@ -527,38 +637,61 @@ describe('resource claims gauge', () => {
     extended.metadata.annotations = { 'resource.kubernetes.io/extended-resource-claim': 'true' };
     const h = setup([makeClaim({ name: 'gen' }), userClaim, extended]);
     const lines = async () =>
-      (await h.registry.getSingleMetricAsString('resourceclaim_controller_resource_claims')).split('\n').filter((l) => !l.startsWith('#'));
+      (await h.registry.getSingleMetricAsString('resourceclaim_controller_resource_claims'))
+        .split('\n')
+        .filter((l) => !l.startsWith('#'));
     expect((await lines()).sort()).toEqual([
       'resourceclaim_controller_resource_claims{allocated="false",admin_access="false",source="extended_resource"} 1',
       'resourceclaim_controller_resource_claims{allocated="false",admin_access="false",source="resource_claim_template"} 1',
       'resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source=""} 1',
     ]);
     h.claims.getIndexer().delete(userClaim);
-    expect(await lines()).not.toContain('resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source=""} 1');
+    expect(await lines()).not.toContain(
+      'resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source=""} 1',
+    );
   });
 });
 
 /** Play the kubelet: the pod's phase becomes Succeeded in the apiserver. */
 function finish(h: ReturnType<typeof setup>, name: string): void {
   const pod = h.fake.tracker.get(Resources.pods, NS, name) as Pod;
-  h.fake.tracker.add({ ...pod, metadata: { ...pod.metadata, resourceVersion: undefined }, status: { ...pod.status, phase: 'Succeeded' } } as Pod);
+  h.fake.tracker.add({
+    ...pod,
+    metadata: { ...pod.metadata, resourceVersion: undefined },
+    status: { ...pod.status, phase: 'Succeeded' },
+  } as Pod);
 }
 
 describe('many pods on one shared claim (fake apiserver, conflicts injected)', () => {
   it('50 pods finish at once: every reservation removed exactly once, allocation cleared only at the end, a concurrent addition survives', async () => {
-    const pods = Array.from({ length: 50 }, (_, i) => makePod({ name: `p${i}`, uid: `u${i}`, template: false, nodeName: NODE, phase: 'Running' }));
-    const shared = makeClaim({ name: 'shared', owner: null, reservedFor: pods, allocated: true, finalizer: true });
+    const pods = Array.from({ length: 50 }, (_, i) =>
+      makePod({ name: `p${i}`, uid: `u${i}`, template: false, nodeName: NODE, phase: 'Running' }),
+    );
+    const shared = makeClaim({
+      name: 'shared',
+      owner: null,
+      reservedFor: pods,
+      allocated: true,
+      finalizer: true,
+    });
     const h = setup([...pods, shared]);
 
     // Every pod finishes (the kubelet writes the phase); their handlers all enqueue the same claim key.
     for (const pod of pods) finish(h, pod.metadata.name!);
     h.syncCaches();
-    for (const pod of pods) h.controller.podChanged(h.pods.getIndexer().get(`${NS}/${pod.metadata.name}`)!, false);
+    for (const pod of pods)
+      h.controller.podChanged(h.pods.getIndexer().get(`${NS}/${pod.metadata.name}`)!, false);
     expect(new Set(h.queue.added)).toEqual(new Set([`claim:${NS}/shared`]));
 
     // While the first sync runs, the scheduler reserves the claim for a newcomer (a patch):
     // our PUT carries the old resourceVersion and must conflict, not drop the newcomer.
-    const newcomer = makePod({ name: 'late', uid: 'late-uid', template: false, nodeName: NODE, phase: 'Running' });
+    const newcomer = makePod({
+      name: 'late',
+      uid: 'late-uid',
+      template: false,
+      nodeName: NODE,
+      phase: 'Running',
+    });
     h.fake.tracker.add(newcomer);
     h.pods.getIndexer().add(h.fake.tracker.get(Resources.pods, NS, 'late') as Pod);
     let injected = false;
@@ -567,12 +700,17 @@ describe('many pods on one shared claim (fake apiserver, conflicts injected)', (
         injected = true;
         const current = storedClaim(h, 'shared')!;
         current.status!.reservedFor!.push({ resource: 'pods', name: 'late', uid: 'late-uid' });
-        h.fake.tracker.add({ ...current, metadata: { ...current.metadata, resourceVersion: undefined } } as KubeObject);
+        h.fake.tracker.add({
+          ...current,
+          metadata: { ...current.metadata, resourceVersion: undefined },
+        } as KubeObject);
       }
       return undefined;
     });
     // Many workers pick up the key "at once" (the real queue dedups; this is the worst case).
-    const results = await Promise.allSettled(Array.from({ length: 5 }, () => h.controller.reconcile(`claim:${NS}/shared`)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () => h.controller.reconcile(`claim:${NS}/shared`)),
+    );
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     expect(storedClaim(h, 'shared')!.status!.reservedFor).toHaveLength(51);
 
@@ -598,7 +736,9 @@ describe('many pods on one shared claim (fake apiserver, conflicts injected)', (
     ]);
 
     // Each pod's entry was removed by exactly one successful write.
-    const successfulStatusWrites = h.fake.actions.filter((a) => a.verb === 'update' && a.subresource === 'status');
+    const successfulStatusWrites = h.fake.actions.filter(
+      (a) => a.verb === 'update' && a.subresource === 'status',
+    );
     expect(successfulStatusWrites).toHaveLength(1);
   });
 });

@@ -17,7 +17,13 @@
  *   of being overwritten.
  */
 import { LRUCache } from 'lru-cache';
-import type { Pod, PodResourceClaim, ResourceClaim, ResourceClaimConsumerReference, ResourceClaimTemplate } from '../../lib/api/index.js';
+import type {
+  Pod,
+  PodResourceClaim,
+  ResourceClaim,
+  ResourceClaimConsumerReference,
+  ResourceClaimTemplate,
+} from '../../lib/api/index.js';
 import { Resources, isNotFound } from '../../lib/client/index.js';
 import type { KubeClient, ResourceClient } from '../../lib/client/index.js';
 import type { Clock } from '../../lib/clock/index.js';
@@ -179,7 +185,8 @@ export class ResourceClaimController implements Reconciler {
         if (podClaim.resourceClaimTemplateName) return true; // replace it with one of our own
         continue;
       }
-      if (pod.spec?.nodeName && isAllocated(claim) && !isReservedForPod(pod, claim) && canBeReserved(claim)) return true;
+      if (pod.spec?.nodeName && isAllocated(claim) && !isReservedForPod(pod, claim) && canBeReserved(claim))
+        return true;
     }
     return false;
   }
@@ -190,7 +197,8 @@ export class ResourceClaimController implements Reconciler {
     const sep = key.indexOf(':');
     const prefix = key.slice(0, sep + 1);
     const [namespace, name, extra] = key.slice(sep + 1).split('/');
-    if (sep < 0 || !namespace || !name || extra !== undefined) throw new Error(`unexpected key ${JSON.stringify(key)}`);
+    if (sep < 0 || !namespace || !name || extra !== undefined)
+      throw new Error(`unexpected key ${JSON.stringify(key)}`);
     if (prefix === POD_KEY_PREFIX) return this.syncPod(namespace, name);
     if (prefix === CLAIM_KEY_PREFIX) return this.syncClaim(namespace, name);
     throw new Error(`unexpected key prefix in ${JSON.stringify(key)}`);
@@ -268,7 +276,8 @@ export class ResourceClaimController implements Reconciler {
     try {
       ({ name: resolvedName, checkOwner } = resolveClaimName(pod, podClaim));
     } catch (err) {
-      if (!(err instanceof ClaimNotCreatedError)) throw new Error(`checking for claim before creating it: ${errorMessage(err)}`, { cause: err });
+      if (!(err instanceof ClaimNotCreatedError))
+        throw new Error(`checking for claim before creating it: ${errorMessage(err)}`, { cause: err });
     }
     if (resolvedName === null) return { kind: 'nothing' }; // not needed
     if (resolvedName) {
@@ -276,7 +285,10 @@ export class ResourceClaimController implements Reconciler {
       if (existing) {
         const notOwned = checkOwner ? notOwnedError(pod, existing) : undefined;
         if (!notOwned) return { kind: 'nothing' };
-        log.warn('claim recorded for the pod is not owned by it, creating a new one', { claim: resolvedName, error: notOwned.message });
+        log.warn('claim recorded for the pod is not owned by it, creating a new one', {
+          claim: resolvedName,
+          error: notOwned.message,
+        });
       }
       // Recorded but missing (deleted by someone): a template claim is created again.
     }
@@ -290,11 +302,18 @@ export class ResourceClaimController implements Reconciler {
     if (orphan) return { kind: 'reuse', podClaim, claim: orphan };
 
     const template = this.templates.get(`${pod.metadata.namespace}/${templateName}`);
-    if (!template) throw new Error(`resource claim template "${templateName}": resourceclaimtemplate.resource.k8s.io "${templateName}" not found`);
+    if (!template)
+      throw new Error(
+        `resource claim template "${templateName}": resourceclaimtemplate.resource.k8s.io "${templateName}" not found`,
+      );
     return { kind: 'create', podClaim, template };
   }
 
-  private async createClaim(pod: Pod, podClaim: PodResourceClaim, template: ResourceClaimTemplate): Promise<ResourceClaim> {
+  private async createClaim(
+    pod: Pod,
+    podClaim: PodResourceClaim,
+    template: ResourceClaimTemplate,
+  ): Promise<ResourceClaim> {
     const meta = template.spec.metadata ?? {};
     const claim: ResourceClaim = {
       apiVersion: 'resource.k8s.io/v1',
@@ -302,7 +321,15 @@ export class ResourceClaimController implements Reconciler {
       metadata: {
         generateName: claimGenerateName(pod.metadata.name ?? '', podClaim.name),
         namespace: pod.metadata.namespace,
-        ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '', controller: true }],
+        ownerReferences: [
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: pod.metadata.name ?? '',
+            uid: pod.metadata.uid ?? '',
+            controller: true,
+          },
+        ],
         annotations: { ...(meta.annotations ?? {}), [POD_CLAIM_NAME_ANNOTATION]: podClaim.name },
         ...(meta.labels ? { labels: { ...meta.labels } } : {}),
       },
@@ -314,7 +341,9 @@ export class ResourceClaimController implements Reconciler {
       result = await this.claimClient.create(claim, { namespace: pod.metadata.namespace });
     } catch (err) {
       this.metrics.recordCreate(false, adminAccess);
-      throw new Error(`create ResourceClaim ${claim.metadata.generateName}: ${errorMessage(err)}`, { cause: err });
+      throw new Error(`create ResourceClaim ${claim.metadata.generateName}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     this.metrics.recordCreate(true, adminAccess);
     this.claimCache.mutation(result);
@@ -333,18 +362,37 @@ export class ResourceClaimController implements Reconciler {
     log: Logger,
   ): Promise<boolean> {
     const { name, namespace, uid } = pod.metadata;
-    const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, uid }, status: { resourceClaimStatuses: statuses } };
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace, uid },
+      status: { resourceClaimStatuses: statuses },
+    };
     try {
-      await this.podClient.patch(name ?? '', body, { type: 'apply', subresource: 'status', namespace, fieldManager: FIELD_MANAGER, force: true });
+      await this.podClient.patch(name ?? '', body, {
+        type: 'apply',
+        subresource: 'status',
+        namespace,
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      });
       return true;
     } catch (err) {
       const message = `update pod ${namespace}/${name} ResourceClaimStatuses: ${errorMessage(err)}`;
-      if (created.length === 0 || !(await this.podInstanceGone(pod, err))) throw new Error(message, { cause: err });
+      if (created.length === 0 || !(await this.podInstanceGone(pod, err)))
+        throw new Error(message, { cause: err });
       for (const claim of created) {
         try {
-          await this.claimClient.delete(claim.metadata.name ?? '', { namespace, preconditions: { uid: claim.metadata.uid } });
+          await this.claimClient.delete(claim.metadata.name ?? '', {
+            namespace,
+            preconditions: { uid: claim.metadata.uid },
+          });
         } catch (deleteErr) {
-          if (!isNotFound(deleteErr)) throw new Error(`${message}; rolling back ResourceClaim ${claim.metadata.name}: ${errorMessage(deleteErr)}`, { cause: deleteErr });
+          if (!isNotFound(deleteErr))
+            throw new Error(
+              `${message}; rolling back ResourceClaim ${claim.metadata.name}: ${errorMessage(deleteErr)}`,
+              { cause: deleteErr },
+            );
         }
       }
       log.info('pod is gone or was replaced; deleted the ResourceClaims created for it', {
@@ -373,19 +421,39 @@ export class ResourceClaimController implements Reconciler {
    * metadata.uid makes the apiserver refuse the patch if the claim was replaced.
    */
   private async reserveForPod(pod: Pod, claim: ResourceClaim): Promise<void> {
-    const entry: ResourceClaimConsumerReference = { resource: 'pods', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' };
+    const entry: ResourceClaimConsumerReference = {
+      resource: 'pods',
+      name: pod.metadata.name ?? '',
+      uid: pod.metadata.uid ?? '',
+    };
     const patch = { metadata: { uid: claim.metadata.uid }, status: { reservedFor: [entry] } };
     try {
-      await this.claimClient.patch(claim.metadata.name ?? '', patch, { type: 'strategic', subresource: 'status', namespace: claim.metadata.namespace });
+      await this.claimClient.patch(claim.metadata.name ?? '', patch, {
+        type: 'strategic',
+        subresource: 'status',
+        namespace: claim.metadata.namespace,
+      });
     } catch (err) {
-      throw new Error(`reserve claim ${claim.metadata.namespace}/${claim.metadata.name} for pod: ${errorMessage(err)}`, { cause: err });
+      throw new Error(
+        `reserve claim ${claim.metadata.namespace}/${claim.metadata.name} for pod: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 
   /** Record the Warning event on the pod and return the error the worker logs and retries. */
   private claimCreationFailed(pod: Pod, podClaim: PodResourceClaim, err: unknown): Error {
-    this.recorder.event(pod, 'Warning', FAILED_CLAIM_CREATION_REASON, 'CreateResourceClaim', `PodResourceClaim ${podClaim.name}: ${errorMessage(err)}`);
-    return new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name}, PodResourceClaim ${podClaim.name}: ${errorMessage(err)}`, { cause: err });
+    this.recorder.event(
+      pod,
+      'Warning',
+      FAILED_CLAIM_CREATION_REASON,
+      'CreateResourceClaim',
+      `PodResourceClaim ${podClaim.name}: ${errorMessage(err)}`,
+    );
+    return new Error(
+      `pod ${pod.metadata.namespace}/${pod.metadata.name}, PodResourceClaim ${podClaim.name}: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
 
   /** Drop stale reservations, deallocate when the last consumer left, delete claims of done pods. */
@@ -415,7 +483,10 @@ export class ResourceClaimController implements Reconciler {
       // without reserving, and such a claim must stay allocated.
       if (kept.length === 0 && hasFinalizer) delete updated.status.allocation;
       const written = await this.claimClient.update(updated, { namespace, subresource: 'status' });
-      log.info('removed stale reservations', { removed: reservedFor.length - kept.length, remaining: kept.length });
+      log.info('removed stale reservations', {
+        removed: reservedFor.length - kept.length,
+        remaining: kept.length,
+      });
       if (!isAllocated(written)) await this.removeFinalizer(written);
     } else if (hasFinalizer && claim.metadata.deletionTimestamp && kept.length === 0) {
       let current = claim;
@@ -428,11 +499,16 @@ export class ResourceClaimController implements Reconciler {
     }
 
     if (kept.length === 0) await this.deleteIfPodDone(claim, log);
-    if (unsupported.length > 0) throw new Error(`unsupported ReservedFor entry: ${JSON.stringify(unsupported[0])}`);
+    if (unsupported.length > 0)
+      throw new Error(`unsupported ReservedFor entry: ${JSON.stringify(unsupported[0])}`);
   }
 
   /** A reservation stays while its pod exists with that UID and may still run. */
-  private async podStillUsesClaim(namespace: string, entry: ResourceClaimConsumerReference, log: Logger): Promise<boolean> {
+  private async podStillUsesClaim(
+    namespace: string,
+    entry: ResourceClaimConsumerReference,
+    log: Logger,
+  ): Promise<boolean> {
     if (this.deletedPods.has(entry.uid)) return false;
     let pod = this.pods.get(`${namespace}/${entry.name}`);
     if (!pod) {
@@ -467,7 +543,9 @@ export class ResourceClaimController implements Reconciler {
 
   /** A generated claim goes when its pod is done; a pod missing from the cache is the garbage collector's case. */
   private async deleteIfPodDone(claim: ResourceClaim, log: Logger): Promise<void> {
-    const owner = claim.metadata.ownerReferences?.find((r) => r.controller === true && r.apiVersion === 'v1' && r.kind === 'Pod');
+    const owner = claim.metadata.ownerReferences?.find(
+      (r) => r.controller === true && r.apiVersion === 'v1' && r.kind === 'Pod',
+    );
     if (!owner || claim.metadata.deletionTimestamp) return; // not generated, or already going
     const pod = this.pods.get(`${claim.metadata.namespace}/${owner.name}`);
     if (!pod || (pod.metadata.uid === owner.uid && !isPodDone(pod))) return;

@@ -33,14 +33,24 @@ describe('resourceClaimController definition', () => {
   it('has the upstream name, the workers flag and the RBAC of the spec', () => {
     expect(resourceClaimController.name).toBe('resourceclaim-controller');
     expect(resourceClaimController.enabledByDefault).toBe(true);
-    expect(resourceClaimController.flags).toEqual([{ name: 'concurrent-resourceclaim-syncs', description: expect.any(String), defaultValue: 50 }]);
+    expect(resourceClaimController.flags).toEqual([
+      { name: 'concurrent-resourceclaim-syncs', description: expect.any(String), defaultValue: 50 },
+    ]);
     expect(resourceClaimController.rbac).toEqual([
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
       { apiGroups: [''], resources: ['pods/finalizers'], verbs: ['update'] },
-      { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'] },
+      {
+        apiGroups: ['resource.k8s.io'],
+        resources: ['resourceclaims'],
+        verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
+      },
       { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims/status'], verbs: ['update', 'patch'] },
-      { apiGroups: ['resource.k8s.io'], resources: ['resourceclaimtemplates'], verbs: ['get', 'list', 'watch'] },
+      {
+        apiGroups: ['resource.k8s.io'],
+        resources: ['resourceclaimtemplates'],
+        verbs: ['get', 'list', 'watch'],
+      },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
     ]);
   });
@@ -54,19 +64,23 @@ describe('resourceClaimController definition', () => {
 
     // The controller reads the informers of the shared factory: priming them is enough to sync.
     const podInformer = ctx.informers.informerFor<Pod>(Resources.pods);
-    ctx.informers.informerFor<ResourceClaimTemplate>(Resources.resourceClaimTemplates).getIndexer().add(makeTemplate());
+    ctx.informers
+      .informerFor<ResourceClaimTemplate>(Resources.resourceClaimTemplates)
+      .getIndexer()
+      .add(makeTemplate());
     const pod = client.tracker.get(Resources.pods, NS, POD_NAME) as Pod;
     podInformer.getIndexer().add(pod);
     const runner = runnable as Controller;
     runner.queue.add(`pod:${NS}/${POD_NAME}`);
     const depth = await registry.getSingleMetric('workqueue_depth')?.get();
-    expect(depth?.values).toContainEqual(expect.objectContaining({ labels: { name: 'resource_claim' }, value: 1 }));
+    expect(depth?.values).toContainEqual(
+      expect.objectContaining({ labels: { name: 'resource_claim' }, value: 1 }),
+    );
 
     client.clearActions();
     await runner.processNextWorkItem();
-    expect(client.writeActions().map((a) => `${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}`)).toEqual([
-      'create resourceclaims',
-      'patch pods/status',
-    ]);
+    expect(
+      client.writeActions().map((a) => `${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}`),
+    ).toEqual(['create resourceclaims', 'patch pods/status']);
   });
 });

@@ -30,9 +30,17 @@ export const resourceClaimController: ControllerDefinition = {
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
     { apiGroups: [''], resources: ['pods/finalizers'], verbs: ['update'] },
-    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'] },
+    {
+      apiGroups: ['resource.k8s.io'],
+      resources: ['resourceclaims'],
+      verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
+    },
     { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims/status'], verbs: ['update', 'patch'] },
-    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaimtemplates'], verbs: ['get', 'list', 'watch'] },
+    {
+      apiGroups: ['resource.k8s.io'],
+      resources: ['resourceclaimtemplates'],
+      verbs: ['get', 'list', 'watch'],
+    },
     { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
   ],
   create(ctx) {

@@ -18,7 +18,10 @@ export interface ResourceClaimMetrics {
 }
 
 /** Register (or reuse) the metrics in `registry`; the gauge lists `claims()` at every scrape. */
-export function newResourceClaimMetrics(registry: Registry, claims: () => ResourceClaim[]): ResourceClaimMetrics {
+export function newResourceClaimMetrics(
+  registry: Registry,
+  claims: () => ResourceClaim[],
+): ResourceClaimMetrics {
   const creates = getOrCreate(
     registry,
     CREATES_TOTAL,

@@ -13,7 +13,9 @@ function claim(name: string, rv: string, ownerUid?: string): ResourceClaim {
       name,
       namespace: 'ns',
       resourceVersion: rv,
-      ...(ownerUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'p', uid: ownerUid, controller: true }] } : {}),
+      ...(ownerUid
+        ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'p', uid: ownerUid, controller: true }] }
+        : {}),
     },
   };
 }
@@ -42,7 +44,9 @@ describe('MutationCache', () => {
     cache.mutation(claim('c', '10', 'pod-uid'));
     expect(cache.get('ns/c')?.metadata.resourceVersion).toBe('10');
     // The informer's old copy is not in the owner index, ours is.
-    expect(cache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, 'pod-uid').map((c) => c.metadata.resourceVersion)).toEqual(['10']);
+    expect(
+      cache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, 'pod-uid').map((c) => c.metadata.resourceVersion),
+    ).toEqual(['10']);
   });
 
   it.each([
@@ -54,7 +58,9 @@ describe('MutationCache', () => {
     indexer.add(claim('c', rv, 'pod-uid'));
     expect(cache.get('ns/c')?.metadata.resourceVersion).toBe(rv);
     expect(cache.size()).toBe(0);
-    expect(cache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, 'pod-uid').map((c) => c.metadata.resourceVersion)).toEqual([rv]);
+    expect(
+      cache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, 'pod-uid').map((c) => c.metadata.resourceVersion),
+    ).toEqual([rv]);
   });
 
   it('forgets entries after the TTL (one hour)', () => {

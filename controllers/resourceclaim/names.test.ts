@@ -47,28 +47,52 @@ function pod(extra: Partial<Pod> = {}, status?: Pod['status']): Pod {
   };
 }
 
-function claim(extra: Partial<ResourceClaim['metadata']> = {}, status?: ResourceClaim['status']): ResourceClaim {
-  return { apiVersion: 'resource.k8s.io/v1', kind: 'ResourceClaim', metadata: { name: 'c', namespace: 'ns', ...extra }, status };
+function claim(
+  extra: Partial<ResourceClaim['metadata']> = {},
+  status?: ResourceClaim['status'],
+): ResourceClaim {
+  return {
+    apiVersion: 'resource.k8s.io/v1',
+    kind: 'ResourceClaim',
+    metadata: { name: 'c', namespace: 'ns', ...extra },
+    status,
+  };
 }
 
 describe('resolveClaimName', () => {
   it('a named claim resolves to itself without an owner check', () => {
-    expect(resolveClaimName(pod(), { name: 'x', resourceClaimName: 'shared' })).toEqual({ name: 'shared', checkOwner: false });
+    expect(resolveClaimName(pod(), { name: 'x', resourceClaimName: 'shared' })).toEqual({
+      name: 'shared',
+      checkOwner: false,
+    });
   });
   it('a template claim resolves through the pod status, with an owner check', () => {
     const p = pod({}, { resourceClaimStatuses: [{ name: 'x', resourceClaimName: 'p-x-abcde' }] });
-    expect(resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({ name: 'p-x-abcde', checkOwner: true });
+    expect(resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({
+      name: 'p-x-abcde',
+      checkOwner: true,
+    });
   });
   it('a status entry with a null name means "not needed"', () => {
     const p = pod({}, { resourceClaimStatuses: [{ name: 'x', resourceClaimName: null }] });
-    expect(resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({ name: null, checkOwner: true });
+    expect(resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({
+      name: null,
+      checkOwner: true,
+    });
     const q = pod({}, { resourceClaimStatuses: [{ name: 'x' }] });
-    expect(resolveClaimName(q, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({ name: null, checkOwner: true });
+    expect(resolveClaimName(q, { name: 'x', resourceClaimTemplateName: 't' })).toEqual({
+      name: null,
+      checkOwner: true,
+    });
   });
   it('a template claim without a status entry is not created yet', () => {
     const p = pod({}, { resourceClaimStatuses: [{ name: 'other', resourceClaimName: 'o' }] });
-    expect(() => resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toThrow(ClaimNotCreatedError);
-    expect(() => resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toThrow('ResourceClaim not created yet');
+    expect(() => resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toThrow(
+      ClaimNotCreatedError,
+    );
+    expect(() => resolveClaimName(p, { name: 'x', resourceClaimTemplateName: 't' })).toThrow(
+      'ResourceClaim not created yet',
+    );
   });
   it('a pod claim with neither field is unsupported', () => {
     expect(() => resolveClaimName(pod(), { name: 'x' })).toThrow(UnsupportedPodClaimError);
@@ -76,7 +100,9 @@ describe('resolveClaimName', () => {
 });
 
 describe('ownership', () => {
-  const owner = (over: object) => [{ apiVersion: 'v1', kind: 'Pod', name: 'p', uid: 'pod-uid', controller: true, ...over }];
+  const owner = (over: object) => [
+    { apiVersion: 'v1', kind: 'Pod', name: 'p', uid: 'pod-uid', controller: true, ...over },
+  ];
   it.each([
     ['controller Pod reference', owner({}), 'pod-uid'],
     ['not the controller', owner({ controller: false }), undefined],
@@ -99,8 +125,18 @@ describe('podDoneReason', () => {
     ['deleted', pod(), true, 'pod got removed'],
     ['succeeded', pod({}, { phase: 'Succeeded' }), false, 'pod has terminated'],
     ['failed', pod({}, { phase: 'Failed' }), false, 'pod has terminated'],
-    ['deleted before scheduling', pod({ metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } }), false, 'pod got deleted before scheduling'],
-    ['terminating on a node', pod({ metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' }, spec: { nodeName: 'n' } }), false, undefined],
+    [
+      'deleted before scheduling',
+      pod({ metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } }),
+      false,
+      'pod got deleted before scheduling',
+    ],
+    [
+      'terminating on a node',
+      pod({ metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' }, spec: { nodeName: 'n' } }),
+      false,
+      undefined,
+    ],
     ['running', pod({ spec: { nodeName: 'n' } }, { phase: 'Running' }), false, undefined],
     ['pending', pod({}, { phase: 'Pending' }), false, undefined],
   ])('%s', (_why, p, deleted, want) => {
@@ -110,11 +146,16 @@ describe('podDoneReason', () => {
 
 describe('reservations', () => {
   it('isReservedForPod matches by UID', () => {
-    expect(isReservedForPod(pod(), claim({}, { reservedFor: [{ resource: 'pods', name: 'p', uid: 'pod-uid' }] }))).toBe(true);
-    expect(isReservedForPod(pod(), claim({}, { reservedFor: [{ resource: 'pods', name: 'p', uid: 'old' }] }))).toBe(false);
+    expect(
+      isReservedForPod(pod(), claim({}, { reservedFor: [{ resource: 'pods', name: 'p', uid: 'pod-uid' }] })),
+    ).toBe(true);
+    expect(
+      isReservedForPod(pod(), claim({}, { reservedFor: [{ resource: 'pods', name: 'p', uid: 'old' }] })),
+    ).toBe(false);
   });
   it('canBeReserved stops at 256 entries', () => {
-    const entries = (n: number) => Array.from({ length: n }, (_, i) => ({ resource: 'pods', name: `p${i}`, uid: `u${i}` }));
+    const entries = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ resource: 'pods', name: `p${i}`, uid: `u${i}` }));
     expect(canBeReserved(claim({}, { reservedFor: entries(255) }))).toBe(true);
     expect(canBeReserved(claim({}, { reservedFor: entries(256) }))).toBe(false);
   });
@@ -123,8 +164,16 @@ describe('reservations', () => {
 describe('metric labels', () => {
   it.each([
     ['template claim', { 'resource.kubernetes.io/pod-claim-name': 'x' }, 'resource_claim_template'],
-    ['extended resource claim', { 'resource.kubernetes.io/extended-resource-claim': 'true' }, 'extended_resource'],
-    ['extended resource annotation not "true"', { 'resource.kubernetes.io/extended-resource-claim': 'false' }, ''],
+    [
+      'extended resource claim',
+      { 'resource.kubernetes.io/extended-resource-claim': 'true' },
+      'extended_resource',
+    ],
+    [
+      'extended resource annotation not "true"',
+      { 'resource.kubernetes.io/extended-resource-claim': 'false' },
+      '',
+    ],
     ['user claim', undefined, ''],
   ])('claimSource: %s', (_why, annotations, want) => {
     expect(claimSource(claim({ annotations }))).toBe(want);

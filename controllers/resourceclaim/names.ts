@@ -30,7 +30,10 @@ export function claimGenerateName(podName: string, podClaimName: string): string
   const full = `${podName}-${podClaimName}-`;
   if (full.length <= MAX_GENERATE_NAME_BASE) return full;
   const podPart = podName.slice(0, Math.floor((podName.length * MAX_GENERATE_NAME_BASE) / full.length));
-  const claimPart = podClaimName.slice(0, Math.floor((podClaimName.length * MAX_GENERATE_NAME_BASE) / full.length));
+  const claimPart = podClaimName.slice(
+    0,
+    Math.floor((podClaimName.length * MAX_GENERATE_NAME_BASE) / full.length),
+  );
   return `${podPart}-${claimPart}`;
 }
 
@@ -45,7 +48,9 @@ export class ClaimNotCreatedError extends Error {
 /** A pod claim with neither field we know: a newer API we cannot handle safely. */
 export class UnsupportedPodClaimError extends Error {
   constructor(podClaim: PodResourceClaim) {
-    super(`PodResourceClaim ${podClaim.name}: unsupported API (neither resourceClaimName nor resourceClaimTemplateName is set)`);
+    super(
+      `PodResourceClaim ${podClaim.name}: unsupported API (neither resourceClaimName nor resourceClaimTemplateName is set)`,
+    );
     this.name = 'UnsupportedPodClaimError';
   }
 }
@@ -85,7 +90,8 @@ export function controllingPodUID(claim: ResourceClaim): string | undefined {
 
 /** The error a template claim gives when it belongs to someone else, or undefined when it is the pod's. */
 export function notOwnedError(pod: Pod, claim: ResourceClaim): Error | undefined {
-  if (controllingPodUID(claim) === pod.metadata.uid && claim.metadata.namespace === pod.metadata.namespace) return undefined;
+  if (controllingPodUID(claim) === pod.metadata.uid && claim.metadata.namespace === pod.metadata.namespace)
+    return undefined;
   return new Error(
     `ResourceClaim ${claim.metadata.namespace}/${claim.metadata.name} was not created for pod ` +
       `${pod.metadata.namespace}/${pod.metadata.name} (pod is not owner)`,

@@ -8,7 +8,12 @@ import { FakeKubeClient, Resources } from '../../lib/client/index.js';
 import type { ResourceRef } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
-import type { IndexFunc, Indexer, ResourceEventHandler, SharedIndexInformer } from '../../lib/informer/index.js';
+import type {
+  IndexFunc,
+  Indexer,
+  ResourceEventHandler,
+  SharedIndexInformer,
+} from '../../lib/informer/index.js';
 import { newIndexer } from '../../lib/informer/index.js';
 import { nopLogger } from '../../lib/log/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
@@ -22,10 +27,23 @@ export const POD_UID = 'uidpod1';
 export const POD_CLAIM = 'acme-resource';
 export const TEMPLATE = 'my-template';
 export const NODE = 'worker';
-export const CLAIM_SPEC = { devices: { requests: [{ name: 'req-0', exactly: { deviceClassName: 'my-class' } }] } };
-export const ALLOCATION = { devices: { results: [{ request: 'req-0', driver: 'driver.example.com', pool: 'worker', device: 'dev-0' }] } };
+export const CLAIM_SPEC = {
+  devices: { requests: [{ name: 'req-0', exactly: { deviceClassName: 'my-class' } }] },
+};
+export const ALLOCATION = {
+  devices: { results: [{ request: 'req-0', driver: 'driver.example.com', pool: 'worker', device: 'dev-0' }] },
+};
 
-export function makePod(opts: { name?: string; uid?: string; nodeName?: string; claimName?: string | null; phase?: string; template?: boolean } = {}): Pod {
+export function makePod(
+  opts: {
+    name?: string;
+    uid?: string;
+    nodeName?: string;
+    claimName?: string | null;
+    phase?: string;
+    template?: boolean;
+  } = {},
+): Pod {
   const name = opts.name ?? POD_NAME;
   const pod: Pod = {
     apiVersion: 'v1',
@@ -33,12 +51,17 @@ export function makePod(opts: { name?: string; uid?: string; nodeName?: string; 
     metadata: { name, namespace: NS, uid: opts.uid ?? POD_UID },
     spec: {
       containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }],
-      resourceClaims: [opts.template === false ? { name: POD_CLAIM, resourceClaimName: 'shared' } : { name: POD_CLAIM, resourceClaimTemplateName: TEMPLATE }],
+      resourceClaims: [
+        opts.template === false
+          ? { name: POD_CLAIM, resourceClaimName: 'shared' }
+          : { name: POD_CLAIM, resourceClaimTemplateName: TEMPLATE },
+      ],
     },
     status: {},
   };
   if (opts.nodeName) pod.spec!.nodeName = opts.nodeName;
-  if (opts.claimName !== undefined) pod.status!.resourceClaimStatuses = [{ name: POD_CLAIM, resourceClaimName: opts.claimName }];
+  if (opts.claimName !== undefined)
+    pod.status!.resourceClaimStatuses = [{ name: POD_CLAIM, resourceClaimName: opts.claimName }];
   if (opts.phase) pod.status!.phase = opts.phase as NonNullable<Pod['status']>['phase'];
   return pod;
 }
@@ -53,12 +76,26 @@ export function makeTemplate(): ResourceClaimTemplate {
 }
 
 export function ownerRef(pod: Pod) {
-  return { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name!, uid: pod.metadata.uid!, controller: true };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: pod.metadata.name!,
+    uid: pod.metadata.uid!,
+    controller: true,
+  };
 }
 
 /** A claim as this controller generates it for `pod` (or a plain one with `owner: null`). */
 export function makeClaim(
-  opts: { name?: string; owner?: Pod | null; reservedFor?: Pod[]; allocated?: boolean; finalizer?: boolean; uid?: string; deleting?: boolean } = {},
+  opts: {
+    name?: string;
+    owner?: Pod | null;
+    reservedFor?: Pod[];
+    allocated?: boolean;
+    finalizer?: boolean;
+    uid?: string;
+    deleting?: boolean;
+  } = {},
 ): ResourceClaim {
   const owner = opts.owner === undefined ? makePod() : opts.owner;
   const claim: ResourceClaim = {
@@ -68,7 +105,9 @@ export function makeClaim(
       name: opts.name ?? `${POD_NAME}-${POD_CLAIM}-abcde`,
       namespace: NS,
       uid: opts.uid ?? 'uidclaim1',
-      ...(owner ? { ownerReferences: [ownerRef(owner)], annotations: { [POD_CLAIM_NAME_ANNOTATION]: POD_CLAIM } } : {}),
+      ...(owner
+        ? { ownerReferences: [ownerRef(owner)], annotations: { [POD_CLAIM_NAME_ANNOTATION]: POD_CLAIM } }
+        : {}),
       ...(opts.finalizer ? { finalizers: [DELETE_PROTECTION_FINALIZER] } : {}),
       ...(opts.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
     },
@@ -76,7 +115,12 @@ export function makeClaim(
     status: {},
   };
   if (opts.allocated) claim.status!.allocation = ALLOCATION;
-  if (opts.reservedFor) claim.status!.reservedFor = opts.reservedFor.map((p) => ({ resource: 'pods', name: p.metadata.name!, uid: p.metadata.uid! }));
+  if (opts.reservedFor)
+    claim.status!.reservedFor = opts.reservedFor.map((p) => ({
+      resource: 'pods',
+      name: p.metadata.name!,
+      uid: p.metadata.uid!,
+    }));
   return claim;
 }
 
@@ -179,7 +223,9 @@ export function setup(objects: KubeObject[] = [], apiOnly: KubeObject[] = []): H
       [claims, Resources.resourceClaims],
       [templates, Resources.resourceClaimTemplates],
     ] as const) {
-      const objs = fake.tracker.list(ref).filter((o) => !hidden.has(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`));
+      const objs = fake.tracker
+        .list(ref)
+        .filter((o) => !hidden.has(`${o.kind}/${o.metadata.namespace}/${o.metadata.name}`));
       (informer.getIndexer() as Indexer<KubeObject>).replace(objs);
     }
   };

@@ -14,13 +14,22 @@ import { createKubeClient, isNotFound, loadKubeConfig, Resources } from '../../l
 import type { KubeClient, ResourceClient } from '../../lib/client/index.js';
 import { resourceClaimController } from '../../controllers/resourceclaim/index.js';
 import { claimGenerateName, POD_CLAIM_NAME_ANNOTATION } from '../../controllers/resourceclaim/names.js';
-import { createTestNamespace, deleteNamespace, startTsKcm, testKubeconfigPath, uniqueName, waitFor } from '../support/cluster.js';
+import {
+  createTestNamespace,
+  deleteNamespace,
+  startTsKcm,
+  testKubeconfigPath,
+  uniqueName,
+  waitFor,
+} from '../support/cluster.js';
 
 type TsKcm = ReturnType<typeof startTsKcm>;
 
 const PAUSE = 'registry.k8s.io/pause:3.10';
 const DEVICES_PER_NODE = 32;
-const CLAIM_SPEC = (deviceClass: string) => ({ devices: { requests: [{ name: 'gpu', exactly: { deviceClassName: deviceClass } }] } });
+const CLAIM_SPEC = (deviceClass: string) => ({
+  devices: { requests: [{ name: 'gpu', exactly: { deviceClassName: deviceClass } }] },
+});
 
 let client: KubeClient;
 let pods: ResourceClient<Pod>;
@@ -41,7 +50,11 @@ const drained: string[] = [];
 
 async function createNode(name: string): Promise<void> {
   const nodes = client.resource(Resources.nodes);
-  await nodes.create({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'ts-kcm.test/rc-node': name } } });
+  await nodes.create({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'ts-kcm.test/rc-node': name } },
+  });
   cleanup.push(() => nodes.delete(name).catch(() => undefined));
   const now = new Date().toISOString();
   const resources = { pods: '250', cpu: '8', memory: '16Gi' };
@@ -51,7 +64,16 @@ async function createNode(name: string): Promise<void> {
       status: {
         capacity: resources,
         allocatable: resources,
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'played by the test', lastHeartbeatTime: now, lastTransitionTime: now }],
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'played by the test',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
       },
     },
     { type: 'merge', subresource: 'status' },
@@ -83,15 +105,32 @@ async function createDriverObjects(): Promise<void> {
   cleanup.push(() => slices.delete(slice).catch(() => undefined));
 }
 
-async function createTemplate(name: string, spec = CLAIM_SPEC(deviceClass), namespace = ns): Promise<ResourceClaimTemplate> {
+async function createTemplate(
+  name: string,
+  spec = CLAIM_SPEC(deviceClass),
+  namespace = ns,
+): Promise<ResourceClaimTemplate> {
   return templates.create(
-    { apiVersion: 'resource.k8s.io/v1', kind: 'ResourceClaimTemplate', metadata: { name }, spec: { metadata: { labels: { made: 'by-template' } }, spec } },
+    {
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceClaimTemplate',
+      metadata: { name },
+      spec: { metadata: { labels: { made: 'by-template' } }, spec },
+    },
     { namespace },
   );
 }
 
 async function createClaim(name: string): Promise<ResourceClaim> {
-  return claims.create({ apiVersion: 'resource.k8s.io/v1', kind: 'ResourceClaim', metadata: { name }, spec: CLAIM_SPEC(deviceClass) }, { namespace: ns });
+  return claims.create(
+    {
+      apiVersion: 'resource.k8s.io/v1',
+      kind: 'ResourceClaim',
+      metadata: { name },
+      spec: CLAIM_SPEC(deviceClass),
+    },
+    { namespace: ns },
+  );
 }
 
 interface PodOpts {
@@ -110,10 +149,16 @@ async function createPod(name: string, opts: PodOpts): Promise<Pod> {
       kind: 'Pod',
       metadata: { name },
       spec: {
-        ...(opts.nodeName ? { nodeName: opts.nodeName } : { nodeSelector: { 'ts-kcm.test/rc-node': nodeName } }),
+        ...(opts.nodeName
+          ? { nodeName: opts.nodeName }
+          : { nodeSelector: { 'ts-kcm.test/rc-node': nodeName } }),
         terminationGracePeriodSeconds: 0,
         containers: [{ name: 'c', image: PAUSE, resources: { claims: [{ name: podClaim }] } }],
-        resourceClaims: [opts.template ? { name: podClaim, resourceClaimTemplateName: opts.template } : { name: podClaim, resourceClaimName: opts.claimName }],
+        resourceClaims: [
+          opts.template
+            ? { name: podClaim, resourceClaimTemplateName: opts.template }
+            : { name: podClaim, resourceClaimName: opts.claimName },
+        ],
       },
     },
     { namespace: ns },
@@ -138,21 +183,31 @@ async function generatedClaimName(pod: string, podClaim = 'gpu'): Promise<string
   return waitFor(
     async () => {
       const p = await pods.get(pod, ns);
-      return p.status?.resourceClaimStatuses?.find((s) => s.name === podClaim)?.resourceClaimName ?? undefined;
+      return (
+        p.status?.resourceClaimStatuses?.find((s) => s.name === podClaim)?.resourceClaimName ?? undefined
+      );
     },
     { timeoutMs: 30_000, description: `pod ${pod} to record its generated claim` },
   );
 }
 
 async function waitScheduledAndReserved(pod: string, claimName: string): Promise<ResourceClaim> {
-  const p = await waitFor(async () => {
-    const cur = await pods.get(pod, ns);
-    return cur.spec?.nodeName ? cur : undefined;
-  }, { timeoutMs: 60_000, description: `pod ${pod} to be bound` });
-  return waitFor(async () => {
-    const c = await getClaim(claimName);
-    return c?.status?.allocation && c.status.reservedFor?.some((r) => r.uid === p.metadata.uid) ? c : undefined;
-  }, { timeoutMs: 60_000, description: `claim ${claimName} to be allocated and reserved for ${pod}` });
+  const p = await waitFor(
+    async () => {
+      const cur = await pods.get(pod, ns);
+      return cur.spec?.nodeName ? cur : undefined;
+    },
+    { timeoutMs: 60_000, description: `pod ${pod} to be bound` },
+  );
+  return waitFor(
+    async () => {
+      const c = await getClaim(claimName);
+      return c?.status?.allocation && c.status.reservedFor?.some((r) => r.uid === p.metadata.uid)
+        ? c
+        : undefined;
+    },
+    { timeoutMs: 60_000, description: `claim ${claimName} to be allocated and reserved for ${pod}` },
+  );
 }
 
 async function metricValue(line: string): Promise<number> {
@@ -172,7 +227,13 @@ async function podEvents(pod: string): Promise<Event[]> {
  */
 async function restrictedKubeconfig(): Promise<string> {
   const role = uniqueName('rc-e2e-role');
-  const roles = client.resource({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false });
+  const roles = client.resource({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  });
   const bindings = client.resource({
     group: 'rbac.authorization.k8s.io',
     version: 'v1',
@@ -180,10 +241,24 @@ async function restrictedKubeconfig(): Promise<string> {
     kind: 'ClusterRoleBinding',
     namespaced: false,
   });
-  const serviceAccounts = client.resource({ group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true });
-  await roles.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: role }, rules: resourceClaimController.rbac } as KubeObject);
+  const serviceAccounts = client.resource({
+    group: '',
+    version: 'v1',
+    resource: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  });
+  await roles.create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: role },
+    rules: resourceClaimController.rbac,
+  } as KubeObject);
   cleanup.push(() => roles.delete(role).catch(() => undefined));
-  await serviceAccounts.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'resourceclaim-controller' } }, { namespace: ns });
+  await serviceAccounts.create(
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'resourceclaim-controller' } },
+    { namespace: ns },
+  );
   await bindings.create({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
@@ -193,7 +268,12 @@ async function restrictedKubeconfig(): Promise<string> {
   } as KubeObject);
   cleanup.push(() => bindings.delete(role).catch(() => undefined));
   const tokenRequest = (await serviceAccounts.create(
-    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: 'resourceclaim-controller' }, spec: { expirationSeconds: 3600 } } as KubeObject,
+    {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      metadata: { name: 'resourceclaim-controller' },
+      spec: { expirationSeconds: 3600 },
+    } as KubeObject,
     { namespace: ns, subresource: 'token' },
   )) as KubeObject & { status: { token: string } };
   // Same cluster entry (server, CA) as the admin kubeconfig, with the token as the user.
@@ -243,16 +323,19 @@ beforeAll(async () => {
   await createDriverObjects();
   const kubeconfig = await restrictedKubeconfig();
   restrictedPath = kubeconfig;
-  kcm = startTsKcm([
-    'run',
-    '--controllers=resourceclaim-controller',
-    '--leader-elect=false',
-    '--metrics-bind-address=127.0.0.1:0',
-    '--health-probe-bind-address=0',
-    // The test drives many pods at once; the default 20 QPS would only make it slower.
-    '--kube-api-qps=200',
-    '--kube-api-burst=400',
-  ], { kubeconfig });
+  kcm = startTsKcm(
+    [
+      'run',
+      '--controllers=resourceclaim-controller',
+      '--leader-elect=false',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--health-probe-bind-address=0',
+      // The test drives many pods at once; the default 20 QPS would only make it slower.
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+    ],
+    { kubeconfig },
+  );
   const m = await kcm.waitForOutput(/^(\{.*"message":"serving metrics".*\})$/m, 60_000);
   metricsURL = `http://${(JSON.parse(m[1]) as { address: string }).address}/metrics`;
 }, 120_000);
@@ -277,7 +360,8 @@ async function drainNamespace(namespace: string): Promise<void> {
 afterAll(async () => {
   if (pods) for (const n of drained) await drainNamespace(n);
   const code = await kcm?.stop();
-  if (code !== undefined && code !== 0) process.stderr.write(`ts-kcm exited with ${code}:\n${kcm.output().slice(-4000)}\n`);
+  if (code !== undefined && code !== 0)
+    process.stderr.write(`ts-kcm exited with ${code}:\n${kcm.output().slice(-4000)}\n`);
   for (const fn of cleanup.reverse()) await fn();
   if (ns) await deleteNamespace(ns);
 }, 60_000);
@@ -296,10 +380,13 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
     const claim = (await getClaim(name))!;
     expect(claim.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION]).toBe('gpu');
     expect(claim.metadata.labels).toEqual({ made: 'by-template' });
-    expect(claim.metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: 'with-template', uid: pod.metadata.uid, controller: true }]);
+    expect(claim.metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Pod', name: 'with-template', uid: pod.metadata.uid, controller: true },
+    ]);
     await waitScheduledAndReserved('with-template', name);
     expect(await metricValue(created)).toBe(before + 1);
-    const gauge = 'resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source="resource_claim_template"}';
+    const gauge =
+      'resourceclaim_controller_resource_claims{allocated="true",admin_access="false",source="resource_claim_template"}';
     expect(await metricValue(gauge)).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
@@ -330,7 +417,9 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
       description: 'pod without a generated claim to be scheduled',
     });
     expect(bound).toBe(nodeName);
-    const owned = (await claims.list({ namespace: ns })).items.filter((c) => c.metadata.ownerReferences?.some((r) => r.name === 'not-needed'));
+    const owned = (await claims.list({ namespace: ns })).items.filter((c) =>
+      c.metadata.ownerReferences?.some((r) => r.name === 'not-needed'),
+    );
     expect(owned).toEqual([]);
   }, 120_000);
 
@@ -340,10 +429,13 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
     const reserved = await waitScheduledAndReserved('dealloc-user', 'dealloc');
     expect(reserved.metadata.finalizers).toContain('resource.kubernetes.io/delete-protection');
     await pods.delete('dealloc-user', { namespace: ns, gracePeriodSeconds: 0 });
-    const released = await waitFor(async () => {
-      const c = await getClaim('dealloc');
-      return c && !c.status?.allocation && !(c.metadata.finalizers ?? []).length ? c : undefined;
-    }, { timeoutMs: 60_000, description: 'claim to be deallocated' });
+    const released = await waitFor(
+      async () => {
+        const c = await getClaim('dealloc');
+        return c && !c.status?.allocation && !(c.metadata.finalizers ?? []).length ? c : undefined;
+      },
+      { timeoutMs: 60_000, description: 'claim to be deallocated' },
+    );
     expect(released.status?.reservedFor ?? []).toEqual([]);
     expect(released.status?.allocation ?? null).toBeNull();
   }, 120_000);
@@ -353,10 +445,13 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
     await createPod('done-pod', { claimName: 'done-user' });
     await waitScheduledAndReserved('done-pod', 'done-user');
     await setPhase('done-pod', 'Succeeded');
-    const c = await waitFor(async () => {
-      const cur = await getClaim('done-user');
-      return cur && !(cur.status?.reservedFor ?? []).length ? cur : undefined;
-    }, { timeoutMs: 60_000, description: 'reservation to be removed' });
+    const c = await waitFor(
+      async () => {
+        const cur = await getClaim('done-user');
+        return cur && !(cur.status?.reservedFor ?? []).length ? cur : undefined;
+      },
+      { timeoutMs: 60_000, description: 'reservation to be removed' },
+    );
     expect(c.status?.allocation ?? null).toBeNull(); // last consumer gone: deallocated as well
   }, 120_000);
 
@@ -367,7 +462,10 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
     const name = await generatedClaimName('gen-done');
     await waitScheduledAndReserved('gen-done', name);
     await setPhase('gen-done', 'Failed');
-    await waitFor(async () => (await getClaim(name)) === undefined, { timeoutMs: 60_000, description: `claim ${name} to be deleted` });
+    await waitFor(async () => (await getClaim(name)) === undefined, {
+      timeoutMs: 60_000,
+      description: `claim ${name} to be deleted`,
+    });
   }, 120_000);
 
   it('does not delete generated claims while the pod runs (or restarts)', async () => {
@@ -393,12 +491,17 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
   it('a missing template gives a Warning event and is retried; creating the template lets the pod proceed', async () => {
     const tpl = uniqueName('late-tpl');
     await createPod('late', { template: tpl });
-    const ev = await waitFor(async () => (await podEvents('late')).find((e) => e.reason === 'FailedResourceClaimCreation'), {
-      timeoutMs: 30_000,
-      description: 'FailedResourceClaimCreation event',
-    });
+    const ev = await waitFor(
+      async () => (await podEvents('late')).find((e) => e.reason === 'FailedResourceClaimCreation'),
+      {
+        timeoutMs: 30_000,
+        description: 'FailedResourceClaimCreation event',
+      },
+    );
     expect(ev.type).toBe('Warning');
-    expect(ev.note).toBe(`PodResourceClaim gpu: resource claim template "${tpl}": resourceclaimtemplate.resource.k8s.io "${tpl}" not found`);
+    expect(ev.note).toBe(
+      `PodResourceClaim gpu: resource claim template "${tpl}": resourceclaimtemplate.resource.k8s.io "${tpl}" not found`,
+    );
     await createTemplate(tpl);
     const name = await generatedClaimName('late');
     await waitScheduledAndReserved('late', name);
@@ -412,10 +515,13 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
     for (const n of names) await waitScheduledAndReserved(n, 'shared-few');
     for (let i = 0; i < names.length; i++) {
       await setPhase(names[i], 'Succeeded');
-      const c = await waitFor(async () => {
-        const cur = await getClaim('shared-few');
-        return cur && (cur.status?.reservedFor ?? []).length === names.length - i - 1 ? cur : undefined;
-      }, { timeoutMs: 60_000, description: `reservation of ${names[i]} to go` });
+      const c = await waitFor(
+        async () => {
+          const cur = await getClaim('shared-few');
+          return cur && (cur.status?.reservedFor ?? []).length === names.length - i - 1 ? cur : undefined;
+        },
+        { timeoutMs: 60_000, description: `reservation of ${names[i]} to go` },
+      );
       if (i < names.length - 1) expect(c.status?.allocation).toBeTruthy();
       else expect(c.status?.allocation ?? null).toBeNull();
     }
@@ -432,13 +538,18 @@ describe('50 pods on one shared claim', () => {
     // ...the other 49 skip the scheduler, so this controller reserves the claim for each of
     // them: 49 concurrent strategic-merge patches of status.reservedFor.
     const addStart = Date.now();
-    const rest = await Promise.all(Array.from({ length: 49 }, (_, i) => createPod(`s50-${i + 1}`, { claimName, nodeName })));
+    const rest = await Promise.all(
+      Array.from({ length: 49 }, (_, i) => createPod(`s50-${i + 1}`, { claimName, nodeName })),
+    );
     const all = [await pods.get('s50-0', ns), ...rest];
     const uids = new Set(all.map((p) => p.metadata.uid!));
-    await waitFor(async () => {
-      const c = await getClaim(claimName);
-      return c && new Set((c.status?.reservedFor ?? []).map((r) => r.uid)).size === 50 ? c : undefined;
-    }, { timeoutMs: 120_000, description: 'all 50 reservations' });
+    await waitFor(
+      async () => {
+        const c = await getClaim(claimName);
+        return c && new Set((c.status?.reservedFor ?? []).map((r) => r.uid)).size === 50 ? c : undefined;
+      },
+      { timeoutMs: 120_000, description: 'all 50 reservations' },
+    );
     const addMs = Date.now() - addStart;
 
     // Record every state of the claim while all 50 pods finish at once.
@@ -448,7 +559,11 @@ describe('50 pods on one shared claim', () => {
     const watching = (async () => {
       try {
         for await (const ev of claims.watch(
-          { namespace: ns, fieldSelector: `metadata.name=${claimName}`, resourceVersion: current.metadata.resourceVersion },
+          {
+            namespace: ns,
+            fieldSelector: `metadata.name=${claimName}`,
+            resourceVersion: current.metadata.resourceVersion,
+          },
           watchAbort.signal,
         )) {
           if (ev.type === 'MODIFIED' || ev.type === 'ADDED') seen.push(ev.object);
@@ -459,10 +574,18 @@ describe('50 pods on one shared claim', () => {
     })();
     const releaseStart = Date.now();
     await Promise.all(all.map((p) => setPhase(p.metadata.name!, 'Succeeded')));
-    const final = await waitFor(async () => {
-      const c = await getClaim(claimName);
-      return c && !(c.status?.reservedFor ?? []).length && !c.status?.allocation && !(c.metadata.finalizers ?? []).length ? c : undefined;
-    }, { timeoutMs: 120_000, description: 'all reservations removed and the claim deallocated' });
+    const final = await waitFor(
+      async () => {
+        const c = await getClaim(claimName);
+        return c &&
+          !(c.status?.reservedFor ?? []).length &&
+          !c.status?.allocation &&
+          !(c.metadata.finalizers ?? []).length
+          ? c
+          : undefined;
+      },
+      { timeoutMs: 120_000, description: 'all reservations removed and the claim deallocated' },
+    );
     const releaseMs = Date.now() - releaseStart;
     await waitFor(() => seen.some((c) => c.metadata.resourceVersion === final.metadata.resourceVersion), {
       timeoutMs: 10_000,
@@ -483,7 +606,11 @@ describe('50 pods on one shared claim', () => {
       previous = now;
     }
     expect(gone).toEqual(uids);
-    const retried = (re: RegExp) => kcm.output().split('\n').filter((l) => re.test(l) && l.includes(claimName)).length;
+    const retried = (re: RegExp) =>
+      kcm
+        .output()
+        .split('\n')
+        .filter((l) => re.test(l) && l.includes(claimName)).length;
     process.stderr.write(
       `resourceclaim e2e: 49 concurrent reservations by the controller in ${addMs} ms ` +
         `(${retried(/reserve claim/)} failed attempts retried); 50 pods released in ${releaseMs} ms over ` +
@@ -499,19 +626,32 @@ describe('bad input is reported and retried without disturbing other keys', () =
     const claim = await waitScheduledAndReserved('odd-pod', 'odd-consumer');
     await claims.patch(
       'odd-consumer',
-      { metadata: { uid: claim.metadata.uid }, status: { reservedFor: [{ apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid-1' }] } },
+      {
+        metadata: { uid: claim.metadata.uid },
+        status: {
+          reservedFor: [{ apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid-1' }],
+        },
+      },
       { type: 'strategic', subresource: 'status', namespace: ns },
     );
     await setPhase('odd-pod', 'Succeeded');
-    const c = await waitFor(async () => {
-      const cur = await getClaim('odd-consumer');
-      return cur && (cur.status?.reservedFor ?? []).length === 1 ? cur : undefined;
-    }, { timeoutMs: 60_000, description: 'the pod reservation to go' });
-    expect(c.status?.reservedFor).toEqual([{ apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid-1' }]);
+    const c = await waitFor(
+      async () => {
+        const cur = await getClaim('odd-consumer');
+        return cur && (cur.status?.reservedFor ?? []).length === 1 ? cur : undefined;
+      },
+      { timeoutMs: 60_000, description: 'the pod reservation to go' },
+    );
+    expect(c.status?.reservedFor).toEqual([
+      { apiGroup: 'example.com', resource: 'widgets', name: 'w', uid: 'widget-uid-1' },
+    ]);
     expect(c.status?.allocation).toBeTruthy();
     await kcm.waitForOutput(/unsupported ReservedFor entry/, 30_000);
     // The foreign consumer goes away (by hand): the claim can now be cleaned up normally.
-    await claims.update({ ...c, status: { ...c.status, reservedFor: [] } }, { namespace: ns, subresource: 'status' });
+    await claims.update(
+      { ...c, status: { ...c.status, reservedFor: [] } },
+      { namespace: ns, subresource: 'status' },
+    );
 
     // Other keys are unaffected: a fresh pod still gets its claim.
     const tpl = uniqueName('tpl');
@@ -527,10 +667,26 @@ describe('bad input is reported and retried without disturbing other keys', () =
     cleanup.push(() => deleteNamespace(adminNs));
     drained.push(adminNs);
     const namespaces = client.resource(Resources.namespaces);
-    await namespaces.patch(adminNs, { metadata: { labels: { 'resource.kubernetes.io/admin-access': 'true' } } }, { type: 'merge' });
+    await namespaces.patch(
+      adminNs,
+      { metadata: { labels: { 'resource.kubernetes.io/admin-access': 'true' } } },
+      { type: 'merge' },
+    );
     const tpl = uniqueName('admin-tpl');
-    await createTemplate(tpl, { devices: { requests: [{ name: 'gpu', exactly: { deviceClassName: deviceClass, adminAccess: true } }] } } as never, adminNs);
-    await namespaces.patch(adminNs, { metadata: { labels: { 'resource.kubernetes.io/admin-access': null } } }, { type: 'merge' });
+    await createTemplate(
+      tpl,
+      {
+        devices: {
+          requests: [{ name: 'gpu', exactly: { deviceClassName: deviceClass, adminAccess: true } }],
+        },
+      } as never,
+      adminNs,
+    );
+    await namespaces.patch(
+      adminNs,
+      { metadata: { labels: { 'resource.kubernetes.io/admin-access': null } } },
+      { type: 'merge' },
+    );
 
     const failed = 'resourceclaim_controller_creates_total{status="failure",admin_access="true"}';
     const before = await metricValue(failed);
@@ -550,13 +706,18 @@ describe('bad input is reported and retried without disturbing other keys', () =
     const ev = await waitFor(
       async () => {
         const list = await client.resource<Event>(Resources.events).list({ namespace: adminNs });
-        return list.items.find((e) => e.regarding?.name === 'admin-pod' && e.reason === 'FailedResourceClaimCreation');
+        return list.items.find(
+          (e) => e.regarding?.name === 'admin-pod' && e.reason === 'FailedResourceClaimCreation',
+        );
       },
       { timeoutMs: 30_000, description: 'FailedResourceClaimCreation event' },
     );
     expect(ev.type).toBe('Warning');
     expect(ev.note).toMatch(/^PodResourceClaim gpu: create ResourceClaim admin-pod-gpu-: /);
-    await waitFor(async () => (await metricValue(failed)) >= before + 2, { timeoutMs: 30_000, description: 'the create to be retried' });
+    await waitFor(async () => (await metricValue(failed)) >= before + 2, {
+      timeoutMs: 30_000,
+      description: 'the create to be retried',
+    });
     expect(kcm.proc.exitCode).toBeNull();
   }, 120_000);
 
@@ -573,16 +734,22 @@ describe('bad input is reported and retried without disturbing other keys', () =
       { status: { resourceClaimStatuses: [{ name: 'gpu', resourceClaimName: foreign }] } },
       { type: 'strategic', subresource: 'status', namespace: ns },
     );
-    await waitFor(async () => (await podEvents('owner-b')).find((e) => e.reason === 'FailedResourceClaimCreation'), {
-      timeoutMs: 30_000,
-      description: 'FailedResourceClaimCreation event for owner-b',
-    });
+    await waitFor(
+      async () => (await podEvents('owner-b')).find((e) => e.reason === 'FailedResourceClaimCreation'),
+      {
+        timeoutMs: 30_000,
+        description: 'FailedResourceClaimCreation event for owner-b',
+      },
+    );
     // The foreign claim is never reserved for owner-b, and once the template exists owner-b gets its own.
     await createTemplate(missing);
-    await waitFor(async () => {
-      const name = (await pods.get('owner-b', ns)).status?.resourceClaimStatuses?.[0]?.resourceClaimName;
-      return name && name !== foreign ? name : undefined;
-    }, { timeoutMs: 60_000, description: 'owner-b to get a claim of its own' });
+    await waitFor(
+      async () => {
+        const name = (await pods.get('owner-b', ns)).status?.resourceClaimStatuses?.[0]?.resourceClaimName;
+        return name && name !== foreign ? name : undefined;
+      },
+      { timeoutMs: 60_000, description: 'owner-b to get a claim of its own' },
+    );
     expect((await getClaim(foreign))?.status?.reservedFor?.map((r) => r.name)).not.toContain('owner-b');
   }, 120_000);
 });
@@ -596,7 +763,10 @@ describe('RBAC', () => {
   });
 
   it('the kubeconfig ts-kcm ran with really is restricted', async () => {
-    const restricted = createKubeClient(loadKubeConfig({ kubeconfig: restrictedPath }), { qps: 10, burst: 10 });
+    const restricted = createKubeClient(loadKubeConfig({ kubeconfig: restrictedPath }), {
+      qps: 10,
+      burst: 10,
+    });
     await expect(restricted.resource(Resources.nodes).list()).rejects.toMatchObject({ code: 403 });
     await expect(restricted.resource(Resources.pods).list({ namespace: ns })).resolves.toBeDefined();
   });
