@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Lease } from '../../lib/api/index.js';
+import type { Event, Lease } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
+import { EventBroadcaster } from '../../lib/events/index.js';
 import { formatMicroTime } from '../../lib/leaderelection/index.js';
-import { runCommand, startTsKcm, testKubeconfigPath, TS_KCM_MAIN, uniqueName, waitFor } from '../support/cluster.js';
+import { createTestNamespace, deleteNamespace, runCommand, startTsKcm, testKubeconfigPath, TS_KCM_MAIN, uniqueName, waitFor } from '../support/cluster.js';
 
 type TsKcm = ReturnType<typeof startTsKcm>;
 
@@ -199,4 +200,41 @@ describe('ts-kcm run', () => {
     expect(p.output()).toContain('"message":"stopping the embedded control plane"');
     expect(existsSync(join(dir, 'kubeconfig'))).toBe(false);
   }, 180_000);
+});
+
+describe('EventBroadcaster against the apiserver', () => {
+  it('writes events.k8s.io/v1 Events the apiserver accepts and folds repeats into a series', async () => {
+    const ns = await createTestNamespace('events');
+    try {
+      const b = new EventBroadcaster({ client });
+      const rec = b.newRecorder('test-controller', 'test-controller-host');
+      const regarding = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: ns, uid: 'u-1' } };
+      rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
+      await b.idle();
+      rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
+      rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
+      await b.idle();
+      await b.flush();
+      rec.event({ apiVersion: 'v1', kind: 'Node', metadata: { name: uniqueName('node') } }, 'Normal', 'Seen', 'Observe', 'cluster-scoped');
+      await b.shutdown();
+      const events = (await client.resource<Event>(Resources.events).list({ namespace: ns })).items;
+      expect(events).toHaveLength(1);
+      const e = events[0]!;
+      expect(e).toMatchObject({
+        reportingController: 'test-controller',
+        reportingInstance: 'test-controller-host',
+        reason: 'SomethingFailed',
+        action: 'Sync',
+        note: 'it failed',
+        type: 'Warning',
+        regarding: { apiVersion: 'v1', kind: 'ConfigMap', name: 'cm', namespace: ns, uid: 'u-1' },
+        series: { count: 3 },
+      });
+      expect(e.eventTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      const defaults = (await client.resource<Event>(Resources.events).list({ namespace: 'default' })).items;
+      expect(defaults.some((x) => x.reason === 'Seen' && x.regarding.kind === 'Node')).toBe(true);
+    } finally {
+      await deleteNamespace(ns);
+    }
+  }, 30_000);
 });
