@@ -122,11 +122,19 @@ describe('ts-kcm run flags', () => {
     const err = await parseError(['--leader-elect-lease-duration=10s']);
     expect(err).toBeInstanceOf(ExitError);
     expect((err as ExitError).exitCode).toBe(2);
-    expect((err as ExitError).message).toBe('error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
+    expect((err as ExitError).message).toBe(
+      'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline',
+    );
     const retry = await parseError(['--leader-elect-retry-period=9s']);
-    expect((retry as ExitError).message).toBe('error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * 1.2');
-    expect((await parse(['--leader-elect=false', '--leader-elect-retry-period=9s'])).retryPeriodMs).toBe(9_000);
+    expect((retry as ExitError).message).toBe(
+      'error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * 1.2',
+    );
+    expect((await parse(['--leader-elect=false', '--leader-elect-retry-period=9s'])).retryPeriodMs).toBe(
+      9_000,
+    );
     const lock = await parseError(['--leader-elect-resource-lock=endpoints']);
-    expect((lock as ExitError).message).toBe('error: --leader-elect-resource-lock: only "leases" is supported');
+    expect((lock as ExitError).message).toBe(
+      'error: --leader-elect-resource-lock: only "leases" is supported',
+    );
   });
 });

@@ -11,7 +11,14 @@ import type { ControllerDefinition } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
 import { createLogger, errorMessage, type Logger } from '../log/index.js';
-import { DEFAULT_MANAGER_OPTIONS, formatDuration, Manager, parseDuration, resolveControllers, type ManagerOptions } from '../manager/index.js';
+import {
+  DEFAULT_MANAGER_OPTIONS,
+  formatDuration,
+  Manager,
+  parseDuration,
+  resolveControllers,
+  type ManagerOptions,
+} from '../manager/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 
@@ -49,7 +56,11 @@ export interface RunDeps {
  * Run the manager until `signal` aborts; resolves to the process exit code (0 after a clean
  * shutdown, 1 on lost leadership or a start failure, 2 on bad options).
  */
-export async function runManager(options: Partial<RunOptions>, signal: AbortSignal, deps: RunDeps = {}): Promise<number> {
+export async function runManager(
+  options: Partial<RunOptions>,
+  signal: AbortSignal,
+  deps: RunDeps = {},
+): Promise<number> {
   const opts: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...options };
   const definitions = deps.definitions ?? builtinControllers;
   const logger = deps.logger ?? createLogger({ verbosity: opts.verbosity, format: opts.logFormat });
@@ -86,7 +97,11 @@ export async function runManager(options: Partial<RunOptions>, signal: AbortSign
   } finally {
     if (embedded) {
       logger.info('stopping the embedded control plane', { dir: embedded.dir });
-      await embedded.stop().catch((err: unknown) => logger.error('could not stop the embedded control plane', { err: errorMessage(err) }));
+      await embedded
+        .stop()
+        .catch((err: unknown) =>
+          logger.error('could not stop the embedded control plane', { err: errorMessage(err) }),
+        );
     }
   }
 }
@@ -107,15 +122,24 @@ async function startEmbedded(
     // nothing there yet
   }
   if (!cp) {
-    logger.info('no kubeconfig found (--kubeconfig, $KUBECONFIG, in-cluster, ~/.kube/config): starting the embedded control plane', { dir: abs });
+    logger.info(
+      'no kubeconfig found (--kubeconfig, $KUBECONFIG, in-cluster, ~/.kube/config): starting the embedded control plane',
+      { dir: abs },
+    );
     cp = await ControlPlane.start({ dir: abs, logger });
     startedByUs = true;
   }
-  out(`ts-kcm: no kubeconfig found, so running against the local control plane in ${abs}${startedByUs ? '' : ' (already running)'}.`);
+  out(
+    `ts-kcm: no kubeconfig found, so running against the local control plane in ${abs}${startedByUs ? '' : ' (already running)'}.`,
+  );
   out('Look at it with kubectl:');
   out(`  kubectl --kubeconfig ${cp.kubeconfigPath} get servicecidrs,ipaddresses`);
   out(`  kubectl --kubeconfig ${cp.kubeconfigPath} get events.events.k8s.io -A`);
-  out(startedByUs ? 'It stops when ts-kcm stops (Ctrl-C).' : `Stop it with: ts-kcm controlplane down --dir ${abs}`);
+  out(
+    startedByUs
+      ? 'It stops when ts-kcm stops (Ctrl-C).'
+      : `Stop it with: ts-kcm controlplane down --dir ${abs}`,
+  );
   return { cp, startedByUs };
 }
 
@@ -136,14 +160,24 @@ function positiveDuration(value: string): number {
 }
 
 function bool(value: string | boolean): boolean {
-  if (value === true || value === 'true' || value === '1' || value === 't' || value === 'TRUE' || value === 'True') return true;
-  if (value === 'false' || value === '0' || value === 'f' || value === 'FALSE' || value === 'False') return false;
+  if (
+    value === true ||
+    value === 'true' ||
+    value === '1' ||
+    value === 't' ||
+    value === 'TRUE' ||
+    value === 'True'
+  )
+    return true;
+  if (value === 'false' || value === '0' || value === 'f' || value === 'FALSE' || value === 'False')
+    return false;
   throw new InvalidArgumentError('must be true or false');
 }
 
 function number(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError('must be a non-negative number');
   return n;
 }
 
@@ -179,7 +213,10 @@ function attributeOf(flag: string): string {
 }
 
 /** Turn parsed flags into runManager's options (exported for tests). */
-export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerDefinition[]): Partial<RunOptions> {
+export function runOptionsFromFlags(
+  flags: ParsedFlags,
+  definitions: ControllerDefinition[],
+): Partial<RunOptions> {
   const controllerFlags: Record<string, number> = {};
   for (const def of definitions) {
     for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
@@ -189,9 +226,15 @@ export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerD
   }
   const d = DEFAULT_RUN_OPTIONS;
   if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
-    throw new ExitError(EXIT_USAGE, 'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
+    throw new ExitError(
+      EXIT_USAGE,
+      'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline',
+    );
   }
-  if (flags.leaderElect && !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)) {
+  if (
+    flags.leaderElect &&
+    !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)
+  ) {
     throw new ExitError(
       EXIT_USAGE,
       `error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * ${DEFAULT_JITTER_FACTOR}`,
@@ -221,12 +264,18 @@ export function runOptionsFromFlags(flags: ParsedFlags, definitions: ControllerD
 /** What the command runs once flags are parsed; tests pass their own to inspect the options. */
 export type Runner = (options: Partial<RunOptions>, definitions: ControllerDefinition[]) => Promise<number>;
 
-export function runCommand(definitions: ControllerDefinition[] = builtinControllers, runner: Runner = runWithSignals): Command {
+export function runCommand(
+  definitions: ControllerDefinition[] = builtinControllers,
+  runner: Runner = runWithSignals,
+): Command {
   const d = DEFAULT_RUN_OPTIONS;
   const names = definitions.map((x) => x.name).sort();
   const cmd = new Command('run')
     .description('run the controller-manager (the default command)')
-    .option('--kubeconfig <path>', 'path to a kubeconfig; default $KUBECONFIG, in-cluster, ~/.kube/config, else an embedded local control plane')
+    .option(
+      '--kubeconfig <path>',
+      'path to a kubeconfig; default $KUBECONFIG, in-cluster, ~/.kube/config, else an embedded local control plane',
+    )
     .option(
       '--controllers <list>',
       `controllers to enable: '*' all enabled by default, 'foo' enables foo, '-foo' disables foo. Known: ${names.join(', ')}`,
@@ -235,41 +284,64 @@ export function runCommand(definitions: ControllerDefinition[] = builtinControll
     .option('--kube-api-qps <qps>', 'QPS to use while talking with kube-apiserver', number, d.kubeApiQps)
     .option('--kube-api-burst <n>', 'burst to use while talking with kube-apiserver', integer, d.kubeApiBurst)
     .addOption(
-      new Option('--leader-elect [bool]', 'take a Lease before running controllers (for replicated deployments)')
+      new Option(
+        '--leader-elect [bool]',
+        'take a Lease before running controllers (for replicated deployments)',
+      )
         .argParser(bool)
         .default(d.leaderElect),
     )
     .addOption(
-      new Option('--leader-elect-lease-duration <duration>', 'how long a standby waits after the last observed renew before taking the lease')
+      new Option(
+        '--leader-elect-lease-duration <duration>',
+        'how long a standby waits after the last observed renew before taking the lease',
+      )
         .argParser(positiveDuration)
         .default(d.leaseDurationMs, formatDuration(d.leaseDurationMs)),
     )
     .addOption(
-      new Option('--leader-elect-renew-deadline <duration>', 'how long the leader retries renewing before it gives up leading')
+      new Option(
+        '--leader-elect-renew-deadline <duration>',
+        'how long the leader retries renewing before it gives up leading',
+      )
         .argParser(positiveDuration)
         .default(d.renewDeadlineMs, formatDuration(d.renewDeadlineMs)),
     )
     .addOption(
-      new Option('--leader-elect-retry-period <duration>', 'wait between attempts to acquire or renew the lease')
+      new Option(
+        '--leader-elect-retry-period <duration>',
+        'wait between attempts to acquire or renew the lease',
+      )
         .argParser(positiveDuration)
         .default(d.retryPeriodMs, formatDuration(d.retryPeriodMs)),
     )
     .option('--leader-elect-resource-name <name>', 'name of the Lease', d.leaseName)
     .option('--leader-elect-resource-namespace <ns>', 'namespace of the Lease', d.leaseNamespace)
-    .addOption(new Option('--leader-elect-resource-lock <kind>', 'lock type; only "leases"').default('leases'))
-    .option('--metrics-bind-address <addr>', "address for /metrics: host:port, ':port' for all interfaces, '0' to disable", d.metricsBindAddress)
+    .addOption(
+      new Option('--leader-elect-resource-lock <kind>', 'lock type; only "leases"').default('leases'),
+    )
+    .option(
+      '--metrics-bind-address <addr>',
+      "address for /metrics: host:port, ':port' for all interfaces, '0' to disable",
+      d.metricsBindAddress,
+    )
     .option(
       '--health-probe-bind-address <addr>',
       "address for /healthz and /readyz: host:port, ':port' for all interfaces, '0' to disable",
       d.healthProbeBindAddress,
     )
     .addOption(
-      new Option('--shutdown-timeout <duration>', 'how long in-flight reconciles may run after SIGTERM/SIGINT')
+      new Option(
+        '--shutdown-timeout <duration>',
+        'how long in-flight reconciles may run after SIGTERM/SIGINT',
+      )
         .argParser(duration)
         .default(d.shutdownTimeoutMs, formatDuration(d.shutdownTimeoutMs)),
     )
     .option('-v, --v <level>', 'log verbosity (klog style; 3 and up logs debug)', integer, d.verbosity)
-    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'text']).default(d.logFormat));
+    .addOption(
+      new Option('--log-format <format>', 'log format').choices(['json', 'text']).default(d.logFormat),
+    );
   for (const def of definitions) {
     for (const f of def.flags) {
       cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, integer, f.defaultValue);
@@ -284,7 +356,10 @@ export function runCommand(definitions: ControllerDefinition[] = builtinControll
 }
 
 /** First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. */
-async function runWithSignals(options: Partial<RunOptions>, definitions: ControllerDefinition[]): Promise<number> {
+async function runWithSignals(
+  options: Partial<RunOptions>,
+  definitions: ControllerDefinition[],
+): Promise<number> {
   const stop = new AbortController();
   const logger = createLogger({ verbosity: options.verbosity, format: options.logFormat });
   const onSignal = (sig: NodeJS.Signals) => {

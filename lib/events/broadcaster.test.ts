@@ -48,7 +48,14 @@ describe('EventBroadcaster', () => {
       reportingInstance: 'service-cidr-controller-host1',
       action: 'Create',
       reason: 'FailedResourceClaimCreation',
-      regarding: { apiVersion: 'v1', kind: 'Pod', namespace: 'ns1', name: 'web-0', uid: 'u-1', resourceVersion: '42' },
+      regarding: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        namespace: 'ns1',
+        name: 'web-0',
+        uid: 'u-1',
+        resourceVersion: '42',
+      },
       note: 'claim template missing',
       type: 'Warning',
     });
@@ -126,13 +133,17 @@ describe('EventBroadcaster', () => {
     t.rec.event(cidr, 'Normal', 'Reason0', 'Sync', 'x');
     await t.b.idle();
     expect(t.fake.actions.filter((a) => a.verb === 'create')).toHaveLength(26);
-    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain('events_dropped_total{reason="rate_limited"} 5');
+    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain(
+      'events_dropped_total{reason="rate_limited"} 5',
+    );
     t.fake.clearActions();
     t.clock.advance(5 * 60_000);
     t.rec.event(pod, 'Normal', 'Late1', 'Sync', 'x');
     t.rec.event(pod, 'Normal', 'Late2', 'Sync', 'x');
     await t.b.idle();
-    expect(t.fake.actions.filter((a) => a.verb === 'create').map((a) => (a.body as Event).reason)).toEqual(['Late1']);
+    expect(t.fake.actions.filter((a) => a.verb === 'create').map((a) => (a.body as Event).reason)).toEqual([
+      'Late1',
+    ]);
   });
 
   it('never throws into the caller and drops events the apiserver rejects', async () => {
@@ -143,7 +154,9 @@ describe('EventBroadcaster', () => {
     expect(() => t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'x')).not.toThrow();
     await t.b.idle();
     expect(t.fake.actions.map((a) => a.verb)).toEqual(['create']);
-    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain('{reason="write_failed"} 1');
+    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain(
+      '{reason="write_failed"} 1',
+    );
   });
 
   it('retries transport errors 10 s apart', async () => {
@@ -169,7 +182,9 @@ describe('EventBroadcaster', () => {
     for (let i = 0; i < 6; i++) t.rec.event(pod, 'Normal', `R${i}`, 'Sync', 'x');
     await new Promise((r) => setImmediate(r));
     // One in flight (taken off the queue), three queued, two dropped.
-    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain('{reason="queue_full"} 2');
+    expect(await t.registry.getSingleMetricAsString('events_dropped_total')).toContain(
+      '{reason="queue_full"} 2',
+    );
   });
 
   it('recreates the Event when a series patch finds it expired', async () => {

@@ -6,7 +6,14 @@ import { Resources, type KubeClient } from '../client/types.js';
 import { RealClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { errorMessage, nopLogger, type Logger } from '../log/index.js';
 import { Counter, getOrCreate } from '../metrics/index.js';
-import { aggregationKey, buildEvent, formatMicroTime, referenceOf, spamKey, type EventInput } from './event.js';
+import {
+  aggregationKey,
+  buildEvent,
+  formatMicroTime,
+  referenceOf,
+  spamKey,
+  type EventInput,
+} from './event.js';
 import { DEFAULT_SPAM_BURST, DEFAULT_SPAM_REFILL_MS, SpamFilter } from './ratelimit.js';
 import type { EventRecorder, EventType } from './types.js';
 
@@ -178,7 +185,9 @@ export class EventBroadcaster {
       return;
     }
     const ev = buildEvent(input, now, this.seq++);
-    const created = await this.withRetries('create', () => this.events().create(ev, { namespace: ev.metadata.namespace }));
+    const created = await this.withRetries('create', () =>
+      this.events().create(ev, { namespace: ev.metadata.namespace }),
+    );
     if (created) {
       this.series.set(key, { event: created, lastObserved: now, dirty: false });
       this.ensureFlushTimer();
@@ -234,11 +243,14 @@ export class EventBroadcaster {
       } catch (err) {
         if (isAlreadyExists(err)) return undefined;
         const final = err instanceof ApiError || attempt >= this.cfg.maxTries || this.stopped;
-        this.logger.error(final ? 'unable to write event, dropping it' : 'unable to write event, will retry', {
-          verb,
-          attempt,
-          err: errorMessage(err),
-        });
+        this.logger.error(
+          final ? 'unable to write event, dropping it' : 'unable to write event, will retry',
+          {
+            verb,
+            attempt,
+            err: errorMessage(err),
+          },
+        );
         if (final) {
           this.dropped?.inc({ reason: 'write_failed' });
           return undefined;

@@ -77,7 +77,15 @@ export function aggregationKey(e: EventInput): string {
 /** Rate limits apply per (source, regarding object), like client-go's spam filter. */
 export function spamKey(e: EventInput): string {
   const r = e.regarding;
-  return JSON.stringify([e.reportingController, e.reportingInstance, r.apiVersion ?? '', r.kind ?? '', r.namespace ?? '', r.name ?? '', r.uid ?? '']);
+  return JSON.stringify([
+    e.reportingController,
+    e.reportingInstance,
+    r.apiVersion ?? '',
+    r.kind ?? '',
+    r.namespace ?? '',
+    r.name ?? '',
+    r.uid ?? '',
+  ]);
 }
 
 function truncateBytes(s: string, limit: number): string {

@@ -273,7 +273,10 @@ describe('LeaderElector shutdown', () => {
       name: NAME,
       identity: 'me',
       clock,
-      callbacks: { onStartedLeading: () => events.push('started'), onStoppedLeading: () => events.push('stopped') },
+      callbacks: {
+        onStartedLeading: () => events.push('started'),
+        onStoppedLeading: () => events.push('stopped'),
+      },
     });
     const stop = new AbortController();
     const done = elector.run(stop.signal);

@@ -57,7 +57,9 @@ export interface LeaderElectorOptions {
  */
 export class LeaderElector {
   readonly identity: string;
-  private readonly opts: Required<Omit<LeaderElectorOptions, 'registry' | 'callbacks'>> & { callbacks: LeaderCallbacks };
+  private readonly opts: Required<Omit<LeaderElectorOptions, 'registry' | 'callbacks'>> & {
+    callbacks: LeaderCallbacks;
+  };
   private readonly leases: ResourceClient<Lease>;
   private readonly gauge?: Gauge<'name'>;
   private observedRecord?: LeaderElectionRecord;
@@ -114,7 +116,8 @@ export class LeaderElector {
    */
   check(maxTolerableExpiredMs = 20_000): Error | undefined {
     if (!this.isLeader()) return undefined;
-    const overdue = this.opts.clock.now() - (this.observedTime + this.opts.leaseDurationMs + maxTolerableExpiredMs);
+    const overdue =
+      this.opts.clock.now() - (this.observedTime + this.opts.leaseDurationMs + maxTolerableExpiredMs);
     if (overdue > 0) return new Error(`failed election to renew leadership on lease ${this.opts.name}`);
     return undefined;
   }
@@ -215,9 +218,16 @@ export class LeaderElector {
 
     // Fast path (as client-go since 1.27): a leader with a valid lease renews from its cached copy, no GET.
     if (this.isLeader() && this.isLeaseValid(now) && this.observedLease && this.observedRecord) {
-      const rec = { ...desired, acquireTime: this.observedRecord.acquireTime, leaderTransitions: this.observedRecord.leaderTransitions };
+      const rec = {
+        ...desired,
+        acquireTime: this.observedRecord.acquireTime,
+        leaderTransitions: this.observedRecord.leaderTransitions,
+      };
       try {
-        const updated = await this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+        const updated = await this.leases.update(
+          { ...this.observedLease, spec: leaseSpecFromRecord(rec) },
+          { namespace },
+        );
         this.observe(updated, rec, clock.now());
         return true;
       } catch (err) {
@@ -235,7 +245,12 @@ export class LeaderElector {
       }
       try {
         const created = await this.leases.create(
-          { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: leaseSpecFromRecord(desired) },
+          {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: leaseSpecFromRecord(desired),
+          },
           { namespace },
         );
         this.observe(created, desired, clock.now());
@@ -264,7 +279,10 @@ export class LeaderElector {
       desired.leaderTransitions = old.leaderTransitions + 1;
     }
     try {
-      const updated = await this.leases.update({ ...lease, spec: leaseSpecFromRecord(desired) }, { namespace });
+      const updated = await this.leases.update(
+        { ...lease, spec: leaseSpecFromRecord(desired) },
+        { namespace },
+      );
       this.observe(updated, desired, clock.now());
       return true;
     } catch (err) {
@@ -290,7 +308,10 @@ export class LeaderElector {
     const deadline = new AbortController();
     const timer = clock.setTimer(this.opts.renewDeadlineMs, () => deadline.abort());
     try {
-      const write = this.leases.update({ ...this.observedLease, spec: leaseSpecFromRecord(rec) }, { namespace });
+      const write = this.leases.update(
+        { ...this.observedLease, spec: leaseSpecFromRecord(rec) },
+        { namespace },
+      );
       const updated = await Promise.race([write, abortedAsFalse(deadline.signal)]);
       if (updated === false) throw new Error('timed out');
       this.observe(updated, rec, clock.now());
@@ -326,12 +347,21 @@ export class LeaderElector {
   }
 }
 
-function validate(o: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number; jitterFactor: number; identity: string }): void {
-  if (!(o.leaseDurationMs > o.renewDeadlineMs)) throw new Error('leaseDuration must be greater than renewDeadline');
+function validate(o: {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  jitterFactor: number;
+  identity: string;
+}): void {
+  if (!(o.leaseDurationMs > o.renewDeadlineMs))
+    throw new Error('leaseDuration must be greater than renewDeadline');
   const minRenew = o.retryPeriodMs * Math.max(1, o.jitterFactor);
-  if (!(o.renewDeadlineMs > minRenew)) throw new Error('renewDeadline must be greater than retryPeriod*JitterFactor');
+  if (!(o.renewDeadlineMs > minRenew))
+    throw new Error('renewDeadline must be greater than retryPeriod*JitterFactor');
   if (!(o.retryPeriodMs > 0)) throw new Error('retryPeriod must be greater than zero');
-  if (o.leaseDurationMs < 1000) throw new Error('leaseDuration must be at least 1s (the Lease holds whole seconds)');
+  if (o.leaseDurationMs < 1000)
+    throw new Error('leaseDuration must be at least 1s (the Lease holds whole seconds)');
   if (o.identity === '') throw new Error('leader election identity must not be empty');
 }
 

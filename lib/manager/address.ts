@@ -13,7 +13,8 @@ export function parseBindAddress(text: string): BindAddress | undefined {
   const s = text.trim();
   if (s === '0') return undefined;
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
-  if (!m) throw new Error(`invalid bind address "${text}": use host:port, :port, [ipv6]:port, or 0 to disable`);
+  if (!m)
+    throw new Error(`invalid bind address "${text}": use host:port, :port, [ipv6]:port, or 0 to disable`);
   const port = Number(m[3]);
   if (port > 65535) throw new Error(`invalid bind address "${text}": port out of range`);
   const host = m[1] ?? m[2];

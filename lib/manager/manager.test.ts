@@ -24,7 +24,10 @@ function stubFactory() {
     },
     start: () => void state.started++,
     waitForCacheSync: (signal) =>
-      Promise.race([sync, new Promise<boolean>((r) => signal.addEventListener('abort', () => r(false), { once: true }))]),
+      Promise.race([
+        sync,
+        new Promise<boolean>((r) => signal.addEventListener('abort', () => r(false), { once: true })),
+      ]),
   };
   return { factory, state, sync: () => synced(true) };
 }
@@ -105,7 +108,11 @@ describe('Manager', () => {
     expect(body).toContain('process_cpu_user_seconds_total');
     t.stop.abort();
     expect(await t.done).toBe(0);
-    expect(t.log).toEqual(['create test-controller workers=7', 'run test-controller', 'stopped test-controller']);
+    expect(t.log).toEqual([
+      'create test-controller workers=7',
+      'run test-controller',
+      'stopped test-controller',
+    ]);
     await expect(fetch(`http://${t.manager.healthAddress}/healthz`)).rejects.toThrow();
   });
 
@@ -142,7 +149,9 @@ describe('Manager', () => {
     expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
     t.stop.abort();
     expect(await t.done).toBe(0);
-    expect((await t.fake.resource<Lease>(Resources.leases).get('ts-kcm', 'kube-system')).spec?.holderIdentity).toBe('other');
+    expect(
+      (await t.fake.resource<Lease>(Resources.leases).get('ts-kcm', 'kube-system')).spec?.holderIdentity,
+    ).toBe('other');
   });
 
   it('stops all work and exits 1 when leadership is lost', async () => {
@@ -158,7 +167,11 @@ describe('Manager', () => {
       await settle();
     }
     expect(await t.done).toBe(1);
-    expect(t.log).toEqual(['create test-controller workers=3', 'run test-controller', 'stopped test-controller']);
+    expect(t.log).toEqual([
+      'create test-controller workers=3',
+      'run test-controller',
+      'stopped test-controller',
+    ]);
   });
 
   it('exits 1 when a controller cannot be built', async () => {

@@ -101,7 +101,12 @@ export class Manager {
     this.clock = deps.clock ?? new RealClock();
     this.logger = deps.logger;
     this.identity = deps.identity ?? newIdentity();
-    this.broadcaster = new EventBroadcaster({ client: deps.client, clock: this.clock, logger: this.logger, registry: this.registry });
+    this.broadcaster = new EventBroadcaster({
+      client: deps.client,
+      clock: this.clock,
+      logger: this.logger,
+      registry: this.registry,
+    });
   }
 
   /** Names of the controllers --controllers turned on. */
@@ -121,7 +126,10 @@ export class Manager {
     });
     try {
       if (this.failure) return this.fail();
-      logger.info('starting controller manager', { identity: this.identity, controllers: this.enabledControllers() });
+      logger.info('starting controller manager', {
+        identity: this.identity,
+        controllers: this.enabledControllers(),
+      });
       let electing: Promise<void> | undefined;
       const electorStop = new AbortController();
       if (this.opts.leaderElect) {
@@ -219,7 +227,11 @@ export class Manager {
   }
 
   private readonly defaultFactory = (client: KubeClient): SharedInformerFactory =>
-    new DefaultSharedInformerFactory(client, { logger: this.logger, registry: this.registry, clock: this.clock });
+    new DefaultSharedInformerFactory(client, {
+      logger: this.logger,
+      registry: this.registry,
+      clock: this.clock,
+    });
 
   private contextFor(def: ControllerDefinition, informers: SharedInformerFactory): ControllerContext {
     const flags: Record<string, number> = {};
@@ -258,7 +270,9 @@ export class Manager {
     ]);
     timer?.cancel();
     if (timedOut && timeoutMs > 0) {
-      this.logger.warn('controllers did not finish within the shutdown timeout', { shutdownTimeoutMs: timeoutMs });
+      this.logger.warn('controllers did not finish within the shutdown timeout', {
+        shutdownTimeoutMs: timeoutMs,
+      });
     }
   }
 

@@ -25,7 +25,14 @@ describe('parseDuration (Go syntax)', () => {
   });
 
   it('formats like Go', () => {
-    expect([15_000, 90_000, 500, 3_600_000, 5_400_500, 0].map(formatDuration)).toEqual(['15s', '1m30s', '500ms', '1h0m0s', '1h30m0.5s', '0s']);
+    expect([15_000, 90_000, 500, 3_600_000, 5_400_500, 0].map(formatDuration)).toEqual([
+      '15s',
+      '1m30s',
+      '500ms',
+      '1h0m0s',
+      '1h30m0.5s',
+      '0s',
+    ]);
   });
 });
 

@@ -9,7 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Lease, ResourceClaim } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
-import { createTestNamespace, deleteNamespace, startTsKcm, testKubeconfigPath, uniqueName, waitFor } from '../support/cluster.js';
+import {
+  createTestNamespace,
+  deleteNamespace,
+  startTsKcm,
+  testKubeconfigPath,
+  uniqueName,
+  waitFor,
+} from '../support/cluster.js';
 
 const LEASE_MS = 6_000;
 const RETRY_MS = 1_000;
@@ -56,7 +63,9 @@ async function metrics(address: string): Promise<string> {
 function reconciles(text: string): number {
   return text
     .split('\n')
-    .filter((l) => l.startsWith('ts_kcm_reconcile_total{') && l.includes('controller="resourceclaim-controller"'))
+    .filter(
+      (l) => l.startsWith('ts_kcm_reconcile_total{') && l.includes('controller="resourceclaim-controller"'),
+    )
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
@@ -83,10 +92,13 @@ describe('leader election between two ts-kcm processes', () => {
     const [metricsA, metricsB] = await Promise.all([addressOf(a, 'metrics'), addressOf(b, 'metrics')]);
 
     // Exactly one leads: the Lease names it, it logged the acquisition, and the other did not.
-    const leaderId = await waitFor(async () => {
-      const h = await holder().catch(() => '');
-      return h === idA || h === idB ? h : undefined;
-    }, { timeoutMs: 30_000, description: 'a Lease holder' });
+    const leaderId = await waitFor(
+      async () => {
+        const h = await holder().catch(() => '');
+        return h === idA || h === idB ? h : undefined;
+      },
+      { timeoutMs: 30_000, description: 'a Lease holder' },
+    );
     const [leader, standby, standbyId] = leaderId === idA ? [a, b, idB] : [b, a, idA];
     const [leaderMetrics, standbyMetrics] = leaderId === idA ? [metricsA, metricsB] : [metricsB, metricsA];
     await leader.waitForOutput(/"message":"caches synced"/);
@@ -106,7 +118,9 @@ describe('leader election between two ts-kcm processes', () => {
       spec: { devices: { requests: [{ name: 'req', exactly: { deviceClassName: 'example.com' } }] } },
     };
     await client.resource<ResourceClaim>(Resources.resourceClaims).create(claim, { namespace: ns });
-    await waitFor(async () => reconciles(await metrics(leaderMetrics)) > 0, { description: 'a reconcile on the leader' });
+    await waitFor(async () => reconciles(await metrics(leaderMetrics)) > 0, {
+      description: 'a reconcile on the leader',
+    });
     expect(reconciles(await metrics(standbyMetrics))).toBe(0);
 
     // SIGKILL: no release; the standby must wait out the lease on its own clock.
@@ -114,13 +128,17 @@ describe('leader election between two ts-kcm processes', () => {
     await leader.stop('SIGKILL');
     await standby.waitForOutput(/"message":"successfully acquired lease"/, 30_000);
     const takeoverMs = Date.now() - killedAt;
-    process.stderr.write(`leader election: takeover ${takeoverMs} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)\n`);
+    process.stderr.write(
+      `leader election: takeover ${takeoverMs} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)\n`,
+    );
     // Worst case: the last change seen up to one poll after the kill, then the lease, then one more poll.
     expect(takeoverMs).toBeLessThanOrEqual(LEASE_MS + 2 * MAX_POLL_MS + 2_000);
     expect(takeoverMs).toBeGreaterThanOrEqual(LEASE_MS - RETRY_MS);
     expect(await holder()).toBe(standbyId);
     await standby.waitForOutput(/"message":"caches synced"/);
-    await waitFor(async () => reconciles(await metrics(standbyMetrics)) > 0, { description: 'a reconcile on the new leader' });
+    await waitFor(async () => reconciles(await metrics(standbyMetrics)) > 0, {
+      description: 'a reconcile on the new leader',
+    });
 
     // Graceful stop: exit 0 and the Lease released (empty holder).
     expect(await standby.stop('SIGINT')).toBe(0);

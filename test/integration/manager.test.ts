@@ -12,7 +12,16 @@ import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '..
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { EventBroadcaster } from '../../lib/events/index.js';
 import { formatMicroTime } from '../../lib/leaderelection/index.js';
-import { createTestNamespace, deleteNamespace, runCommand, startTsKcm, testKubeconfigPath, TS_KCM_MAIN, uniqueName, waitFor } from '../support/cluster.js';
+import {
+  createTestNamespace,
+  deleteNamespace,
+  runCommand,
+  startTsKcm,
+  testKubeconfigPath,
+  TS_KCM_MAIN,
+  uniqueName,
+  waitFor,
+} from '../support/cluster.js';
 
 type TsKcm = ReturnType<typeof startTsKcm>;
 
@@ -20,13 +29,19 @@ let client: KubeClient;
 const procs: TsKcm[] = [];
 
 function start(args: string[], opts: Parameters<typeof startTsKcm>[1] = {}): TsKcm {
-  const p = startTsKcm(['run', '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', ...args], opts);
+  const p = startTsKcm(
+    ['run', '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', ...args],
+    opts,
+  );
   procs.push(p);
   return p;
 }
 
 async function addressOf(p: TsKcm, what: 'metrics' | 'health probes', timeoutMs?: number): Promise<string> {
-  const m = await p.waitForOutput(new RegExp(`"address":"([^"]+)"[^\\n]*"message":"serving ${what}"`), timeoutMs);
+  const m = await p.waitForOutput(
+    new RegExp(`"address":"([^"]+)"[^\\n]*"message":"serving ${what}"`),
+    timeoutMs,
+  );
   return m[1]!;
 }
 
@@ -94,7 +109,9 @@ describe('ts-kcm run', () => {
     expect(await get(health, '/healthz')).toEqual([200, 'ok']);
     expect(p.output()).not.toContain('"message":"caches synced"');
     // -v 4 logs debug lines, as JSON with a level.
-    await p.waitForOutput(/"level":"debug","message":"lease is held by another holder and has not yet expired"/);
+    await p.waitForOutput(
+      /"level":"debug","message":"lease is held by another holder and has not yet expired"/,
+    );
 
     // The other holder never renews: after 5 s on our clock the lease is ours.
     await p.waitForOutput(/"message":"successfully acquired lease"/, 30_000);
@@ -104,7 +121,10 @@ describe('ts-kcm run', () => {
     expect((await get(health, '/readyz?verbose'))[1]).toBe(
       '[+]ping ok\n[+]leaderElection ok\n[+]informer-sync ok\n[+]controllers-started ok\n[+]shutdown ok\nreadyz check passed\n',
     );
-    expect(await get(health, '/healthz?verbose')).toEqual([200, '[+]ping ok\n[+]leaderElection ok\nhealthz check passed\n']);
+    expect(await get(health, '/healthz?verbose')).toEqual([
+      200,
+      '[+]ping ok\n[+]leaderElection ok\nhealthz check passed\n',
+    ]);
 
     const [mStatus, m] = await get(metricsAddr, '/metrics');
     expect(mStatus).toBe(200);
@@ -116,7 +136,8 @@ describe('ts-kcm run', () => {
     expect(m).toContain('process_cpu_user_seconds_total');
 
     const lease = await leases().get(leaseName, 'kube-system');
-    const id = (p.output().match(/"identity":"([^"]+)"[^\n]*"message":"starting controller manager"/) ?? [])[1];
+    const id = (p.output().match(/"identity":"([^"]+)"[^\n]*"message":"starting controller manager"/) ??
+      [])[1];
     expect(lease.spec?.holderIdentity).toBe(id);
     expect(lease.spec?.leaseTransitions).toBe(1);
 
@@ -143,7 +164,12 @@ describe('ts-kcm run', () => {
     await waitFor(
       async () => {
         const cur = await leases().get(leaseName, 'kube-system');
-        const spec = { ...cur.spec, holderIdentity: 'usurper', leaseDurationSeconds: 3600, renewTime: formatMicroTime(Date.now()) };
+        const spec = {
+          ...cur.spec,
+          holderIdentity: 'usurper',
+          leaseDurationSeconds: 3600,
+          renewTime: formatMicroTime(Date.now()),
+        };
         await leases().update({ ...cur, spec }, { namespace: 'kube-system' });
         return true;
       },
@@ -159,7 +185,11 @@ describe('ts-kcm run', () => {
 
   it('with --leader-elect=false runs without a Lease', async () => {
     const leaseName = uniqueName('mgr-nole');
-    const p = start(['--controllers=resourceclaim-controller', '--leader-elect=false', `--leader-elect-resource-name=${leaseName}`]);
+    const p = start([
+      '--controllers=resourceclaim-controller',
+      '--leader-elect=false',
+      `--leader-elect-resource-name=${leaseName}`,
+    ]);
     const health = await addressOf(p, 'health probes');
     await p.waitForOutput(/"message":"caches synced"/, 30_000);
     await waitFor(async () => (await get(health, '/readyz'))[0] === 200, { description: '/readyz 200' });
@@ -172,12 +202,19 @@ describe('ts-kcm run', () => {
     const kc = ['--kubeconfig', testKubeconfigPath()];
     const unknownController = await runCommand(node, [TS_KCM_MAIN, 'run', '--controllers=*,nope', ...kc]);
     expect(unknownController.code).toBe(2);
-    expect(unknownController.stderr).toContain('error: --controllers: unknown controller "nope"; known controllers: ');
+    expect(unknownController.stderr).toContain(
+      'error: --controllers: unknown controller "nope"; known controllers: ',
+    );
     const unknownFlag = await runCommand(node, [TS_KCM_MAIN, 'run', '--no-such-flag', ...kc]);
     expect(unknownFlag.code).toBe(2);
     expect(unknownFlag.stderr).toContain("error: unknown option '--no-such-flag'");
     expect(unknownFlag.stderr).toContain('Usage: ts-kcm run [options]');
-    const badDuration = await runCommand(node, [TS_KCM_MAIN, 'run', '--leader-elect-lease-duration=15', ...kc]);
+    const badDuration = await runCommand(node, [
+      TS_KCM_MAIN,
+      'run',
+      '--leader-elect-lease-duration=15',
+      ...kc,
+    ]);
     expect(badDuration.code).toBe(2);
     expect(badDuration.stderr).toContain('invalid duration "15"');
   }, 60_000);
@@ -186,7 +223,8 @@ describe('ts-kcm run', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'ts-kcm-embedded-'));
     tempDirs.push(cwd);
     // A HOME without ~/.kube/config; the binaries still come from the real build cache.
-    const cacheDir = process.env.TS_KCM_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ts-kcm');
+    const cacheDir =
+      process.env.TS_KCM_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ts-kcm');
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: cwd, TS_KCM_CACHE_DIR: cacheDir };
     delete env.KUBECONFIG;
     delete env.KUBERNETES_SERVICE_HOST;
@@ -208,14 +246,24 @@ describe('EventBroadcaster against the apiserver', () => {
     try {
       const b = new EventBroadcaster({ client });
       const rec = b.newRecorder('test-controller', 'test-controller-host');
-      const regarding = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: ns, uid: 'u-1' } };
+      const regarding = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: ns, uid: 'u-1' },
+      };
       rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
       await b.idle();
       rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
       rec.event(regarding, 'Warning', 'SomethingFailed', 'Sync', 'it failed');
       await b.idle();
       await b.flush();
-      rec.event({ apiVersion: 'v1', kind: 'Node', metadata: { name: uniqueName('node') } }, 'Normal', 'Seen', 'Observe', 'cluster-scoped');
+      rec.event(
+        { apiVersion: 'v1', kind: 'Node', metadata: { name: uniqueName('node') } },
+        'Normal',
+        'Seen',
+        'Observe',
+        'cluster-scoped',
+      );
       await b.shutdown();
       const events = (await client.resource<Event>(Resources.events).list({ namespace: ns })).items;
       expect(events).toHaveLength(1);
