@@ -183,7 +183,14 @@ export class ServiceCIDRController implements Reconciler {
       return;
     }
     const remaining = this.remainingGraceMs(sc);
-    if (remaining > 0) return { requeueAfterMs: remaining };
+    if (remaining > 0) {
+      this.logger.debug('ServiceCIDR can be deleted once the grace period ends', {
+        serviceCIDR: nameOf(sc),
+        deletionTimestamp: sc.metadata.deletionTimestamp,
+        remainingMs: remaining,
+      });
+      return { requeueAfterMs: remaining };
+    }
     await this.removeFinalizerIfPresent(sc);
   }
 
