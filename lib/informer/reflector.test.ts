@@ -212,6 +212,33 @@ describe('Reflector LIST + WATCH', () => {
     await done;
   });
 
+  it('re-watches from the last RV (no relist) after a non-410 ERROR event', async () => {
+    const { lw, ac, done, clock, errors } = setup({}, (lw) => lw.onList(listOf([], '10')));
+    await until(() => lw.streams.length === 1, 'watch');
+    lw.current.push('ADDED', cm('a', '11')).errorEvent(500, 'InternalError', 'etcd hiccup');
+    await until(() => errors.length === 1, 'error');
+    expect(errors).toEqual(['watch: etcd hiccup']);
+    clock.advance(800);
+    await until(() => lw.streams.length === 2, 're-watch');
+    expect(lw.watchCalls[1].resourceVersion).toBe('11');
+    expect(lw.listCalls.length).toBe(1);
+    ac.abort();
+    await done;
+  });
+
+  it('backs off instead of spinning when the server closes every watch at once', async () => {
+    const { lw, ac, done, clock, errors } = setup({}, (lw) => lw.onList(listOf([], '10')));
+    await until(() => lw.streams.length === 1, 'watch');
+    lw.current.end();
+    await until(() => errors.length === 1, 'error');
+    expect(errors).toEqual(['watch: watch closed immediately without any event']);
+    expect(lw.streams.length).toBe(1);
+    clock.advance(800);
+    await until(() => lw.streams.length === 2, 're-watch');
+    ac.abort();
+    await done;
+  });
+
   it('stops quietly when the signal aborts mid-watch', async () => {
     const { lw, ac, done, errors } = setup({}, (lw) => {
       lw.onList(listOf([], '10'));
