@@ -307,6 +307,27 @@ describe('Reflector WatchList', () => {
     await done;
   });
 
+  it('retries the watch list after transport errors, and gives up for LIST after the third', async () => {
+    const refused = new Error('connect ECONNREFUSED 127.0.0.1:6443');
+    const { lw, ac, done, clock, errors, r } = setup({ useWatchList: true }, (lw) => {
+      lw.failNextWatch(refused).failNextWatch(refused).failNextWatch(refused);
+      lw.onList(listOf([], '10'));
+    });
+    await until(() => errors.length === 1, 'first failure');
+    clock.advance(800);
+    await until(() => errors.length === 2, 'second failure');
+    expect(r.usingWatchList()).toBe(true);
+    expect(lw.listCalls.length).toBe(0);
+    clock.advance(1600);
+    await until(() => lw.streams.length === 1, 'watch after LIST');
+    expect(r.usingWatchList()).toBe(false);
+    expect(
+      lw.watchCalls.map((c) => (c.sendInitialEvents ? 'watchlist' : `watch@${c.resourceVersion}`)),
+    ).toEqual(['watchlist', 'watchlist', 'watchlist', 'watch@10']);
+    ac.abort();
+    await done;
+  });
+
   it('falls back to LIST when the stream ends before the initial-events-end bookmark', async () => {
     const { lw, sink, ac, done, clock } = setup({ useWatchList: true }, (lw) =>
       lw.onList(listOf([cm('a', '5')], '10')),

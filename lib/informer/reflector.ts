@@ -76,6 +76,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
   private synced = false;
   /** Whether the current watch-list attempt got as far as delivering its initial state. */
   private initialDelivered = false;
+  private watchListFailures = 0;
   private streamStartedAt = 0;
   private watchListEnabled: boolean;
   private readonly backoff: Backoff;
@@ -130,15 +131,19 @@ export class Reflector<T extends KubeObject = KubeObject> {
         if (signal.aborted) break;
         this.report(err, phase);
         if (phase === 'watchlist' && !this.initialDelivered) {
-          this.opts.logger.warn('watch list failed; using paginated LIST from now on', {
-            resource: this.opts.name,
-            err: errorMessage(err),
-          });
-          this.watchListEnabled = false;
-          needList = true;
-          continue; // a missing feature is not an outage: no reason to wait before the LIST
+          this.watchListFailures++;
+          if (watchListRejected(err) || this.watchListFailures >= WATCH_LIST_ATTEMPTS) {
+            this.opts.logger.warn('watch list failed; using paginated LIST from now on', {
+              resource: this.opts.name,
+              err: errorMessage(err),
+            });
+            this.watchListEnabled = false;
+            needList = true;
+            continue; // a missing feature is not an outage: no reason to wait before the LIST
+          }
         }
-        if (phase === 'watchlist') needList = false; // its initial state is in: resume from lastRV
+        // Once its initial state is in, a broken watch-list stream is just a broken watch.
+        if (phase === 'watchlist' && this.initialDelivered) needList = false;
         if (isGone(err)) {
           needList = true;
           this.stats.relists++;
@@ -271,6 +276,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
             pending = undefined;
             this.synced = true;
             this.initialDelivered = true;
+            this.watchListFailures = 0;
           }
           if (rv) this.lastRV = rv;
           continue;
@@ -296,6 +302,19 @@ export class Reflector<T extends KubeObject = KubeObject> {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** Transport failures get this many tries before the watch list is given up for LIST. */
+const WATCH_LIST_ATTEMPTS = 3;
+
+/**
+ * The server answered the watch-list request and said no (feature gate off, parameters
+ * invalid, not allowed), or accepted it but never delivered the initial-events-end
+ * bookmark: retrying will not help. Transport errors and overload (429, 5xx) might.
+ */
+function watchListRejected(err: unknown): boolean {
+  if (err instanceof WatchListIncompleteError || err instanceof WatchInactiveError) return true;
+  return err instanceof ApiError && err.code >= 400 && err.code < 500 && err.code !== 429;
 }
 
 function errorFromStatus(status: Status | undefined, resource: string): ApiError {
