@@ -121,11 +121,11 @@ export class Manager {
     const onSignal = () => this.stop.abort();
     signal.addEventListener('abort', onSignal, { once: true });
     const servers = await this.startServers().catch((err: unknown) => {
-      this.failure = `cannot serve: ${errorMessage(err)}`;
+      this.fail(`cannot serve: ${errorMessage(err)}`);
       return [] as HttpEndpoint[];
     });
     try {
-      if (this.failure) return this.fail();
+      if (this.failure) return 1;
       logger.info('starting controller manager', {
         identity: this.identity,
         controllers: this.enabledControllers(),
@@ -146,7 +146,7 @@ export class Manager {
       // Only now give up the lease: the successor must not start while our reconciles still run.
       electorStop.abort();
       await electing;
-      return this.failure ? this.fail() : 0;
+      return this.failure ? 1 : 0;
     } finally {
       signal.removeEventListener('abort', onSignal);
       await Promise.all(servers.map((s) => s.close()));
@@ -154,9 +154,11 @@ export class Manager {
     }
   }
 
-  private fail(): number {
-    this.logger.error(this.failure ?? 'failed');
-    return 1;
+  /** Log why we stop, and stop: the exit code will be 1. */
+  private fail(reason: string): void {
+    this.logger.error(reason);
+    this.failure ??= reason;
+    this.stop.abort();
   }
 
   private newElector(): LeaderElector {
@@ -179,8 +181,7 @@ export class Manager {
           if (this.shuttingDown) return;
           // kube-controller-manager exits here too: a process that lost its lease cannot know
           // what its successor has done, so it must not continue with stale state.
-          this.failure = 'leaderelection lost';
-          this.stop.abort();
+          this.fail('leaderelection lost');
         },
       },
     });
@@ -194,8 +195,7 @@ export class Manager {
     if (leading.aborted) return;
     leading.addEventListener('abort', onLeadingEnd, { once: true });
     this.starting = this.buildAndRun(work.signal).catch((err: unknown) => {
-      this.failure = `error starting controllers: ${errorMessage(err)}`;
-      this.stop.abort();
+      this.fail(`error starting controllers: ${errorMessage(err)}`);
     });
   }
 
