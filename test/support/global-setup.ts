@@ -23,15 +23,28 @@ async function loadModules() {
   return { ControlPlane, createLogger, startWatchdog };
 }
 
-interface GlobalConfigSubset {
-  selectProjects?: string[];
+/**
+ * Projects named by --selectProjects on jest's command line, or undefined. Jest 29 keeps
+ * them out of the config it hands to globalSetup, so read them where jest did.
+ */
+export function selectedProjects(argv: string[] = process.argv): string[] | undefined {
+  const i = argv.findIndex((a) => a === '--selectProjects' || a.startsWith('--selectProjects='));
+  if (i < 0) return undefined;
+  const flag = argv[i] ?? '';
+  if (flag.includes('=')) return flag.slice(flag.indexOf('=') + 1).split(',');
+  const names: string[] = [];
+  for (const a of argv.slice(i + 1)) {
+    if (a.startsWith('-')) break;
+    names.push(a);
+  }
+  return names;
 }
 
-export default async function globalSetup(globalConfig: GlobalConfigSubset = {}): Promise<void> {
+export default async function globalSetup(): Promise<void> {
   if (process.env.TS_KCM_SKIP_CONTROLPLANE === '1') return;
   if (process.env.TS_KCM_TEST_KUBECONFIG) return;
-  const selected = globalConfig.selectProjects;
-  if (selected && selected.length > 0 && !selected.includes('integration')) return;
+  const selected = selectedProjects();
+  if (selected && !selected.includes('integration')) return;
 
   const { ControlPlane, createLogger, startWatchdog } = await loadModules();
   const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-test-'));
