@@ -1,6 +1,13 @@
 /**
  * Package informer: list/watch reflectors, the indexed store, shared informers with
  * bounded fan-out to handlers, and the shared informer factory.
+ *
+ * Data flows one way: reflector.ts (LIST pages of 500 or a WatchList stream, then WATCH
+ * with bookmarks, resume, relist on 410, backoff 800 ms..30 s) -> shared-informer.ts
+ * (transform, default strip managedFields; store.ts with indexes) -> fanout.ts (one
+ * bounded ring, one cursor per handler, re-sync from the store when a handler falls
+ * behind) -> handlers. factory.ts shares one informer per resource/namespace/selectors/
+ * transform/metadataOnly. Unit tests drive reflectors with fake-list-watch.ts.
  */
 export * from './types.js';
 export { newIndexer, metaNamespaceKey, splitMetaNamespaceKey, namespaceIndexFunc, Store } from './store.js';
