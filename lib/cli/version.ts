@@ -6,10 +6,10 @@ import { pinnedVersions, projectRoot } from '../controlplane/index.js';
 
 export function versionText(): string {
   const root = projectRoot();
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
   const pinned = pinnedVersions(root);
   return [
-    `ts-kcm ${pkg.version}`,
+    `ts-kcm ${pkg.version ?? 'unknown'}`,
     `node ${process.version}`,
     `kubernetes ${pinned.kubernetes}`,
     `etcd ${pinned.etcd}`,

@@ -71,7 +71,13 @@ export async function terminate(
   const deadline = Date.now() + timeoutMs;
   while (isRunning(pid, binary) && Date.now() < deadline) await sleep(50);
   signalGroup(pid, 'SIGKILL');
-  while (isRunning(pid, binary)) await sleep(20);
+  // SIGKILL cannot be ignored, but a process stuck in the kernel (D state) may take a moment.
+  const killDeadline = Date.now() + timeoutMs + 10_000;
+  while (isRunning(pid, binary)) {
+    if (Date.now() >= killDeadline)
+      throw new Error(`ts-kcm: ${basename(binary)} (pid ${pid}) survived SIGKILL`);
+    await sleep(20);
+  }
 }
 
 /** For exit hooks, where nothing asynchronous runs any more. */
