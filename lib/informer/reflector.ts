@@ -300,6 +300,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
     } finally {
       timer.cancel();
       signal.removeEventListener('abort', onAbort);
+      ac.abort(); // whatever ended the stream, never leave its connection open
     }
   }
 }
