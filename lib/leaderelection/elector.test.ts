@@ -126,20 +126,46 @@ describe('LeaderElector', () => {
     const cur = await stored(t.fake);
     await leases.update({ ...cur, spec: { ...cur.spec, renewTime: formatMicroTime(t.clock.now()) } });
     await advance(t.clock, 14_000);
-    expect(t.elector.isLeader()).toBe(false);
     t.fake.clearActions();
-    // Observed at 12 s (next poll after the renew); 15 s later, at 28 s, the lease is ours.
-    await advance(t.clock, 4_000);
+    await advance(t.clock, 2_999, 2_999);
+    expect(t.elector.isLeader()).toBe(false);
+    // Only the grid polls at 26 s read the lease meanwhile; no attempt to write it.
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['get']);
+    // Observed at 12 s (the next poll after the renew); the attempt is timed for 12 + 15 = 27 s,
+    // not left to the poll at 28 s.
+    await advance(t.clock, 1, 1);
     expect(t.elector.isLeader()).toBe(true);
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['get', 'get', 'update']);
     expect(t.events).toEqual(['leader:other', 'leader:me', 'started']);
     const l = await stored(t.fake);
     expect(l.spec).toEqual({
       holderIdentity: 'me',
       leaseDurationSeconds: 15,
-      acquireTime: '2026-01-01T00:00:28.000000Z',
-      renewTime: '2026-01-01T00:00:28.000000Z',
+      acquireTime: '2026-01-01T00:00:27.000000Z',
+      renewTime: '2026-01-01T00:00:27.000000Z',
       leaseTransitions: 5,
     });
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('leaves a failed expiry attempt to the next poll instead of retrying at once', async () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const t = setup([lease('other', start)]);
+    await advance(t.clock, 14_500);
+    let down = true;
+    t.fake.prependReactor('get', 'leases', () => {
+      if (down) throw new ApiError({ code: 500, message: 'etcd down', verb: 'get', resource: 'leases' });
+      return undefined;
+    });
+    t.fake.clearActions();
+    // Seen at 0 s, so the attempt comes at 15 s; it fails, and the next is the 16 s poll.
+    await advance(t.clock, 1_000, 250);
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['get']);
+    down = false;
+    await advance(t.clock, 1_000, 250);
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['get', 'get', 'update']);
+    expect((await stored(t.fake)).spec?.acquireTime).toBe('2026-01-01T00:00:16.000000Z');
     t.stop.abort();
     await t.done;
   });
@@ -254,6 +280,9 @@ describe('LeaderElector', () => {
       'renewDeadline must be greater than retryPeriod*JitterFactor',
     );
     expect(() => new LeaderElector({ ...base, identity: '' })).toThrow('identity must not be empty');
+    expect(() => new LeaderElector({ ...base, jitterFactor: 1.2 })).toThrow(
+      'jitterFactor must be at least 0 and less than 1',
+    );
   });
 
   it('builds identities as <hostname>_<uuid>', () => {
@@ -295,5 +324,127 @@ describe('LeaderElector shutdown', () => {
     t.clock.advance(10_000);
     await t.done;
     expect(t.events).toEqual(['leader:me', 'started', 'stopped']);
+  });
+});
+
+/** A FakeClock that knows when its next timer is due, so a test can jump from wake-up to wake-up. */
+class SteppingClock extends FakeClock {
+  private readonly due = new Set<{ at: number }>();
+
+  override setTimer(ms: number, fn: () => void): { cancel(): void } {
+    const entry = { at: this.now() + Math.max(0, ms) };
+    this.due.add(entry);
+    const handle = super.setTimer(ms, () => {
+      this.due.delete(entry);
+      fn();
+    });
+    return {
+      cancel: () => {
+        this.due.delete(entry);
+        handle.cancel();
+      },
+    };
+  }
+
+  nextDue(): number | undefined {
+    let next: number | undefined;
+    for (const e of this.due) if (next === undefined || e.at < next) next = e.at;
+    return next;
+  }
+}
+
+/** Fire every timer due up to `until`, each at its exact time, letting the loops run after each. */
+async function runTo(clock: SteppingClock, until: number, stop: () => boolean = () => false): Promise<void> {
+  await settle();
+  for (let next = clock.nextDue(); next !== undefined && next <= until && !stop(); next = clock.nextDue()) {
+    clock.set(next);
+    await settle();
+  }
+  if (!stop() && clock.now() < until) clock.set(until);
+}
+
+describe('LeaderElector takeover after the holder dies', () => {
+  const LEASE = 15_000;
+  const RETRY = 2_000;
+
+  /**
+   * Holder `a` leads from t0 and renews every RETRY; standby `b` starts `standbyPhase` ms later;
+   * `a` dies (stops without releasing, like SIGKILL) `killPhase` ms after one of its renews.
+   * Returns when `b` took over, relative to the kill.
+   */
+  async function takeover(standbyPhase: number, killPhase: number, random = () => 0): Promise<number> {
+    const clock = new SteppingClock();
+    const t0 = clock.now();
+    const fake = new FakeKubeClient([], { clock });
+    const mk = (identity: string, onStarted: () => void) =>
+      new LeaderElector({
+        client: fake,
+        namespace: NS,
+        name: NAME,
+        identity,
+        clock,
+        random,
+        releaseOnCancel: false,
+        callbacks: { onStartedLeading: onStarted, onStoppedLeading: () => {} },
+      });
+    const stopA = new AbortController();
+    const stopB = new AbortController();
+    let aLedAt: number | undefined;
+    let bLedAt: number | undefined;
+    const a = mk('a', () => (aLedAt = clock.now()));
+    const runA = a.run(stopA.signal);
+    await settle();
+    expect(aLedAt).toBe(t0);
+    await runTo(clock, t0 + standbyPhase);
+    const b = mk('b', () => (bLedAt = clock.now()));
+    const runB = b.run(stopB.signal);
+    const killedAt = t0 + 10 * RETRY + killPhase;
+    await runTo(clock, killedAt);
+    expect((await stored(fake)).spec?.holderIdentity).toBe('a');
+    expect(bLedAt).toBeUndefined();
+    stopA.abort();
+    await runA;
+    await runTo(clock, killedAt + 3 * LEASE, () => bLedAt !== undefined);
+    expect(bLedAt).toBeDefined();
+    expect((await stored(fake)).spec?.holderIdentity).toBe('b');
+    stopB.abort();
+    await runB;
+    return bLedAt! - killedAt;
+  }
+
+  // Standby phases against the holder's renew grid, and kill phases after a renew, including
+  // the coincidences (a poll at the very instant of a renew, a kill right after one).
+  const standbyPhases = [0, 1, 500, 1_000, 1_999, 2_000, 3_333];
+  const killPhases = [0, 1, 999, 1_999];
+  const cases = standbyPhases.flatMap((s) => killPhases.map((k) => [s, k] as const));
+
+  it.each(cases)(
+    'standby %i ms after the holder, kill %i ms after a renew: takeover within lease + retry',
+    async (standbyPhase, killPhase) => {
+      const took = await takeover(standbyPhase, killPhase);
+      expect(took).toBeLessThanOrEqual(LEASE + RETRY);
+      // Never early: the last renew was at most one retry period before the kill.
+      expect(took).toBeGreaterThan(LEASE - RETRY);
+    },
+  );
+
+  it('comes within 1 ms of the bound when each poll just misses a renew', async () => {
+    // Polls 1 ms before each renew; the kill right after a renew: that renew is seen a whole
+    // period late, and nothing can wait less than the lease after seeing it.
+    expect(await takeover(1_999, 0)).toBe(LEASE + RETRY - 1);
+    // Near the other end: the kill 1 ms before a renew, the previous renew seen 1 ms after it.
+    expect(await takeover(1, 1_999)).toBe(LEASE - RETRY + 2);
+  });
+
+  it.each([0.5, 0.999])('keeps the bound with poll jitter (random %p)', async (r) => {
+    for (const [s, k] of [
+      [0, 0],
+      [700, 1_999],
+      [1_999, 1],
+    ] as const) {
+      const took = await takeover(s, k, () => r);
+      expect(took).toBeLessThanOrEqual(LEASE + RETRY);
+      expect(took).toBeGreaterThan(LEASE - RETRY);
+    }
   });
 });

@@ -18,8 +18,18 @@ import {
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
 export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
 export const DEFAULT_RETRY_PERIOD_MS = 2_000;
-/** client-go's JitterFactor: acquire attempts wait retryPeriod * (1 + rand * 1.2) so candidates spread out. */
+/**
+ * client-go's JitterFactor. client-go stretches each standby poll to retryPeriod * (1 + rand * 1.2);
+ * we do not (see acquire()), but keep the constant to accept and reject timings exactly as
+ * kube-controller-manager does: renewDeadline must exceed retryPeriod * 1.2.
+ */
 export const DEFAULT_JITTER_FACTOR = 1.2;
+/**
+ * Standby polls come every retryPeriod * (1 - rand * 0.1): enough spread that candidates
+ * started together drift apart, and only ever shorter than retryPeriod, so the takeover bound
+ * (leaseDuration + retryPeriod, see acquire()) holds whatever the dice say.
+ */
+export const DEFAULT_STANDBY_JITTER = 0.1;
 
 export interface LeaderCallbacks {
   /** Called (not awaited) once the lease is ours; `signal` aborts when we stop leading for any reason. */
@@ -41,6 +51,7 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
   /** Write an empty holder when run()'s signal aborts, so a successor need not wait out the lease. Default true. */
   releaseOnCancel?: boolean;
+  /** Standby polls are shortened by up to this fraction of retryPeriod, in [0, 1). Default 0.1. */
   jitterFactor?: number;
   random?: () => number;
   clock?: Clock;
@@ -53,7 +64,8 @@ export interface LeaderElectorOptions {
  * once its holder has not changed it for leaseDurationSeconds *as measured on our own clock*
  * (so skew between machines does not matter); writes carry the resourceVersion read, so of
  * two racing candidates exactly one wins; a leader that cannot renew within renewDeadline
- * stops leading.
+ * stops leading. One departure: a standby times its takeover attempt for the moment the lease
+ * runs out instead of waiting for a jittered poll (see acquire()).
  */
 export class LeaderElector {
   readonly identity: string;
@@ -73,7 +85,7 @@ export class LeaderElector {
       renewDeadlineMs: DEFAULT_RENEW_DEADLINE_MS,
       retryPeriodMs: DEFAULT_RETRY_PERIOD_MS,
       releaseOnCancel: true,
-      jitterFactor: DEFAULT_JITTER_FACTOR,
+      jitterFactor: DEFAULT_STANDBY_JITTER,
       random: Math.random,
       clock: new RealClock(),
       logger: nopLogger(),
@@ -149,12 +161,31 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * Poll until the lease is ours. Takeover after a holder dies comes within leaseDuration +
+   * retryPeriod of its death (client-go: up to about leaseDuration + 2 * 2.2 * retryPeriod):
+   *
+   * - The holder writes a new renewTime every retryPeriod; say it dies at K, its last write
+   *   landing at R <= K.
+   * - We poll on a fixed grid at most retryPeriod apart (jitter only shortens a period), so
+   *   the first poll to read R's record starts before R + retryPeriod, and observedTime O
+   *   (when its answer arrives) is at most one request later.
+   * - Nothing changes the record after R, so O stays put; we need not wait for a poll to
+   *   notice expiry, because we attempt exactly at O + leaseDuration, the moment our own
+   *   clock says the lease ran out.
+   * - Takeover = O + leaseDuration <= K + retryPeriod + leaseDuration (+ request round trips).
+   *
+   * Safety is client-go's: expiry is measured from when *we* saw the record change, never
+   * from the holder's timestamps, and the holder gives up after renewDeadline < leaseDuration.
+   */
   private async acquire(signal: AbortSignal): Promise<boolean> {
-    const { logger, clock, retryPeriodMs, jitterFactor, random } = this.opts;
+    const { logger, clock } = this.opts;
     logger.info('attempting to acquire leader lease', { identity: this.identity });
+    let pollAt = clock.now();
+    let polling = true; // whether this attempt is the grid poll due at pollAt (else an expiry attempt)
     while (!signal.aborted) {
       // A request hanging on a dead apiserver must not hold up shutdown.
-      const ok = await Promise.race([this.tryAcquireOrRenew(), abortedAsFalse(signal)]);
+      const ok = await unlessAborted(this.tryAcquireOrRenew(), signal);
       if (signal.aborted) break;
       this.maybeReportTransition();
       if (ok) {
@@ -162,10 +193,29 @@ export class LeaderElector {
         this.gauge?.set({ name: this.opts.name }, 1);
         return true;
       }
-      const wait = retryPeriodMs * (1 + (jitterFactor > 0 ? random() * jitterFactor : 0));
-      if (!(await sleepOrAbort(clock, wait, signal))) break;
+      const now = clock.now();
+      // Keep the grid while requests are quick (a timer firing late or early does not shift
+      // it); after a request slower than a period, poll again at once.
+      if (polling) pollAt = Math.max(now, pollAt + this.standbyPollPeriod());
+      const expiry = this.othersLeaseExpiry();
+      // Already expired yet not ours (a rival won the write, or the GET failed): leave it to the grid.
+      polling = expiry === undefined || expiry <= now || pollAt <= expiry;
+      const wakeAt = polling ? pollAt : expiry!;
+      if (!(await sleepOrAbort(clock, wakeAt - now, signal))) break;
     }
     return false;
+  }
+
+  private standbyPollPeriod(): number {
+    const { retryPeriodMs, jitterFactor, random } = this.opts;
+    return retryPeriodMs * (1 - random() * jitterFactor);
+  }
+
+  /** When, on our clock, the lease we last saw another process hold runs out (undefined if free or ours). */
+  private othersLeaseExpiry(): number | undefined {
+    const rec = this.observedRecord;
+    if (!rec || rec.holderIdentity === '' || rec.holderIdentity === this.identity) return undefined;
+    return this.observedTime + rec.leaseDurationSeconds * 1000;
   }
 
   /** Renew every retryPeriod; returns when `signal` aborts or a renew misses the deadline. */
@@ -262,13 +312,15 @@ export class LeaderElector {
     }
 
     const old = recordFromLease(lease);
+    // As client-go: the record counts as seen when the answer arrives, not when we asked.
+    const seenAt = clock.now();
     if (!sameRecord(this.observedRecord, old)) {
       // The holder wrote something new: restart *our* expiry clock from now.
       this.observedRecord = old;
       this.observedLease = lease;
-      this.observedTime = now;
+      this.observedTime = seenAt;
     }
-    if (old.holderIdentity !== '' && this.isLeaseValid(now) && !this.isLeader()) {
+    if (old.holderIdentity !== '' && this.isLeaseValid(seenAt) && !this.isLeader()) {
       logger.debug('lease is held by another holder and has not yet expired', { holder: old.holderIdentity });
       return false;
     }
@@ -356,9 +408,10 @@ function validate(o: {
 }): void {
   if (!(o.leaseDurationMs > o.renewDeadlineMs))
     throw new Error('leaseDuration must be greater than renewDeadline');
-  const minRenew = o.retryPeriodMs * Math.max(1, o.jitterFactor);
-  if (!(o.renewDeadlineMs > minRenew))
+  if (!(o.renewDeadlineMs > o.retryPeriodMs * DEFAULT_JITTER_FACTOR))
     throw new Error('renewDeadline must be greater than retryPeriod*JitterFactor');
+  if (!(o.jitterFactor >= 0 && o.jitterFactor < 1))
+    throw new Error('jitterFactor must be at least 0 and less than 1');
   if (!(o.retryPeriodMs > 0)) throw new Error('retryPeriod must be greater than zero');
   if (o.leaseDurationMs < 1000)
     throw new Error('leaseDuration must be at least 1s (the Lease holds whole seconds)');
@@ -376,6 +429,21 @@ async function sleepOrAbort(clock: Clock, ms: number, signal: AbortSignal): Prom
     return true;
   } catch {
     return false;
+  }
+}
+
+/** `p`'s result, or false as soon as `signal` aborts; leaves no listener behind on the long-lived signal. */
+async function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | false> {
+  if (signal.aborted) return false;
+  let onAbort = (): void => {};
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 
