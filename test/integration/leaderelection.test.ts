@@ -1,7 +1,7 @@
 /**
  * Two `ts-kcm run` processes against one apiserver: exactly one holds the Lease and
- * reconciles; SIGKILL it and the other takes over within the lease duration (plus polling
- * slack); a SIGINT releases the lease.
+ * reconciles; SIGKILL it and the other takes over within lease duration + retry period (plus
+ * measurement slack); a SIGINT releases the lease.
  *
  * Timings are shorter than the defaults (lease 6 s, renew 4 s, retry 1 s) to keep the test
  * short while leaving a loaded two-core machine room to renew in time.
@@ -20,8 +20,13 @@ import {
 
 const LEASE_MS = 6_000;
 const RETRY_MS = 1_000;
-/** client-go's acquire jitter: standbys poll every retry * (1 + rand * 1.2). */
-const MAX_POLL_MS = RETRY_MS * 2.2;
+/**
+ * What the bound leaseDuration + retryPeriod (argued in lib/leaderelection, acquire()) leaves
+ * out and this test's stopwatch adds: the standby's GET that sees the last renew and its GET +
+ * PUT that take over (a few ms each on an idle machine), timers firing late, and the log line
+ * travelling through the pipe to this process, on a two-core machine other tests load too.
+ */
+const SLACK_MS = 1_000;
 
 type TsKcm = ReturnType<typeof startTsKcm>;
 
@@ -131,8 +136,10 @@ describe('leader election between two ts-kcm processes', () => {
     process.stderr.write(
       `leader election: takeover ${takeoverMs} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)\n`,
     );
-    // Worst case: the last change seen up to one poll after the kill, then the lease, then one more poll.
-    expect(takeoverMs).toBeLessThanOrEqual(LEASE_MS + 2 * MAX_POLL_MS + 2_000);
+    // The last renew (at or before the kill) is seen within one poll, and the takeover attempt
+    // is timed for exactly one lease after that.
+    expect(takeoverMs).toBeLessThanOrEqual(LEASE_MS + RETRY_MS + SLACK_MS);
+    // Never early: the last renew came at most about a retry period before the kill.
     expect(takeoverMs).toBeGreaterThanOrEqual(LEASE_MS - RETRY_MS);
     expect(await holder()).toBe(standbyId);
     await standby.waitForOutput(/"message":"caches synced"/);
