@@ -7,12 +7,14 @@
  * one and stays clear of its default range (10.0.0.0/24).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IPAddress, Service, ServiceCIDR } from '../../lib/api/index.js';
+import type { IPAddress, KubeObject, Service, ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, isNotFound, loadKubeConfig, Resources, type KubeClient, type ResourceClient } from '../../lib/client/index.js';
+import type { ResourceRef } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
+import { serviceCIDRController } from '../../controllers/servicecidr/index.js';
 import {
   createTestNamespace,
   deleteNamespace,
@@ -37,6 +39,57 @@ function startController(kubeconfig: string): TsKcmProcess {
 }
 
 // ---- small helpers over the real client ----
+
+const rbacRefs = {
+  serviceAccounts: { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
+  clusterRoles: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  clusterRoleBindings: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  },
+} satisfies Record<string, ResourceRef>;
+
+/** RBAC objects carry rules, roleRef and subjects beside metadata. */
+type RbacObject = KubeObject & Record<string, unknown>;
+
+/**
+ * A kubeconfig for a ServiceAccount bound to a ClusterRole holding exactly the definition's
+ * rbac rules (what manifests/ is generated from), so the scenarios also prove those rules
+ * are enough. Token from the TokenRequest API; server and CA as in the admin kubeconfig.
+ */
+async function kubeconfigWithControllerRBAC(admin: KubeClient, adminKubeconfig: string, dir: string): Promise<string> {
+  const name = 'service-cidr-controller';
+  const ns = 'kube-system';
+  await admin.resource(rbacRefs.serviceAccounts).create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
+  await admin.resource<RbacObject>(rbacRefs.clusterRoles).create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: `ts-kcm:${name}` },
+    rules: serviceCIDRController.rbac,
+  });
+  await admin.resource<RbacObject>(rbacRefs.clusterRoleBindings).create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `ts-kcm:${name}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `ts-kcm:${name}` },
+    subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
+  });
+  const res = await admin.requestRaw('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds: 3600 },
+  });
+  expect(res.status).toBe(201);
+  const token = (JSON.parse(res.body) as { status: { token: string } }).status.token;
+  const text = readFileSync(adminKubeconfig, 'utf8');
+  expect(text).toMatch(/^\s*token: \S+$/m);
+  const path = join(dir, 'service-cidr-controller.kubeconfig');
+  writeFileSync(path, text.replace(/^(\s*token: )\S+$/m, `$1${token}`), { mode: 0o600 });
+  return path;
+}
 
 function clientFor(kubeconfig: string): KubeClient {
   return createKubeClient(loadKubeConfig({ kubeconfig }), { qps: 200, burst: 400 });
@@ -146,11 +199,15 @@ describe('service-cidr-controller, private control plane with --service-cluster-
     cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-servicecidr-')), serviceClusterIPRange: '10.0.0.0/29' });
     k = new Cluster(clientFor(cp.kubeconfigPath));
     await k.client.resource(Resources.namespaces).create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    kcm = startController(cp.kubeconfigPath);
+    // On this plane ts-kcm runs with the controller's own RBAC, not as admin.
+    kcm = startController(await kubeconfigWithControllerRBAC(k.client, cp.kubeconfigPath, cp.dir));
   }, 180_000);
 
   afterAll(async () => {
-    await kcm?.stop();
+    const code = await kcm?.stop();
+    // Nothing it needed was refused, and it shut down cleanly.
+    expect(kcm?.output()).not.toMatch(/forbidden/i);
+    expect(code).toBe(0);
     await cp?.stop();
   }, 60_000);
 
