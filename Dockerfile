@@ -18,5 +18,5 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist dist
 USER node
 EXPOSE 8080 8081
-ENTRYPOINT ["node", "dist/lib/cli/main.js"]
+ENTRYPOINT ["node", "dist/controllers/main.js"]
 CMD ["run"]

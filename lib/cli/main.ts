@@ -1,20 +1,21 @@
-#!/usr/bin/env node
 /**
  * The ts-kcm command line. `run` (the controller-manager) is the default subcommand, so
- * plain `ts-kcm --kubeconfig ...` behaves like kube-controller-manager.
+ * plain `ts-kcm --kubeconfig ...` behaves like kube-controller-manager. The controllers are
+ * passed in, so lib/ never depends on controllers/: the binary's entry point is
+ * controllers/main.ts, which hands over the built-in ones. A team building its own binary
+ * does the same with its own list.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import type { ControllerDefinition } from '../controller/index.js';
 import { controlplaneCommand } from './controlplane.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { runCommand } from './run.js';
 import { versionCommand } from './version.js';
 
-export function buildProgram(): Command {
+export function buildProgram(controllers: ControllerDefinition[]): Command {
   const program = new Command('ts-kcm')
     .description('a Kubernetes controller-manager in TypeScript')
-    .addCommand(runCommand(), { isDefault: true })
+    .addCommand(runCommand(controllers), { isDefault: true })
     .addCommand(controlplaneCommand())
     .addCommand(versionCommand());
   // addCommand() does not copy settings to subcommands, so apply them to the whole tree.
@@ -27,8 +28,8 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI on `argv` (arguments only, without node and script) and resolves to the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: string[], controllers: ControllerDefinition[]): Promise<number> {
+  const program = buildProgram(controllers);
   const first = argv[0];
   // A default subcommand would swallow a mistyped one as an argument; name it instead.
   if (
@@ -53,19 +54,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-}
-
-function invokedDirectly(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
-  // Exit explicitly: a finished command must not linger on a stray timer or socket.
-  process.exit(await main(process.argv.slice(2)));
 }

@@ -5,7 +5,6 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { builtinControllers } from '../../controllers/index.js';
 import { createKubeClient, findKubeConfigSource, loadKubeConfig } from '../client/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
@@ -46,7 +45,8 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
 };
 
 export interface RunDeps {
-  definitions?: ControllerDefinition[];
+  /** The controllers this binary offers (controllers/main.ts passes the built-in ones). */
+  definitions: ControllerDefinition[];
   logger?: Logger;
   /** Where to print the kubectl hint for the embedded control plane. Default stdout. */
   out?: (line: string) => void;
@@ -59,10 +59,10 @@ export interface RunDeps {
 export async function runManager(
   options: Partial<RunOptions>,
   signal: AbortSignal,
-  deps: RunDeps = {},
+  deps: RunDeps,
 ): Promise<number> {
   const opts: RunOptions = { ...DEFAULT_RUN_OPTIONS, ...options };
-  const definitions = deps.definitions ?? builtinControllers;
+  const definitions = deps.definitions;
   const logger = deps.logger ?? createLogger({ verbosity: opts.verbosity, format: opts.logFormat });
   const out = deps.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   try {
@@ -265,7 +265,7 @@ export function runOptionsFromFlags(
 export type Runner = (options: Partial<RunOptions>, definitions: ControllerDefinition[]) => Promise<number>;
 
 export function runCommand(
-  definitions: ControllerDefinition[] = builtinControllers,
+  definitions: ControllerDefinition[],
   runner: Runner = runWithSignals,
 ): Command {
   const d = DEFAULT_RUN_OPTIONS;

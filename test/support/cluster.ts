@@ -13,7 +13,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built CLI; tests that spawn it need `npm run build` first. */
-export const TS_KCM_MAIN = join(repoRoot, 'dist', 'lib', 'cli', 'main.js');
+export const TS_KCM_MAIN = join(repoRoot, 'dist', 'controllers', 'main.js');
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
 export function testKubeconfigPath(): string {
@@ -159,7 +159,7 @@ process.once('exit', () => {
   for (const p of running) p.kill('SIGKILL');
 });
 
-/** Spawns the built CLI (`node dist/lib/cli/main.js ...args --kubeconfig <test>`). */
+/** Spawns the built CLI (`node dist/controllers/main.js ...args --kubeconfig <test>`). */
 export function startTsKcm(args: string[], opts: StartTsKcmOptions = {}): TsKcmProcess {
   if (!existsSync(TS_KCM_MAIN)) throw new Error(`${TS_KCM_MAIN} is missing: run "npm run build" first`);
   const kubeconfig = opts.kubeconfig === undefined ? testKubeconfigPath() : opts.kubeconfig;
