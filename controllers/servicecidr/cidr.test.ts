@@ -63,12 +63,18 @@ describe('parsePrefix', () => {
     expect(parsePrefix(text)).toEqual(want);
   });
 
-  it.each([['10.0.0.0'], ['10.0.0.0/33'], ['2001:db2::/129'], ['10.0.0.0/024'], ['10.0.0.0/'], ['/24'], ['garbage/8'], ['10.0.0.0/-1']])(
-    '%j does not parse',
-    (text) => {
-      expect(parsePrefix(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    ['10.0.0.0'],
+    ['10.0.0.0/33'],
+    ['2001:db2::/129'],
+    ['10.0.0.0/024'],
+    ['10.0.0.0/'],
+    ['/24'],
+    ['garbage/8'],
+    ['10.0.0.0/-1'],
+  ])('%j does not parse', (text) => {
+    expect(parsePrefix(text)).toBeUndefined();
+  });
 
   it('reports the family of a CIDR string', () => {
     expect(familyOfCIDR('10.0.0.0/8')).toBe('IPv4');

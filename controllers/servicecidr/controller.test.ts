@@ -34,7 +34,10 @@ function withFinalizer(sc: ServiceCIDR): ServiceCIDR {
 }
 
 function deletedAt(sc: ServiceCIDR, ms: number): ServiceCIDR {
-  return { ...sc, metadata: { ...sc.metadata, deletionTimestamp: new Date(ms).toISOString().replace('.000Z', 'Z') } };
+  return {
+    ...sc,
+    metadata: { ...sc.metadata, deletionTimestamp: new Date(ms).toISOString().replace('.000Z', 'Z') },
+  };
 }
 
 /** Finalizer present, deletion requested more than the grace period ago. */
@@ -43,7 +46,10 @@ function deletedLongAgo(name: string, ...cidrs: string[]): ServiceCIDR {
 }
 
 function readyAs(sc: ServiceCIDR, status: 'True' | 'False', reason: string, message: string): ServiceCIDR {
-  return { ...sc, status: { conditions: [{ type: 'Ready', status, reason, message, lastTransitionTime: NOW_TEXT }] } };
+  return {
+    ...sc,
+    status: { conditions: [{ type: 'Ready', status, reason, message, lastTransitionTime: NOW_TEXT }] },
+  };
 }
 
 function makeIPAddress(name: string, labels?: Record<string, string>): IPAddress {
@@ -53,7 +59,10 @@ function makeIPAddress(name: string, labels?: Record<string, string>): IPAddress
     kind: 'IPAddress',
     metadata: {
       name,
-      labels: labels ?? { 'ipaddress.kubernetes.io/ip-family': family, 'ipaddress.kubernetes.io/managed-by': 'ipallocator.k8s.io' },
+      labels: labels ?? {
+        'ipaddress.kubernetes.io/ip-family': family,
+        'ipaddress.kubernetes.io/managed-by': 'ipallocator.k8s.io',
+      },
     },
     spec: { parentRef: { group: '', resource: 'services', namespace: 'default', name: 'svc' } },
   };
@@ -128,7 +137,8 @@ function newHarness(cidrs: ServiceCIDR[] = [], ips: IPAddress[] = []): Harness {
   const queue = new RecordingQueue();
   const recorder = new FakeEventRecorder();
   const logs: Harness['logs'] = [];
-  const capture = (level: string) => (msg: string, meta?: Record<string, unknown>) => void logs.push({ level, msg, meta });
+  const capture = (level: string) => (msg: string, meta?: Record<string, unknown>) =>
+    void logs.push({ level, msg, meta });
   const recordingLogger: Logger = {
     error: capture('error'),
     warn: capture('warn'),
@@ -187,185 +197,243 @@ const applyTerminating = (name: string) => applyReady(name, 'False', 'Terminatin
 // ---- sync ----
 
 describe('sync', () => {
-  const cases: { name: string; cidrs?: ServiceCIDR[]; ips?: IPAddress[]; key: string; actions: object[] }[] = [
-    { name: 'no objects: no API calls', key: 'missing', actions: [] },
-    {
-      name: 'the default ServiceCIDR gets the finalizer, then Ready=True',
-      cidrs: [makeServiceCIDR('kubernetes', '192.168.0.0/24', '2001:db2::/64')],
-      key: 'kubernetes',
-      actions: [addFinalizer('kubernetes'), applyReadyTrue('kubernetes')],
-    },
-    {
-      name: 'a new ServiceCIDR gets the finalizer, then Ready=True',
-      cidrs: [makeServiceCIDR('no-finalizer', '192.168.0.0/24', '2001:db2::/64')],
-      key: 'no-finalizer',
-      actions: [addFinalizer('no-finalizer'), applyReadyTrue('no-finalizer')],
-    },
-    {
-      name: 'finalizer present and Ready=True already: nothing to write',
-      cidrs: [readyAs(withFinalizer(makeServiceCIDR('steady', '10.0.0.0/24')), 'True', '', READY_MESSAGE)],
-      key: 'steady',
-      actions: [],
-    },
-    {
-      name: "the apiserver's own Ready=True message is replaced by ours (finalizer already there)",
-      cidrs: [readyAs(withFinalizer(makeServiceCIDR('kubernetes', '10.0.0.0/24')), 'True', '', 'Kubernetes default Service CIDR is ready')],
-      key: 'kubernetes',
-      actions: [applyReadyTrue('kubernetes')],
-    },
-    {
-      name: 'Ready=False left over from a cancelled deletion goes back to True',
-      cidrs: [readyAs(withFinalizer(makeServiceCIDR('back', '10.0.0.0/24')), 'False', 'Terminating', TERMINATING_MESSAGE)],
-      key: 'back',
-      actions: [applyReadyTrue('back')],
-    },
-    {
-      name: 'deleted more than 10 s ago with no IPs: exactly one patch removing the finalizer',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'deleted long ago and finalizer already gone: nothing to write',
-      cidrs: [deletedAt(makeServiceCIDR('gone', '192.168.0.0/24'), NOW - 60_000)],
-      key: 'gone',
-      actions: [],
-    },
-    {
-      name: 'deleted just now: no call at all',
-      cidrs: [deletedAt(withFinalizer(makeServiceCIDR('deleting-cidr', '192.168.0.0/24', '2001:db2::/64')), NOW)],
-      key: 'deleting-cidr',
-      actions: [],
-    },
-    {
-      name: 'deleted with an IPv4 address inside: status write only',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'deleted with an IPv6 address inside: status write only',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
-      ips: [makeIPAddress('2001:db2::1')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'deleted, blocked, and Ready=False/Terminating already: nothing to write',
-      cidrs: [readyAs(deletedLongAgo('deleted-cidr', '192.168.0.0/24'), 'False', 'Terminating', TERMINATING_MESSAGE)],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleted-cidr',
-      actions: [],
-    },
-    {
-      name: 'deleted just now but blocked: status write, no wait',
-      cidrs: [deletedAt(withFinalizer(makeServiceCIDR('deleting-cidr', '192.168.0.0/24')), NOW)],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleting-cidr',
-      actions: [applyTerminating('deleting-cidr')],
-    },
-    {
-      name: 'an equal range covers it (IPv4 IP): finalizer removed',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'), makeServiceCIDR('overlapping', '192.168.0.0/24', '2001:db2::/64')],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'a larger range covers it (IPv4 IP): finalizer removed',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'), makeServiceCIDR('overlapping', '192.168.0.0/16', '2001:db2::/64')],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'an unrelated range only (IPv4 IP): status write',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'), makeServiceCIDR('overlapping', '192.168.255.0/26', '2001:db2::/64')],
-      ips: [makeIPAddress('192.168.0.1')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'a smaller range that misses the IP (IPv4): status write',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24'), makeServiceCIDR('smaller', '192.168.0.0/28')],
-      ips: [makeIPAddress('192.168.0.23')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'a smaller range that holds the IP (IPv4): finalizer removed (no orphan)',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24'), makeServiceCIDR('smaller', '192.168.0.0/26')],
-      ips: [makeIPAddress('192.168.0.23')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'an equal range covers it (IPv6 IP): finalizer removed',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'), makeServiceCIDR('overlapping', '192.168.0.0/24', '2001:db2::/64')],
-      ips: [makeIPAddress('2001:db2::1')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'a larger range covers it (IPv6 IP): finalizer removed',
-      cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'), makeServiceCIDR('overlapping', '192.168.0.0/16', '2001:db2::/48')],
-      ips: [makeIPAddress('2001:db2::1')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'an unrelated range only (IPv6 IP): status write',
-      cidrs: [
-        deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
-        makeServiceCIDR('overlapping', '192.168.255.0/26', '2001:db2:a:b::/64'),
-      ],
-      ips: [makeIPAddress('2001:db2::1')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'the covering range is itself being deleted: still counts as a parent',
-      cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24'), deletedAt(withFinalizer(makeServiceCIDR('parent', '10.0.0.0/16')), NOW)],
-      ips: [makeIPAddress('10.0.0.5')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'IPs not allocated by the apiserver never block',
-      cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
-      ips: [makeIPAddress('10.0.0.5', { 'ipaddress.kubernetes.io/ip-family': 'IPv4', 'ipaddress.kubernetes.io/managed-by': 'someone-else' })],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'the network and broadcast addresses never block',
-      cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
-      ips: [makeIPAddress('10.0.0.0'), makeIPAddress('10.0.0.255')],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'the IPv6 all-ones address blocks',
-      cidrs: [deletedLongAgo('deleted-cidr', '2001:db2::/64')],
-      ips: [makeIPAddress('2001:db2::ffff:ffff:ffff:ffff')],
-      key: 'deleted-cidr',
-      actions: [applyTerminating('deleted-cidr')],
-    },
-    {
-      name: 'an IPAddress whose name does not parse is skipped',
-      cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
-      ips: [makeIPAddress('not-an-ip', { 'ipaddress.kubernetes.io/ip-family': 'IPv4', 'ipaddress.kubernetes.io/managed-by': 'ipallocator.k8s.io' })],
-      key: 'deleted-cidr',
-      actions: [removeFinalizer('deleted-cidr')],
-    },
-    {
-      name: 'a ServiceCIDR whose spec does not parse still gets finalizer and Ready (bad CIDRs ignored)',
-      cidrs: [makeServiceCIDR('bad', 'nonsense', '10.0.0.0/33')],
-      key: 'bad',
-      actions: [addFinalizer('bad'), applyReadyTrue('bad')],
-    },
-  ];
+  const cases: { name: string; cidrs?: ServiceCIDR[]; ips?: IPAddress[]; key: string; actions: object[] }[] =
+    [
+      { name: 'no objects: no API calls', key: 'missing', actions: [] },
+      {
+        name: 'the default ServiceCIDR gets the finalizer, then Ready=True',
+        cidrs: [makeServiceCIDR('kubernetes', '192.168.0.0/24', '2001:db2::/64')],
+        key: 'kubernetes',
+        actions: [addFinalizer('kubernetes'), applyReadyTrue('kubernetes')],
+      },
+      {
+        name: 'a new ServiceCIDR gets the finalizer, then Ready=True',
+        cidrs: [makeServiceCIDR('no-finalizer', '192.168.0.0/24', '2001:db2::/64')],
+        key: 'no-finalizer',
+        actions: [addFinalizer('no-finalizer'), applyReadyTrue('no-finalizer')],
+      },
+      {
+        name: 'finalizer present and Ready=True already: nothing to write',
+        cidrs: [readyAs(withFinalizer(makeServiceCIDR('steady', '10.0.0.0/24')), 'True', '', READY_MESSAGE)],
+        key: 'steady',
+        actions: [],
+      },
+      {
+        name: "the apiserver's own Ready=True message is replaced by ours (finalizer already there)",
+        cidrs: [
+          readyAs(
+            withFinalizer(makeServiceCIDR('kubernetes', '10.0.0.0/24')),
+            'True',
+            '',
+            'Kubernetes default Service CIDR is ready',
+          ),
+        ],
+        key: 'kubernetes',
+        actions: [applyReadyTrue('kubernetes')],
+      },
+      {
+        name: 'Ready=False left over from a cancelled deletion goes back to True',
+        cidrs: [
+          readyAs(
+            withFinalizer(makeServiceCIDR('back', '10.0.0.0/24')),
+            'False',
+            'Terminating',
+            TERMINATING_MESSAGE,
+          ),
+        ],
+        key: 'back',
+        actions: [applyReadyTrue('back')],
+      },
+      {
+        name: 'deleted more than 10 s ago with no IPs: exactly one patch removing the finalizer',
+        cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'deleted long ago and finalizer already gone: nothing to write',
+        cidrs: [deletedAt(makeServiceCIDR('gone', '192.168.0.0/24'), NOW - 60_000)],
+        key: 'gone',
+        actions: [],
+      },
+      {
+        name: 'deleted just now: no call at all',
+        cidrs: [
+          deletedAt(withFinalizer(makeServiceCIDR('deleting-cidr', '192.168.0.0/24', '2001:db2::/64')), NOW),
+        ],
+        key: 'deleting-cidr',
+        actions: [],
+      },
+      {
+        name: 'deleted with an IPv4 address inside: status write only',
+        cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'deleted with an IPv6 address inside: status write only',
+        cidrs: [deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64')],
+        ips: [makeIPAddress('2001:db2::1')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'deleted, blocked, and Ready=False/Terminating already: nothing to write',
+        cidrs: [
+          readyAs(
+            deletedLongAgo('deleted-cidr', '192.168.0.0/24'),
+            'False',
+            'Terminating',
+            TERMINATING_MESSAGE,
+          ),
+        ],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleted-cidr',
+        actions: [],
+      },
+      {
+        name: 'deleted just now but blocked: status write, no wait',
+        cidrs: [deletedAt(withFinalizer(makeServiceCIDR('deleting-cidr', '192.168.0.0/24')), NOW)],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleting-cidr',
+        actions: [applyTerminating('deleting-cidr')],
+      },
+      {
+        name: 'an equal range covers it (IPv4 IP): finalizer removed',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.0.0/24', '2001:db2::/64'),
+        ],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'a larger range covers it (IPv4 IP): finalizer removed',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.0.0/16', '2001:db2::/64'),
+        ],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'an unrelated range only (IPv4 IP): status write',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.255.0/26', '2001:db2::/64'),
+        ],
+        ips: [makeIPAddress('192.168.0.1')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'a smaller range that misses the IP (IPv4): status write',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24'),
+          makeServiceCIDR('smaller', '192.168.0.0/28'),
+        ],
+        ips: [makeIPAddress('192.168.0.23')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'a smaller range that holds the IP (IPv4): finalizer removed (no orphan)',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24'),
+          makeServiceCIDR('smaller', '192.168.0.0/26'),
+        ],
+        ips: [makeIPAddress('192.168.0.23')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'an equal range covers it (IPv6 IP): finalizer removed',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.0.0/24', '2001:db2::/64'),
+        ],
+        ips: [makeIPAddress('2001:db2::1')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'a larger range covers it (IPv6 IP): finalizer removed',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.0.0/16', '2001:db2::/48'),
+        ],
+        ips: [makeIPAddress('2001:db2::1')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'an unrelated range only (IPv6 IP): status write',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '192.168.0.0/24', '2001:db2::/64'),
+          makeServiceCIDR('overlapping', '192.168.255.0/26', '2001:db2:a:b::/64'),
+        ],
+        ips: [makeIPAddress('2001:db2::1')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'the covering range is itself being deleted: still counts as a parent',
+        cidrs: [
+          deletedLongAgo('deleted-cidr', '10.0.0.0/24'),
+          deletedAt(withFinalizer(makeServiceCIDR('parent', '10.0.0.0/16')), NOW),
+        ],
+        ips: [makeIPAddress('10.0.0.5')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'IPs not allocated by the apiserver never block',
+        cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
+        ips: [
+          makeIPAddress('10.0.0.5', {
+            'ipaddress.kubernetes.io/ip-family': 'IPv4',
+            'ipaddress.kubernetes.io/managed-by': 'someone-else',
+          }),
+        ],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'the network and broadcast addresses never block',
+        cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
+        ips: [makeIPAddress('10.0.0.0'), makeIPAddress('10.0.0.255')],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'the IPv6 all-ones address blocks',
+        cidrs: [deletedLongAgo('deleted-cidr', '2001:db2::/64')],
+        ips: [makeIPAddress('2001:db2::ffff:ffff:ffff:ffff')],
+        key: 'deleted-cidr',
+        actions: [applyTerminating('deleted-cidr')],
+      },
+      {
+        name: 'an IPAddress whose name does not parse is skipped',
+        cidrs: [deletedLongAgo('deleted-cidr', '10.0.0.0/24')],
+        ips: [
+          makeIPAddress('not-an-ip', {
+            'ipaddress.kubernetes.io/ip-family': 'IPv4',
+            'ipaddress.kubernetes.io/managed-by': 'ipallocator.k8s.io',
+          }),
+        ],
+        key: 'deleted-cidr',
+        actions: [removeFinalizer('deleted-cidr')],
+      },
+      {
+        name: 'a ServiceCIDR whose spec does not parse still gets finalizer and Ready (bad CIDRs ignored)',
+        cidrs: [makeServiceCIDR('bad', 'nonsense', '10.0.0.0/33')],
+        key: 'bad',
+        actions: [addFinalizer('bad'), applyReadyTrue('bad')],
+      },
+    ];
 
   it.each(cases)('$name', async ({ cidrs, ips, key, actions }) => {
     const h = newHarness(cidrs, ips);
@@ -405,7 +473,12 @@ describe('sync', () => {
   it('a finalizer patch answered NotFound is ignored', async () => {
     const h = newHarness([deletedLongAgo('vanished', '10.0.0.0/24')]);
     h.client.prependReactor('patch', 'servicecidrs', (a) => {
-      throw new ApiError({ code: 404, message: `servicecidrs "${a.name}" not found`, verb: 'patch', resource: 'servicecidrs' });
+      throw new ApiError({
+        code: 404,
+        message: `servicecidrs "${a.name}" not found`,
+        verb: 'patch',
+        resource: 'servicecidrs',
+      });
     });
     await expect(h.controller.sync('vanished')).resolves.toBeUndefined();
     expect(h.client.actions).toEqual([removeFinalizer('vanished')]);
@@ -425,7 +498,8 @@ describe('sync', () => {
     const sc = withFinalizer(makeServiceCIDR('unlucky', '10.0.0.0/24'));
     const h = newHarness([sc]);
     h.client.prependReactor('patch', 'servicecidrs', (a) => {
-      if (a.subresource === 'status') throw new ApiError({ code: 500, message: 'etcd is sad', verb: 'patch', resource: 'servicecidrs' });
+      if (a.subresource === 'status')
+        throw new ApiError({ code: 500, message: 'etcd is sad', verb: 'patch', resource: 'servicecidrs' });
       return undefined;
     });
     await expect(h.controller.sync('unlucky')).rejects.toThrow('etcd is sad');
@@ -462,7 +536,12 @@ describe('canDelete', () => {
     { name: 'CIDR without IPs inside', cidrs: [target()], ips: [makeIPAddress('192.168.1.24')], want: true },
     { name: 'IPv4 network address', cidrs: [target()], ips: [makeIPAddress('192.168.0.0')], want: true },
     { name: 'IPv4 broadcast address', cidrs: [target()], ips: [makeIPAddress('192.168.0.255')], want: true },
-    { name: 'IPv6 all-ones address', cidrs: [target()], ips: [makeIPAddress('2001:0db2::ffff:ffff:ffff:ffff')], want: false },
+    {
+      name: 'IPv6 all-ones address',
+      cidrs: [target()],
+      ips: [makeIPAddress('2001:0db2::ffff:ffff:ffff:ffff')],
+      want: false,
+    },
     {
       name: 'same range elsewhere and IPs',
       cidrs: [target(), makeServiceCIDR('overlapping', '192.168.0.0/24', '2001:db2::/64')],
@@ -542,14 +621,18 @@ describe('event handlers', () => {
   it('ServiceCIDR added with a spec that does not parse: only itself, logged', () => {
     cidrHandler().onAdd!(makeServiceCIDR('bad', 'nonsense'), false);
     expect(h.queue.added).toEqual(['bad']);
-    expect(h.logs.filter((l) => l.level === 'warn').map((l) => l.meta)).toEqual([{ serviceCIDR: 'bad', cidr: 'nonsense' }]);
+    expect(h.logs.filter((l) => l.level === 'warn').map((l) => l.meta)).toEqual([
+      { serviceCIDR: 'bad', cidr: 'nonsense' },
+    ]);
   });
 
   it('ServiceCIDR updated or deleted (also via a tombstone): its own name only', () => {
     const sc = makeServiceCIDR('kubernetes', '192.168.0.0/24');
     cidrHandler().onUpdate!(sc, sc);
     cidrHandler().onDelete!(sc);
-    cidrHandler().onDelete!(new DeletedFinalStateUnknown('unrelated', makeServiceCIDR('unrelated', '10.0.0.0/24')));
+    cidrHandler().onDelete!(
+      new DeletedFinalStateUnknown('unrelated', makeServiceCIDR('unrelated', '10.0.0.0/24')),
+    );
     expect(h.queue.added).toEqual(['kubernetes', 'kubernetes', 'unrelated']);
   });
 
@@ -575,7 +658,10 @@ describe('event handlers', () => {
   it('IPAddresses not managed by the apiserver allocator are ignored', () => {
     ipHandler().onAdd!(makeIPAddress('192.168.0.23', { 'ipaddress.kubernetes.io/ip-family': 'IPv4' }), false);
     ipHandler().onAdd!(
-      makeIPAddress('192.168.0.24', { 'ipaddress.kubernetes.io/ip-family': 'IPv4', 'ipaddress.kubernetes.io/managed-by': 'other' }),
+      makeIPAddress('192.168.0.24', {
+        'ipaddress.kubernetes.io/ip-family': 'IPv4',
+        'ipaddress.kubernetes.io/managed-by': 'other',
+      }),
       false,
     );
     expect(h.queue.added).toEqual([]);
@@ -586,7 +672,9 @@ describe('event handlers', () => {
     ipHandler().onAdd!(bad, false);
     ipHandler().onDelete!(bad);
     expect(h.queue.added).toEqual([]);
-    expect(h.logs.filter((l) => l.level === 'warn').map((l) => l.meta)).toEqual([{ ipAddress: '192.168.0.300' }]);
+    expect(h.logs.filter((l) => l.level === 'warn').map((l) => l.meta)).toEqual([
+      { ipAddress: '192.168.0.300' },
+    ]);
   });
 
   it('handlers make no API calls', () => {

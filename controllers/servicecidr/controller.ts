@@ -14,7 +14,11 @@ import { isNotFound, Resources, type KubeClient, type ResourceClient } from '../
 import type { Clock } from '../../lib/clock/index.js';
 import type { Reconciler, ReconcileResult } from '../../lib/controller/index.js';
 import type { EventRecorder } from '../../lib/events/index.js';
-import { DeletedFinalStateUnknown, type Indexer, type SharedIndexInformer } from '../../lib/informer/index.js';
+import {
+  DeletedFinalStateUnknown,
+  type Indexer,
+  type SharedIndexInformer,
+} from '../../lib/informer/index.js';
 import { errorMessage, type Logger } from '../../lib/log/index.js';
 import type { DelayingQueue } from '../../lib/workqueue/index.js';
 import {
@@ -141,7 +145,8 @@ export class ServiceCIDRController implements Reconciler {
     const names = new Set<string>();
     if (mine.length === 0) return [];
     for (const other of this.cidrCache.list()) {
-      if (this.prefixesOf(other).some((p) => mine.some((m) => prefixesOverlap(p, m)))) names.add(nameOf(other));
+      if (this.prefixesOf(other).some((p) => mine.some((m) => prefixesOverlap(p, m))))
+        names.add(nameOf(other));
     }
     return [...names];
   }
@@ -179,7 +184,11 @@ export class ServiceCIDRController implements Reconciler {
   private async syncDeleting(sc: ServiceCIDR): Promise<ReconcileResult | void> {
     if (!this.canDelete(sc)) {
       // No requeue: the IPAddress or ServiceCIDR event that frees this range brings it back.
-      await this.ensureReadyCondition(sc, { status: 'False', reason: REASON_TERMINATING, message: TERMINATING_MESSAGE });
+      await this.ensureReadyCondition(sc, {
+        status: 'False',
+        reason: REASON_TERMINATING,
+        message: TERMINATING_MESSAGE,
+      });
       return;
     }
     const remaining = this.remainingGraceMs(sc);
@@ -210,9 +219,13 @@ export class ServiceCIDRController implements Reconciler {
   canDelete(sc: ServiceCIDR): boolean {
     const mine = this.prefixesOf(sc);
     const others = this.cidrCache.list().filter((o) => nameOf(o) !== nameOf(sc));
-    const covered = mine.every((p) => others.some((o) => this.prefixesOf(o).some((q) => prefixContainsPrefix(q, p))));
+    const covered = mine.every((p) =>
+      others.some((o) => this.prefixesOf(o).some((q) => prefixContainsPrefix(q, p))),
+    );
     if (covered) {
-      this.logger.info('ServiceCIDR is covered by other ServiceCIDRs, it can be deleted', { serviceCIDR: nameOf(sc) });
+      this.logger.info('ServiceCIDR is covered by other ServiceCIDRs, it can be deleted', {
+        serviceCIDR: nameOf(sc),
+      });
       return true;
     }
 
@@ -223,11 +236,16 @@ export class ServiceCIDRController implements Reconciler {
         if (!address) continue;
         if (!mine.some((p) => prefixContainsAddress(p, address))) continue;
         if (others.some((o) => this.prefixesOf(o).some((q) => prefixContainsAddress(q, address)))) continue;
-        this.logger.info('ServiceCIDR deletion blocked by an IPAddress', { serviceCIDR: nameOf(sc), ipAddress: nameOf(ip) });
+        this.logger.info('ServiceCIDR deletion blocked by an IPAddress', {
+          serviceCIDR: nameOf(sc),
+          ipAddress: nameOf(ip),
+        });
         return false;
       }
     }
-    this.logger.info('ServiceCIDR holds no IPAddress that only it contains, it can be deleted', { serviceCIDR: nameOf(sc) });
+    this.logger.info('ServiceCIDR holds no IPAddress that only it contains, it can be deleted', {
+      serviceCIDR: nameOf(sc),
+    });
     return true;
   }
 
@@ -248,7 +266,9 @@ export class ServiceCIDRController implements Reconciler {
 
   private async removeFinalizerIfPresent(sc: ServiceCIDR): Promise<void> {
     if (!sc.metadata.finalizers?.includes(SERVICE_CIDR_FINALIZER)) return;
-    await this.patchIgnoringNotFound(sc, { metadata: { '$deleteFromPrimitiveList/finalizers': [SERVICE_CIDR_FINALIZER] } });
+    await this.patchIgnoringNotFound(sc, {
+      metadata: { '$deleteFromPrimitiveList/finalizers': [SERVICE_CIDR_FINALIZER] },
+    });
     this.logger.info('removed protection finalizer from ServiceCIDR', { serviceCIDR: nameOf(sc) });
   }
 
@@ -288,7 +308,11 @@ export class ServiceCIDRController implements Reconciler {
       metadata: { name: nameOf(sc) },
       status: { conditions: [condition] },
     };
-    this.logger.info('updating ServiceCIDR condition', { serviceCIDR: nameOf(sc), status: want.status, reason: want.reason });
+    this.logger.info('updating ServiceCIDR condition', {
+      serviceCIDR: nameOf(sc),
+      status: want.status,
+      reason: want.reason,
+    });
     await this.serviceCIDRs.patch(nameOf(sc), body, {
       type: 'apply',
       subresource: 'status',
@@ -307,7 +331,11 @@ export class ServiceCIDRController implements Reconciler {
       const p = parsePrefix(text);
       if (p) prefixes.push(p);
       // The apiserver validates CIDRs, so this is a cache holding something odd: skip it, loudly.
-      else this.logger.warn('ignoring a ServiceCIDR CIDR that does not parse', { serviceCIDR: nameOf(sc), cidr: text });
+      else
+        this.logger.warn('ignoring a ServiceCIDR CIDR that does not parse', {
+          serviceCIDR: nameOf(sc),
+          cidr: text,
+        });
     }
     this.prefixCache.set(sc, prefixes);
     return prefixes;
@@ -323,7 +351,9 @@ export class ServiceCIDRController implements Reconciler {
   }
 
   private serviceCIDRsContaining(address: Address): ServiceCIDR[] {
-    return this.cidrCache.list().filter((sc) => this.prefixesOf(sc).some((p) => prefixContainsAddress(p, address)));
+    return this.cidrCache
+      .list()
+      .filter((sc) => this.prefixesOf(sc).some((p) => prefixContainsAddress(p, address)));
   }
 }
 

@@ -38,8 +38,16 @@ describe('serviceCIDRController definition', () => {
       { name: 'concurrent-service-cidr-syncs', description: expect.any(String), defaultValue: 5 },
     ]);
     expect(serviceCIDRController.rbac).toEqual([
-      { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-      { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs/status', 'servicecidrs/finalizers'], verbs: ['patch', 'update'] },
+      {
+        apiGroups: ['networking.k8s.io'],
+        resources: ['servicecidrs'],
+        verbs: ['get', 'list', 'watch', 'patch', 'update'],
+      },
+      {
+        apiGroups: ['networking.k8s.io'],
+        resources: ['servicecidrs/status', 'servicecidrs/finalizers'],
+        verbs: ['patch', 'update'],
+      },
       { apiGroups: ['networking.k8s.io'], resources: ['ipaddresses'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
     ]);
@@ -47,13 +55,17 @@ describe('serviceCIDRController definition', () => {
 
   it('builds a runner over a queue named "ipaddresses", recording events as service-cidr-controller', async () => {
     const client = new FakeKubeClient();
-    const { ctx, registry, recorders } = contextFor(client, new FakeClock(NOW), { 'concurrent-service-cidr-syncs': 2 });
+    const { ctx, registry, recorders } = contextFor(client, new FakeClock(NOW), {
+      'concurrent-service-cidr-syncs': 2,
+    });
     const runnable = serviceCIDRController.create(ctx);
     expect(runnable).toBeInstanceOf(Controller);
     expect(recorders).toEqual(['service-cidr-controller']);
     (runnable as Controller).queue.add('x');
     const depth = await registry.getSingleMetric('workqueue_depth')?.get();
-    expect(depth?.values).toContainEqual(expect.objectContaining({ labels: { name: 'ipaddresses' }, value: 1 }));
+    expect(depth?.values).toContainEqual(
+      expect.objectContaining({ labels: { name: 'ipaddresses' }, value: 1 }),
+    );
   });
 
   it('never removes the finalizer inside the grace window: requeued by addAfter, released at exactly +10 s', async () => {
@@ -98,6 +110,51 @@ describe('serviceCIDRController definition', () => {
     ]);
   });
 
+  it('bad input (unparsable spec, unparsable IPAddress name) neither fails a key nor holds up the others', async () => {
+    const clock = new FakeClock(NOW);
+    const bad: ServiceCIDR = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'ServiceCIDR',
+      metadata: { name: 'bad', finalizers: [FINALIZER], deletionTimestamp: '2025-12-31T00:00:00Z' },
+      spec: { cidrs: ['10.0.0.0/99', 'garbage'] },
+    };
+    const good: ServiceCIDR = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'ServiceCIDR',
+      metadata: { name: 'good' },
+      spec: { cidrs: ['10.9.0.0/24'] },
+    };
+    const weird: IPAddress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IPAddress',
+      metadata: {
+        name: 'not-an-ip',
+        labels: {
+          'ipaddress.kubernetes.io/ip-family': 'IPv4',
+          'ipaddress.kubernetes.io/managed-by': 'ipallocator.k8s.io',
+        },
+      },
+    };
+    const client = new FakeKubeClient([bad, good], { clock });
+    const { ctx } = contextFor(client, clock);
+    const runner = serviceCIDRController.create(ctx) as Controller;
+    ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs).getIndexer().add(bad);
+    ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs).getIndexer().add(good);
+    ctx.informers.informerFor<IPAddress>(Resources.ipAddresses).getIndexer().add(weird);
+
+    runner.queue.add('bad');
+    runner.queue.add('good');
+    await runner.processNextWorkItem();
+    await runner.processNextWorkItem();
+    expect(client.actions.map((a) => [a.name, a.subresource ?? '', a.patchType])).toEqual([
+      ['bad', '', 'strategic'], // nothing parses, so nothing can be orphaned: finalizer released
+      ['good', '', 'strategic'],
+      ['good', 'status', 'apply'],
+    ]);
+    expect(runner.queue.numRequeues('bad')).toBe(0);
+    expect(runner.queue.len()).toBe(0);
+  });
+
   it('an early sync (e.g. an IPAddress event) inside the window still writes nothing and keeps the earlier deadline', async () => {
     const clock = new FakeClock(NOW);
     const deleting: ServiceCIDR = {
@@ -122,6 +179,8 @@ describe('serviceCIDRController definition', () => {
     clock.advance(1);
     expect(runner.queue.len()).toBe(1);
     await runner.processNextWorkItem();
-    expect(client.actions.map((a) => [a.verb, a.name, a.patchType])).toEqual([['patch', 'going', 'strategic']]);
+    expect(client.actions.map((a) => [a.verb, a.name, a.patchType])).toEqual([
+      ['patch', 'going', 'strategic'],
+    ]);
   });
 });

@@ -6,7 +6,13 @@ import type { IPAddress, ServiceCIDR } from '../../lib/api/index.js';
 import { Resources } from '../../lib/client/index.js';
 import { Controller, type ControllerDefinition, type PolicyRule } from '../../lib/controller/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../../lib/workqueue/index.js';
-import { CONTROLLER_NAME, DEFAULT_WORKERS, MAX_RETRIES, QUEUE_NAME, ServiceCIDRController } from './controller.js';
+import {
+  CONTROLLER_NAME,
+  DEFAULT_WORKERS,
+  MAX_RETRIES,
+  QUEUE_NAME,
+  ServiceCIDRController,
+} from './controller.js';
 
 export * from './controller.js';
 
@@ -14,7 +20,11 @@ export const CONCURRENT_SYNCS_FLAG = 'concurrent-service-cidr-syncs';
 
 /** What the controller reads and writes, and nothing more; manifests/ is generated from this. */
 export const serviceCIDRControllerRBAC: PolicyRule[] = [
-  { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+  {
+    apiGroups: ['networking.k8s.io'],
+    resources: ['servicecidrs'],
+    verbs: ['get', 'list', 'watch', 'patch', 'update'],
+  },
   {
     apiGroups: ['networking.k8s.io'],
     resources: ['servicecidrs/status', 'servicecidrs/finalizers'],

@@ -11,7 +11,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPAddress, KubeObject, Service, ServiceCIDR } from '../../lib/api/index.js';
-import { createKubeClient, isNotFound, loadKubeConfig, Resources, type KubeClient, type ResourceClient } from '../../lib/client/index.js';
+import {
+  createKubeClient,
+  isNotFound,
+  loadKubeConfig,
+  Resources,
+  type KubeClient,
+  type ResourceClient,
+} from '../../lib/client/index.js';
 import type { ResourceRef } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { serviceCIDRController } from '../../controllers/servicecidr/index.js';
@@ -33,7 +40,13 @@ const TERMINATING_MESSAGE =
 /** ts-kcm running only this controller; startTsKcm adds --kubeconfig. */
 function startController(kubeconfig: string): TsKcmProcess {
   return startTsKcm(
-    ['run', '--controllers=service-cidr-controller', '--leader-elect=false', '--metrics-bind-address=0', '--health-probe-bind-address=0'],
+    [
+      'run',
+      '--controllers=service-cidr-controller',
+      '--leader-elect=false',
+      '--metrics-bind-address=0',
+      '--health-probe-bind-address=0',
+    ],
     { kubeconfig },
   );
 }
@@ -41,8 +54,20 @@ function startController(kubeconfig: string): TsKcmProcess {
 // ---- small helpers over the real client ----
 
 const rbacRefs = {
-  serviceAccounts: { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
-  clusterRoles: { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false },
+  serviceAccounts: {
+    group: '',
+    version: 'v1',
+    resource: 'serviceaccounts',
+    kind: 'ServiceAccount',
+    namespaced: true,
+  },
+  clusterRoles: {
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    resource: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
   clusterRoleBindings: {
     group: 'rbac.authorization.k8s.io',
     version: 'v1',
@@ -60,10 +85,16 @@ type RbacObject = KubeObject & Record<string, unknown>;
  * rbac rules (what manifests/ is generated from), so the scenarios also prove those rules
  * are enough. Token from the TokenRequest API; server and CA as in the admin kubeconfig.
  */
-async function kubeconfigWithControllerRBAC(admin: KubeClient, adminKubeconfig: string, dir: string): Promise<string> {
+async function kubeconfigWithControllerRBAC(
+  admin: KubeClient,
+  adminKubeconfig: string,
+  dir: string,
+): Promise<string> {
   const name = 'service-cidr-controller';
   const ns = 'kube-system';
-  await admin.resource(rbacRefs.serviceAccounts).create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
+  await admin
+    .resource(rbacRefs.serviceAccounts)
+    .create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
   await admin.resource<RbacObject>(rbacRefs.clusterRoles).create({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
@@ -101,7 +132,11 @@ function readyCondition(sc: ServiceCIDR) {
   return sc.status?.conditions?.find((c) => c.type === 'Ready');
 }
 
-async function getOrUndefined<T extends ServiceCIDR | Service | IPAddress>(rc: ResourceClient<T>, name: string, ns?: string) {
+async function getOrUndefined<T extends ServiceCIDR | Service | IPAddress>(
+  rc: ResourceClient<T>,
+  name: string,
+  ns?: string,
+) {
   try {
     return await rc.get(name, ns);
   } catch (err) {
@@ -138,7 +173,9 @@ class Cluster {
     return waitFor(
       async () => {
         const sc = await getOrUndefined(this.cidrs, name);
-        return sc && readyCondition(sc)?.status === 'True' && sc.metadata.finalizers?.includes(FINALIZER) ? sc : undefined;
+        return sc && readyCondition(sc)?.status === 'True' && sc.metadata.finalizers?.includes(FINALIZER)
+          ? sc
+          : undefined;
       },
       { description: `ServiceCIDR ${name} Ready=True with finalizer`, timeoutMs: 60_000 },
     );
@@ -169,7 +206,8 @@ class Cluster {
         const now = Date.now();
         if (!sc) return now;
         if (sc.metadata.deletionTimestamp) deletionTimestamp = Date.parse(sc.metadata.deletionTimestamp);
-        if (!sc.metadata.finalizers?.includes(FINALIZER) && now < deletionTimestamp + GRACE_MS) earlyReleases.push(now);
+        if (!sc.metadata.finalizers?.includes(FINALIZER) && now < deletionTimestamp + GRACE_MS)
+          earlyReleases.push(now);
         return undefined;
       },
       { description: `ServiceCIDR ${name} gone`, timeoutMs, intervalMs: 50 },
@@ -196,9 +234,14 @@ describe('service-cidr-controller, private control plane with --service-cluster-
   const ns = 'servicecidr-small';
 
   beforeAll(async () => {
-    cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-servicecidr-')), serviceClusterIPRange: '10.0.0.0/29' });
+    cp = await ControlPlane.start({
+      dir: mkdtempSync(join(tmpdir(), 'ts-kcm-servicecidr-')),
+      serviceClusterIPRange: '10.0.0.0/29',
+    });
     k = new Cluster(clientFor(cp.kubeconfigPath));
-    await k.client.resource(Resources.namespaces).create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await k.client
+      .resource(Resources.namespaces)
+      .create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     // On this plane ts-kcm runs with the controller's own RBAC, not as admin.
     kcm = startController(await kubeconfigWithControllerRBAC(k.client, cp.kubeconfigPath, cp.dir));
   }, 180_000);
@@ -219,7 +262,9 @@ describe('service-cidr-controller, private control plane with --service-cluster-
   it('fills the /29, then a new ServiceCIDR extends the range once Ready', async () => {
     // A /29 has 6 usable IPs; kubernetes.default holds the first.
     for (let i = 0; i < 5; i++) await k.services.create(makeService(`fill-${i}`), { namespace: ns });
-    await expect(k.services.create(makeService('one-too-many'), { namespace: ns })).rejects.toThrow(/range is full/);
+    await expect(k.services.create(makeService('one-too-many'), { namespace: ns })).rejects.toThrow(
+      /range is full/,
+    );
 
     await k.cidrs.create(makeServiceCIDR('extra-10-168', '10.168.0.0/24'));
     await k.waitReady('extra-10-168');
@@ -243,7 +288,11 @@ describe('service-cidr-controller, private control plane with --service-cluster-
   it('migration: deleting the default `kubernetes` ServiceCIDR keeps it, Ready=False, while IPs depend on it only', async () => {
     await k.cidrs.delete('kubernetes');
     const terminating = await k.waitTerminating('kubernetes');
-    expect(readyCondition(terminating)).toMatchObject({ status: 'False', reason: 'Terminating', message: TERMINATING_MESSAGE });
+    expect(readyCondition(terminating)).toMatchObject({
+      status: 'False',
+      reason: 'Terminating',
+      message: TERMINATING_MESSAGE,
+    });
     expect(terminating.metadata.finalizers).toContain(FINALIZER);
     const requested = Date.parse(terminating.metadata.deletionTimestamp!);
 
@@ -296,7 +345,13 @@ describe('service-cidr-controller, shared control plane', () => {
     for (const name of [small, big]) {
       const sc = await getOrUndefined(k.cidrs, name).catch(() => undefined);
       if (!sc) continue;
-      await k.cidrs.patch(name, { metadata: { '$deleteFromPrimitiveList/finalizers': [FINALIZER] } }, { type: 'strategic' }).catch(() => undefined);
+      await k.cidrs
+        .patch(
+          name,
+          { metadata: { '$deleteFromPrimitiveList/finalizers': [FINALIZER] } },
+          { type: 'strategic' },
+        )
+        .catch(() => undefined);
       await k.cidrs.delete(name).catch(() => undefined);
     }
   }, 60_000);
@@ -306,9 +361,12 @@ describe('service-cidr-controller, shared control plane', () => {
     await k.waitReady(small);
 
     // The allocators may need a moment to notice the new Ready range; creation errors count as "not yet".
-    const svc = await waitFor(() => k.services.create(makeService('holder', '10.100.0.10'), { namespace: ns }), {
-      description: 'a Service with an IP in the /24',
-    });
+    const svc = await waitFor(
+      () => k.services.create(makeService('holder', '10.100.0.10'), { namespace: ns }),
+      {
+        description: 'a Service with an IP in the /24',
+      },
+    );
     expect(svc.spec?.clusterIP).toBe('10.100.0.10');
     await waitFor(() => getOrUndefined(k.ips, '10.100.0.10'), { description: 'IPAddress 10.100.0.10' });
 
@@ -321,7 +379,11 @@ describe('service-cidr-controller, shared control plane', () => {
     // The /16 is the only range left holding 10.100.0.10: it must stay, Ready=False.
     await k.cidrs.delete(big);
     const blocked = await k.waitTerminating(big);
-    expect(readyCondition(blocked)).toMatchObject({ status: 'False', reason: 'Terminating', message: TERMINATING_MESSAGE });
+    expect(readyCondition(blocked)).toMatchObject({
+      status: 'False',
+      reason: 'Terminating',
+      message: TERMINATING_MESSAGE,
+    });
     expect(blocked.metadata.finalizers).toContain(FINALIZER);
     await sleep(2000);
     expect((await k.cidrs.get(big)).metadata.finalizers).toContain(FINALIZER);
