@@ -51,6 +51,11 @@ function startController(kubeconfig: string): TsKcmProcess {
   );
 }
 
+/** ts-kcm's output, kept for a post-mortem (jest does not tell afterAll whether tests failed). */
+function keepLog(plane: string, kcm: TsKcmProcess | undefined): void {
+  if (kcm) writeFileSync(join(tmpdir(), `ts-kcm-servicecidr-${plane}.log`), kcm.output());
+}
+
 // ---- small helpers over the real client ----
 
 const rbacRefs = {
@@ -247,11 +252,15 @@ describe('service-cidr-controller, private control plane with --service-cluster-
   }, 180_000);
 
   afterAll(async () => {
-    const code = await kcm?.stop();
-    // Nothing it needed was refused, and it shut down cleanly.
-    expect(kcm?.output()).not.toMatch(/forbidden/i);
-    expect(code).toBe(0);
-    await cp?.stop();
+    try {
+      const code = await kcm?.stop();
+      keepLog('private', kcm);
+      // Nothing it needed was refused, and it shut down cleanly.
+      expect(kcm?.output()).not.toMatch(/forbidden/i);
+      expect(code).toBe(0);
+    } finally {
+      await cp?.stop();
+    }
   }, 60_000);
 
   it('protects the default ServiceCIDR: finalizer and Ready=True', async () => {
@@ -340,6 +349,7 @@ describe('service-cidr-controller, shared control plane', () => {
 
   afterAll(async () => {
     await kcm?.stop();
+    keepLog('shared', kcm);
     if (ns) await deleteNamespace(ns);
     // Leave nothing behind on the shared plane even if a step failed.
     for (const name of [small, big]) {
