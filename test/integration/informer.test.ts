@@ -20,7 +20,7 @@ import {
   type WatchEvent,
   type WatchOptions,
 } from '../../lib/client/index.js';
-import { ControlPlane } from '../../lib/controlplane/index.js';
+import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
 import {
   DefaultSharedIndexInformer,
   DeletedFinalStateUnknown,
@@ -297,6 +297,23 @@ describe('informer on a private control plane', () => {
     await cp?.stop();
   });
 
+  /**
+   * SIGKILL and restart kube-apiserver. Its port was picked from the ephemeral range, so a
+   * client connection may grab it while the server is down ("address already in use"):
+   * give the port a few chances to come free.
+   */
+  async function restartApiserver(): Promise<void> {
+    await cp.stopComponent('kube-apiserver', { graceMs: 0 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await cp.startComponent('kube-apiserver');
+      } catch (err) {
+        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
   async function compactEtcd(): Promise<number> {
     const post = async (path: string, body: unknown) => {
       const res = await fetch(`${cp.etcdClientURL}${path}`, { method: 'POST', body: JSON.stringify(body) });
@@ -333,7 +350,7 @@ describe('informer on a private control plane', () => {
     for (let i = 0; i < 20; i++) await cms.create(configMap(ns, `churn-${i}`, {}));
     const revision = await compactEtcd();
     expect(revision).toBeGreaterThan(Number(staleRV));
-    await cp.restartApiserver(); // a fresh watch cache cannot serve the old RV either
+    await restartApiserver(); // a fresh watch cache cannot serve the old RV either
     const relistsBefore = informer.stats().relists;
     lw.resume();
 
@@ -387,15 +404,18 @@ describe('informer on a private control plane', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    await waitFor(() => written >= 20, { description: 'writes before the crash' });
-    await cp.restartApiserver();
-    const afterRestart = written;
-    await waitFor(() => written >= afterRestart + 20, {
-      timeoutMs: 60_000,
-      description: 'writes after the restart',
-    });
-    stop = true;
-    await writer;
+    try {
+      await waitFor(() => written >= 20, { description: 'writes before the crash' });
+      await restartApiserver();
+      const afterRestart = written;
+      await waitFor(() => written >= afterRestart + 20, {
+        timeoutMs: 60_000,
+        description: 'writes after the restart',
+      });
+    } finally {
+      stop = true;
+      await writer;
+    }
 
     const truth = await serverState(client, ns, 'case=restart');
     expect(truth.size).toBeGreaterThan(0);
