@@ -248,6 +248,23 @@ describe('informer on the shared control plane', () => {
     expect(storeState(informer)).toEqual(await serverState(client, ns, 'bulk=yes'));
   });
 
+  it('caches only metadata for a metadata-only informer', async () => {
+    const lw = new GatedListWatch(client.resource(Resources.configmaps));
+    const informer = informerOn(lw, newRegistry(), {
+      namespace: ns,
+      labelSelector: 'bulk=yes',
+      metadataOnly: true,
+    });
+    void informer.run(ac.signal);
+    await informer.whenSynced();
+    expect(lw.watches[0]).toMatchObject({ metadataOnly: true });
+    const one = informer.getIndexer().get(`${ns}/cm-0000`) as KubeObject & { data?: unknown };
+    expect(one.metadata.name).toBe('cm-0000');
+    expect(one.data).toBeUndefined();
+    expect(one.metadata.managedFields).toBeUndefined();
+    expect(informer.getIndexer().listKeys().length).toBe((await serverState(client, ns, 'bulk=yes')).size);
+  });
+
   it('moves its resourceVersion on bookmarks while its own namespace stays quiet', async () => {
     const lw = new GatedListWatch(client.resource(Resources.configmaps));
     // The apiserver sends a bookmark about once a minute on every watch that allows them.
