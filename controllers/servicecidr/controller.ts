@@ -113,7 +113,8 @@ export class ServiceCIDRController implements Reconciler {
       onUpdate: (_old, sc) => this.enqueueName(sc),
       onDelete: (obj) => this.enqueueName(obj instanceof DeletedFinalStateUnknown ? obj.obj : obj),
     });
-    // IPAddress updates change nothing the controller looks at (name and labels are fixed).
+    // IPAddress updates are ignored, as upstream: the name is the IP and never changes, and
+    // the allocator sets the labels when it creates the object.
     opts.ipAddressInformer.addEventHandler({
       onAdd: (ip) => this.onIPAddressEvent(ip),
       onDelete: (obj) => this.onIPAddressEvent(obj instanceof DeletedFinalStateUnknown ? obj.obj : obj),
