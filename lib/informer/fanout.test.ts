@@ -1,11 +1,20 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../api/index.js';
 import { FakeClock } from '../clock/index.js';
+import { Resources } from '../client/types.js';
+import { nopLogger } from '../log/index.js';
+import { FakeListWatch, listOf } from './fake-list-watch.js';
 import { EventRing, FanOut } from './fanout.js';
+import { DefaultSharedIndexInformer } from './shared-informer.js';
 import { newIndexer } from './store.js';
 import type { Store } from './store.js';
 import { cm, RecordingHandler, turn, until } from './test-helpers.js';
 import { DeletedFinalStateUnknown } from './types.js';
+
+interface Spec {
+  claims: string[];
+}
+type WithSpec = KubeObject & { spec?: Spec };
 
 /** Plays the informer's part: write the store, then publish the matching event. */
 class Source {
@@ -14,13 +23,16 @@ class Source {
     readonly store: Store,
     readonly fan: FanOut<KubeObject>,
   ) {}
-  upsert(name: string): void {
-    const obj = cm(name, String(++this.rv));
+  /** Writes a new object (never edits the stored one, as the informer does); returns it. */
+  upsert(name: string, labels?: Record<string, string>, spec?: Spec): KubeObject {
+    const obj: WithSpec = { ...cm(name, String(++this.rv), labels ? { labels } : {}) };
+    if (spec) obj.spec = spec;
     const key = `ns1/${name}`;
     const old = this.store.put(key, obj);
     this.fan.publish(
       old ? { type: 'update', key, old, obj } : { type: 'add', key, obj, isInInitialList: false },
     );
+    return obj;
   }
   remove(name: string): void {
     const key = `ns1/${name}`;
@@ -118,14 +130,20 @@ describe('FanOut', () => {
     expect(slow.calls.length).toBeLessThan(1000);
   });
 
-  it('re-syncs an invalidated handler: updates carry a stub with the last RV it saw, lost deletes become tombstones', async () => {
+  it('re-syncs an invalidated handler: updates carry the last object it saw as old, lost deletes become tombstones of it', async () => {
     const { fan, src } = setup(4);
-    src.upsert('a'); // 101
-    src.upsert('b'); // 102
+    const a1 = src.upsert('a', { app: 'one' }, { claims: ['c1'] }); // 101
+    const b1 = src.upsert('b', { 'ipaddress.kubernetes.io/managed-by': 'ipallocator' }, { claims: ['c2'] }); // 102
     src.synced();
     const h = new GatedHandler();
+    const updates: [KubeObject, KubeObject][] = [];
     const deletes: (KubeObject | DeletedFinalStateUnknown)[] = [];
+    const origUpdate = h.onUpdate.bind(h);
     const origDelete = h.onDelete.bind(h);
+    h.onUpdate = (o, n) => {
+      updates.push([o, n]);
+      return origUpdate(o, n);
+    };
     h.onDelete = (o) => {
       deletes.push(o);
       return origDelete(o);
@@ -138,12 +156,13 @@ describe('FanOut', () => {
     (h as unknown as { open: boolean }).open = false;
     src.upsert('c'); // 103: delivered, then the handler parks
     await until(() => h.calls.length === 3, 'park');
-    src.upsert('a'); // 104
+    const a2 = src.upsert('a', { app: 'two' }, { claims: [] }); // 104
     src.remove('b');
     src.upsert('d'); // 105
     src.upsert('e'); // 106
     src.upsert('f'); // 107: ring of 4 has now dropped events the handler still needs
     expect(fan.ring.head).toBeGreaterThan(3);
+    expect(fan.ring.size).toBe(4);
     h.release();
     await fan.whenIdle();
     expect(h.calls).toEqual([
@@ -156,9 +175,63 @@ describe('FanOut', () => {
       'add ns1/f@107',
       'delete ns1/b tombstone@102',
     ]);
+    // The update recovered by the re-sync: `old` is the very object delivered before, whole.
+    expect(updates).toHaveLength(1);
+    expect(updates[0][0]).toBe(a1);
+    expect(updates[0][0]).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { namespace: 'ns1', name: 'a', resourceVersion: '101', labels: { app: 'one' } },
+      spec: { claims: ['c1'] },
+    });
+    expect(updates[0][1]).toBe(a2);
+    // The lost delete: a tombstone of the last object delivered, labels and spec intact.
+    expect(deletes).toHaveLength(1);
     const tomb = deletes[0] as DeletedFinalStateUnknown;
     expect(tomb).toBeInstanceOf(DeletedFinalStateUnknown);
-    expect(tomb.obj).toEqual({ metadata: { namespace: 'ns1', name: 'b', resourceVersion: '102' } });
+    expect(tomb.key).toBe('ns1/b');
+    expect(tomb.obj).toBe(b1);
+    expect(tomb.obj).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        namespace: 'ns1',
+        name: 'b',
+        resourceVersion: '102',
+        labels: { 'ipaddress.kubernetes.io/managed-by': 'ipallocator' },
+      },
+      spec: { claims: ['c2'] },
+    });
+  });
+
+  it("informer relist keeps an unchanged object, so listeners keep sharing the store's object", async () => {
+    const clock = new FakeClock();
+    const lw = new FakeListWatch();
+    lw.onList(listOf([cm('a', '1', { labels: { k: 'v' } }), cm('b', '2')], '10'));
+    // The relist answers fresh, equal copies of a@1 and a changed b.
+    lw.onList(listOf([cm('a', '1', { labels: { k: 'v' } }), cm('b', '20')], '30'));
+    const informer = new DefaultSharedIndexInformer(Resources.configmaps, lw, {
+      clock,
+      logger: nopLogger(),
+      reflector: { useWatchList: false, random: () => 0 },
+    });
+    const h = new RecordingHandler();
+    informer.addEventHandler(h);
+    const ac = new AbortController();
+    const done = informer.run(ac.signal);
+    await until(() => lw.streams.length === 1, 'watch');
+    const a1 = informer.getIndexer().get('ns1/a');
+    const b1 = informer.getIndexer().get('ns1/b');
+    lw.current.errorEvent(410, 'Expired', 'too old resource version');
+    await until(() => informer.stats().errors === 1, 'backoff');
+    clock.advance(800);
+    await until(() => lw.streams.length === 2, 'relist');
+    await informer.whenHandlersIdle();
+    expect(h.calls).toEqual(['add ns1/a@1 initial', 'add ns1/b@2 initial', 'update ns1/b@2->20']);
+    expect(informer.getIndexer().get('ns1/a')).toBe(a1);
+    expect(informer.getIndexer().get('ns1/b')).not.toBe(b1);
+    ac.abort();
+    await done;
   });
 
   it('serves a late handler from the store, then from its registration point, without duplicates', async () => {

@@ -19,11 +19,13 @@
  *   updates for keys whose resourceVersion differs from the one it last saw, then a walk
  *   over what it knew that is gone from the store, delivered as DeletedFinalStateUnknown
  *   tombstones. The cursor restarts at the ring head position taken when the walk began.
- * - Per listener we keep only key -> last resourceVersion delivered (`known`), never object
- *   copies; so an update recovered by a re-sync carries as `old` a metadata-only stub with
- *   the last resourceVersion the handler saw, and a tombstone carries such a stub too. This
- *   is the minimum needed to emit correct adds/updates/deletes, and it is bounded by the
- *   store size, not by how far behind the handler is.
+ * - Per listener we keep key -> the last object delivered (`known`): a REFERENCE, never a
+ *   copy. A re-sync update carries it as `old` and a re-sync tombstone wraps it, so handlers
+ *   that filter on labels or spec (an IPAddress's managed-by label, a pod's resourceClaims)
+ *   see the same full object they would have been given from the ring. This is sound only
+ *   because objects are never edited in place: the informer replaces a changed object with a
+ *   new one (store.ts), and a relist keeps the stored object when its resourceVersion did
+ *   not change, so an up-to-date listener's references are the store's own objects.
  * - While a walk has read a key's state at ring position p, ring events for that key with a
  *   sequence below p are already reflected and are skipped (`seenAt`); the map is dropped
  *   once the cursor passes the walk's end.
@@ -33,12 +35,16 @@
  *   listener has delivered everything up to the end of the initial list.
  *
  * Memory is therefore O(ring capacity + store size per listener), whatever the speed of
- * any handler.
+ * any handler. A listener's `known` is, in effect, the store as it stood at that listener's
+ * position: an entry whose object is still in the store costs only the map entry; an entry
+ * whose object was since replaced or deleted keeps that one superseded object alive until
+ * the ring or a re-sync delivers the change. So a lagging listener pins at most one extra
+ * object per key it knows (one past store's worth, shared by listeners at the same point),
+ * however many events it missed.
  */
 import type { KubeObject } from '../api/index.js';
 import type { Clock, TimerHandle } from '../clock/index.js';
 import type { Store } from './store.js';
-import { splitMetaNamespaceKey } from './store.js';
 import type { HandlerRegistration, ResourceEventHandler } from './types.js';
 import { DeletedFinalStateUnknown } from './types.js';
 
@@ -88,8 +94,6 @@ export interface FanoutOptions {
   clock: Clock;
   /** Called with whatever a handler threw (or its promise rejected with). */
   onHandlerError: (err: unknown, callback: 'onAdd' | 'onUpdate' | 'onDelete') => void;
-  /** apiVersion/kind put on the metadata stubs a re-sync has to invent. */
-  typeMeta?: { apiVersion?: string; kind?: string };
 }
 
 type HandlerFn = (...args: never[]) => unknown;
@@ -165,8 +169,8 @@ interface Walk {
 
 class Listener<T extends KubeObject> {
   private cursor: number;
-  /** key -> last resourceVersion this handler was given. */
-  private readonly known = new Map<string, string>();
+  /** key -> the object this handler was last given (a shared reference; see the file comment). */
+  private readonly known = new Map<string, T>();
   /** key -> ring position at which a walk read that key's state; see the file comment. */
   private seenAt: Map<string, number> | undefined;
   private seenUntil = 0;
@@ -285,7 +289,8 @@ class Listener<T extends KubeObject> {
       if (walk.periodic) {
         const obj = store.get(key);
         // Changed objects are on their way through the ring; resync only re-delivers the unchanged.
-        if (obj && this.known.get(key) === rvOf(obj)) {
+        const last = this.known.get(key);
+        if (obj && last && rvOf(last) === rvOf(obj)) {
           budget--;
           await this.call('onUpdate', obj, obj);
         }
@@ -295,22 +300,22 @@ class Listener<T extends KubeObject> {
         this.seenAt!.set(key, this.fan.ring.next);
         const obj = store.get(key);
         if (!obj) continue;
-        const knownRv = this.known.get(key);
-        if (knownRv === undefined) {
-          this.known.set(key, rvOf(obj));
+        const last = this.known.get(key);
+        this.known.set(key, obj);
+        if (last === undefined) {
           budget--;
           await this.call('onAdd', obj, walk.initial);
-        } else if (knownRv !== rvOf(obj)) {
-          this.known.set(key, rvOf(obj));
+        } else if (rvOf(last) !== rvOf(obj)) {
           budget--;
-          await this.call('onUpdate', this.stub(key, knownRv), obj);
+          await this.call('onUpdate', last, obj);
         }
+        // (Same resourceVersion: nothing to deliver, and `known` now shares the store's object.)
       } else if (!store.has(key)) {
         this.seenAt!.set(key, this.fan.ring.next);
-        const knownRv = this.known.get(key)!;
+        const last = this.known.get(key)!;
         this.known.delete(key);
         budget--;
-        await this.call('onDelete', new DeletedFinalStateUnknown<T>(key, this.stub(key, knownRv)));
+        await this.call('onDelete', new DeletedFinalStateUnknown<T>(key, last));
       }
       if (this.stopped) return 0;
     }
@@ -321,31 +326,28 @@ class Listener<T extends KubeObject> {
   private async deliverEvent(seq: number, ev: FanoutEvent<T>): Promise<number> {
     const seen = this.seenAt?.get(ev.key);
     if (seen !== undefined && seq < seen) return 0;
-    const knownRv = this.known.get(ev.key);
+    const last = this.known.get(ev.key);
     switch (ev.type) {
       case 'add':
       case 'update': {
-        const rv = rvOf(ev.obj);
-        if (knownRv === rv) return 0;
-        this.known.set(ev.key, rv);
-        if (knownRv === undefined) {
+        if (last !== undefined && rvOf(last) === rvOf(ev.obj)) {
+          this.known.set(ev.key, ev.obj); // nothing new to say; just share the store's object
+          return 0;
+        }
+        this.known.set(ev.key, ev.obj);
+        if (last === undefined) {
           await this.call('onAdd', ev.obj, ev.type === 'add' && ev.isInInitialList);
         } else {
-          const old = ev.type === 'update' ? ev.old : this.stub(ev.key, knownRv);
-          await this.call('onUpdate', old, ev.obj);
+          await this.call('onUpdate', ev.type === 'update' ? ev.old : last, ev.obj);
         }
         return 1;
       }
       case 'delete':
-        if (knownRv === undefined) return 0;
+        if (last === undefined) return 0;
         this.known.delete(ev.key);
         await this.call('onDelete', ev.obj);
         return 1;
     }
-  }
-
-  private stub(key: string, resourceVersion: string): T {
-    return stubOf<T>(key, resourceVersion, this.fan.opts.typeMeta);
   }
 
   private async call(name: 'onAdd' | 'onUpdate' | 'onDelete', ...args: unknown[]): Promise<void> {
@@ -362,30 +364,6 @@ class Listener<T extends KubeObject> {
 
 function rvOf(obj: KubeObject): string {
   return obj.metadata?.resourceVersion ?? '';
-}
-
-/**
- * What a listener can say about a version it no longer holds: identity and the
- * resourceVersion it last saw (see the file comment for why not the full object).
- */
-function stubOf<T extends KubeObject>(
-  key: string,
-  resourceVersion: string,
-  typeMeta?: FanoutOptions['typeMeta'],
-): T {
-  let namespace = '';
-  let name = key;
-  try {
-    ({ namespace, name } = splitMetaNamespaceKey(key));
-  } catch {
-    // a custom key function: keep the whole key as the name
-  }
-  const metadata: KubeObject['metadata'] = { name, resourceVersion };
-  if (namespace) metadata.namespace = namespace;
-  const stub: KubeObject = { metadata };
-  if (typeMeta?.apiVersion) stub.apiVersion = typeMeta.apiVersion;
-  if (typeMeta?.kind) stub.kind = typeMeta.kind;
-  return stub as T;
 }
 
 function turn(): Promise<void> {

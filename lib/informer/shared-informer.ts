@@ -114,7 +114,6 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
       clock,
       ringCapacity: opts.ringCapacity,
       chunkSize: opts.chunkSize,
-      typeMeta: this.typeMeta,
       onHandlerError: (err, callback) => {
         handlerErrors?.inc({ resource: this.label });
         this.logger.error('event handler failed', { callback, err: errorMessage(err) });
@@ -206,6 +205,10 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
       const obj = this.prepare(raw);
       const key = this.store.keyOf(obj);
       seen.add(key);
+      // Same resourceVersion, same object: keep the one we hold. Handlers' fan-out listeners
+      // reference it, and swapping in an equal copy would pin both until the next change.
+      const cur = this.store.get(key);
+      if (cur && rv(cur) !== '' && rv(cur) === rv(obj)) continue;
       const old = this.store.put(key, obj);
       if (!old) this.fanout.publish({ type: 'add', key, obj, isInInitialList: initial });
       else if (rv(old) !== rv(obj)) this.fanout.publish({ type: 'update', key, old, obj });
