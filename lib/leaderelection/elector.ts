@@ -166,13 +166,13 @@ export class LeaderElector {
    * retryPeriod of its death (client-go: up to about leaseDuration + 2 * 2.2 * retryPeriod):
    *
    * - The holder writes a new renewTime every retryPeriod; say it dies at K, its last write
-   *   landing at R <= K.
+   *   landing at R <= K (a write already in flight at K may land one request later).
    * - We poll on a fixed grid at most retryPeriod apart (jitter only shortens a period), so
-   *   the first poll to read R's record starts before R + retryPeriod, and observedTime O
-   *   (when its answer arrives) is at most one request later.
+   *   the first poll to read R's record starts no later than R + retryPeriod, and
+   *   observedTime O (when its answer arrives) is at most one request later.
    * - Nothing changes the record after R, so O stays put; we need not wait for a poll to
    *   notice expiry, because we attempt exactly at O + leaseDuration, the moment our own
-   *   clock says the lease ran out.
+   *   clock says the lease ran out (a timer firing a little early costs one more GET).
    * - Takeover = O + leaseDuration <= K + retryPeriod + leaseDuration (+ request round trips).
    *
    * Safety is client-go's: expiry is measured from when *we* saw the record change, never
