@@ -4,7 +4,11 @@
 const transform = {
   '^.+\\.ts$': [
     'babel-jest',
-    { babelrc: false, configFile: false, presets: [['@babel/preset-typescript', { onlyRemoveTypeImports: true }]] },
+    {
+      babelrc: false,
+      configFile: false,
+      presets: [['@babel/preset-typescript', { onlyRemoveTypeImports: true }]],
+    },
   ],
 };
 const common = {
@@ -20,7 +24,11 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/lib/**/*.test.ts', '<rootDir>/controllers/**/*.test.ts', '<rootDir>/scripts/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/lib/**/*.test.ts',
+        '<rootDir>/controllers/**/*.test.ts',
+        '<rootDir>/scripts/**/*.test.ts',
+      ],
     },
     {
       ...common,

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mergeRules, renderDeployment, renderRBAC } from './generate-manifests.js';
 
 describe('manifests', () => {
-  it('match what the code renders (run `npm run manifests` after changing a controller\'s rbac)', () => {
+  it("match what the code renders (run `npm run manifests` after changing a controller's rbac)", () => {
     expect(readFileSync('manifests/rbac.yaml', 'utf8')).toBe(renderRBAC());
     expect(readFileSync('manifests/deployment.yaml', 'utf8')).toBe(renderDeployment());
   });

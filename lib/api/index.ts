@@ -133,7 +133,10 @@ export interface ResourceClaim extends KubeObject {
 }
 
 export interface ResourceClaimTemplate extends KubeObject {
-  spec: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> };
+  spec: {
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec: Record<string, unknown>;
+  };
 }
 
 // ---- coordination.k8s.io/v1 ----
@@ -162,7 +165,14 @@ export interface Event extends KubeObject {
   reportingInstance: string;
   action: string;
   reason: string;
-  regarding: { apiVersion?: string; kind?: string; namespace?: string; name?: string; uid?: string; resourceVersion?: string };
+  regarding: {
+    apiVersion?: string;
+    kind?: string;
+    namespace?: string;
+    name?: string;
+    uid?: string;
+    resourceVersion?: string;
+  };
   related?: Event['regarding'];
   note?: string;
   type: 'Normal' | 'Warning';

@@ -264,10 +264,7 @@ export function runOptionsFromFlags(
 /** What the command runs once flags are parsed; tests pass their own to inspect the options. */
 export type Runner = (options: Partial<RunOptions>, definitions: ControllerDefinition[]) => Promise<number>;
 
-export function runCommand(
-  definitions: ControllerDefinition[],
-  runner: Runner = runWithSignals,
-): Command {
+export function runCommand(definitions: ControllerDefinition[], runner: Runner = runWithSignals): Command {
   const d = DEFAULT_RUN_OPTIONS;
   const names = definitions.map((x) => x.name).sort();
   const cmd = new Command('run')

@@ -12,7 +12,14 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceCIDR } from '../api/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { createKubeClient, type KubeClientOptions, type RestKubeClient } from './client.js';
-import { ApiError, isForbidden, isNotFound, isTooManyRequests, NetworkError, WatchDecodeError } from './errors.js';
+import {
+  ApiError,
+  isForbidden,
+  isNotFound,
+  isTooManyRequests,
+  NetworkError,
+  WatchDecodeError,
+} from './errors.js';
 import { applyPatch, jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { Resources, type WatchEvent } from './types.js';
 
@@ -74,12 +81,24 @@ function client(opts: KubeClientOptions = {}, kc = kubeConfig()): RestKubeClient
   return c;
 }
 
-function json(res: http.ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: http.ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
-const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+const status = (code: number, reason: string, message: string) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  code,
+  reason,
+  message,
+});
 
 describe('RestKubeClient requests', () => {
   it('builds URLs, headers and bodies for each verb', async () => {
@@ -92,9 +111,18 @@ describe('RestKubeClient requests', () => {
     await cms.create({ metadata: { name: 'b', namespace: 'ns' } }, { fieldManager: 'm', dryRun: true });
     await cms.update({ metadata: { name: 'b', namespace: 'ns', resourceVersion: '7' } });
     await mergePatch(cms, 'b', { data: { k: 'v' } }, { namespace: 'ns' });
-    await strategicMergePatch(c.resource(Resources.pods), 'p', { metadata: { finalizers: ['f'] } }, { namespace: 'ns', subresource: 'status' });
+    await strategicMergePatch(
+      c.resource(Resources.pods),
+      'p',
+      { metadata: { finalizers: ['f'] } },
+      { namespace: 'ns', subresource: 'status' },
+    );
     await jsonPatch(cms, 'b', [{ op: 'remove', path: '/data/k' }], { namespace: 'ns' });
-    await applyPatch(c.resource<ServiceCIDR>(Resources.serviceCIDRs), { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.0.0.0/24'] } }, { fieldManager: 'svc', force: true });
+    await applyPatch(
+      c.resource<ServiceCIDR>(Resources.serviceCIDRs),
+      { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.0.0.0/24'] } },
+      { fieldManager: 'svc', force: true },
+    );
     await cms.delete('b', { namespace: 'ns', preconditions: { uid: 'u1' } });
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
       'GET /api/v1/namespaces/ns/configmaps/a',
@@ -120,40 +148,72 @@ describe('RestKubeClient requests', () => {
       'application/apply-patch+yaml',
       'application/json',
     ]);
-    expect(seen[0].headers).toMatchObject({ authorization: 'Bearer secret', 'user-agent': 'ts-kcm/test', accept: 'application/json' });
-    expect(seen[2].headers.accept).toBe('application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json');
+    expect(seen[0].headers).toMatchObject({
+      authorization: 'Bearer secret',
+      'user-agent': 'ts-kcm/test',
+      accept: 'application/json',
+    });
+    expect(seen[2].headers.accept).toBe(
+      'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+    );
     expect(JSON.parse(seen[8].body)).toEqual({
       apiVersion: 'networking.k8s.io/v1',
       kind: 'ServiceCIDR',
       metadata: { name: 'kubernetes' },
       spec: { cidrs: ['10.0.0.0/24'] },
     });
-    expect(JSON.parse(seen[9].body)).toEqual({ apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: 'u1' } });
+    expect(JSON.parse(seen[9].body)).toEqual({
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { uid: 'u1' },
+    });
   });
 
   it('refuses a namespaced name without a namespace before sending anything', async () => {
     const c = client();
-    await expect(c.resource(Resources.pods).get('p')).rejects.toThrow('pods "p": a namespace is required for a namespaced resource');
+    await expect(c.resource(Resources.pods).get('p')).rejects.toThrow(
+      'pods "p": a namespace is required for a namespaced resource',
+    );
     expect(seen).toEqual([]);
   });
 
   it('maps error responses to ApiError', async () => {
     handler = (req, res) => {
-      if (req.url.includes('missing')) return json(res, 404, status(404, 'NotFound', 'configmaps "missing" not found'));
+      if (req.url.includes('missing'))
+        return json(res, 404, status(404, 'NotFound', 'configmaps "missing" not found'));
       if (req.url.includes('plain')) {
         res.writeHead(403);
         return res.end('nope');
       }
-      json(res, 403, status(403, 'Forbidden', 'servicecidrs.networking.k8s.io is forbidden: User "x" cannot list resource "servicecidrs"'));
+      json(
+        res,
+        403,
+        status(
+          403,
+          'Forbidden',
+          'servicecidrs.networking.k8s.io is forbidden: User "x" cannot list resource "servicecidrs"',
+        ),
+      );
     };
     const c = client();
-    const nf = await c.resource(Resources.configmaps).get('missing', 'ns').catch((e: unknown) => e);
+    const nf = await c
+      .resource(Resources.configmaps)
+      .get('missing', 'ns')
+      .catch((e: unknown) => e);
     expect(isNotFound(nf)).toBe(true);
     expect((nf as ApiError).message).toBe('configmaps "missing" not found');
-    const fb = await c.resource(Resources.serviceCIDRs).list().catch((e: unknown) => e);
+    const fb = await c
+      .resource(Resources.serviceCIDRs)
+      .list()
+      .catch((e: unknown) => e);
     expect(isForbidden(fb)).toBe(true);
-    expect((fb as ApiError).message).toBe('servicecidrs.networking.k8s.io is forbidden: User "x" cannot list resource "servicecidrs"');
-    const plain = await c.resource(Resources.serviceCIDRs).get('plain').catch((e: unknown) => e);
+    expect((fb as ApiError).message).toBe(
+      'servicecidrs.networking.k8s.io is forbidden: User "x" cannot list resource "servicecidrs"',
+    );
+    const plain = await c
+      .resource(Resources.serviceCIDRs)
+      .get('plain')
+      .catch((e: unknown) => e);
     expect((plain as ApiError).message).toBe('forbidden: cannot get servicecidrs.networking.k8s.io: nope');
     expect((plain as ApiError).reason).toBe('Forbidden');
   });
@@ -162,29 +222,40 @@ describe('RestKubeClient requests', () => {
     let n = 0;
     handler = (req, res) => {
       n++;
-      if (req.url.includes('always') || n === 1) return json(res, 429, status(429, 'TooManyRequests', 'slow down'), { 'Retry-After': '0' });
+      if (req.url.includes('always') || n === 1)
+        return json(res, 429, status(429, 'TooManyRequests', 'slow down'), { 'Retry-After': '0' });
       json(res, 200, { metadata: { name: 'ok' } });
     };
     const registry = newRegistry();
     const c = client({ registry, maxRetries: 3 });
-    await expect(c.resource(Resources.configmaps).get('a', 'ns')).resolves.toEqual({ metadata: { name: 'ok' } });
+    await expect(c.resource(Resources.configmaps).get('a', 'ns')).resolves.toEqual({
+      metadata: { name: 'ok' },
+    });
     expect(n).toBe(2);
-    const err = await c.resource(Resources.configmaps).get('always', 'ns').catch((e: unknown) => e);
+    const err = await c
+      .resource(Resources.configmaps)
+      .get('always', 'ns')
+      .catch((e: unknown) => e);
     expect(isTooManyRequests(err)).toBe(true);
     expect((err as ApiError).retryAfterSeconds).toBe(0);
     expect(n).toBe(6); // 1 + 3 retries
     const text = await registry.metrics();
     expect(text).toContain(`rest_client_requests_total{code="429",method="GET",host="127.0.0.1:${port}"} 5`);
     expect(text).toContain(`rest_client_requests_total{code="200",method="GET",host="127.0.0.1:${port}"} 1`);
-    expect(text).toContain(`rest_client_request_duration_seconds_count{verb="GET",host="127.0.0.1:${port}"} 6`);
-    expect(text).toContain(`rest_client_rate_limiter_duration_seconds_count{verb="GET",host="127.0.0.1:${port}"} 6`);
+    expect(text).toContain(
+      `rest_client_request_duration_seconds_count{verb="GET",host="127.0.0.1:${port}"} 6`,
+    );
+    expect(text).toContain(
+      `rest_client_rate_limiter_duration_seconds_count{verb="GET",host="127.0.0.1:${port}"} 6`,
+    );
   });
 
   it('retries a 5xx only when the server sent Retry-After', async () => {
     let n = 0;
     handler = (req, res) => {
       n++;
-      if (req.url.includes('hint') && n === 1) return json(res, 503, status(503, 'ServiceUnavailable', 'starting'), { 'Retry-After': '0' });
+      if (req.url.includes('hint') && n === 1)
+        return json(res, 503, status(503, 'ServiceUnavailable', 'starting'), { 'Retry-After': '0' });
       if (req.url.includes('hint')) return json(res, 200, {});
       json(res, 500, status(500, 'InternalError', 'boom'));
     };
@@ -192,7 +263,10 @@ describe('RestKubeClient requests', () => {
     await c.resource(Resources.nodes).get('hint');
     expect(n).toBe(2);
     n = 0;
-    const err = await c.resource(Resources.nodes).get('plain').catch((e: unknown) => e);
+    const err = await c
+      .resource(Resources.nodes)
+      .get('plain')
+      .catch((e: unknown) => e);
     expect(n).toBe(1);
     expect((err as ApiError).reason).toBe('InternalError');
     expect((err as ApiError).message).toBe('boom');
@@ -212,7 +286,10 @@ describe('RestKubeClient requests', () => {
       contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
       currentContext: 'ctx',
     });
-    const err = await client({}, kc).resource(Resources.nodes).list().catch((e: unknown) => e);
+    const err = await client({}, kc)
+      .resource(Resources.nodes)
+      .list()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as NetworkError).errno).toBe('ECONNREFUSED');
     expect((err as Error).message).toMatch(/^GET http:\/\/127\.0\.0\.1:1\/api\/v1\/nodes: /);
@@ -223,8 +300,14 @@ describe('RestKubeClient requests', () => {
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, 'old\n');
     let accepted = 'Bearer old';
-    handler = (req, res) => (req.headers.authorization === accepted ? json(res, 200, {}) : json(res, 401, status(401, 'Unauthorized', 'Unauthorized')));
-    const c = client({}, kubeConfig({ name: 'sa', authProvider: { name: 'tokenFile', config: { tokenFile } } }));
+    handler = (req, res) =>
+      req.headers.authorization === accepted
+        ? json(res, 200, {})
+        : json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    const c = client(
+      {},
+      kubeConfig({ name: 'sa', authProvider: { name: 'tokenFile', config: { tokenFile } } }),
+    );
     await c.resource(Resources.nodes).list();
     fs.writeFileSync(tokenFile, 'new');
     accepted = 'Bearer new';
@@ -238,12 +321,16 @@ describe('RestKubeClient requests', () => {
       res.writeHead(500);
       res.end('[-]etcd failed');
     };
-    await expect(client().requestRaw('GET', '/readyz?verbose')).resolves.toEqual({ status: 500, body: '[-]etcd failed' });
+    await expect(client().requestRaw('GET', '/readyz?verbose')).resolves.toEqual({
+      status: 500,
+      body: '[-]etcd failed',
+    });
   });
 });
 
 describe('RestKubeClient watch', () => {
-  const ev = (type: string, name: string) => JSON.stringify({ type, object: { metadata: { name, resourceVersion: '1' } } });
+  const ev = (type: string, name: string) =>
+    JSON.stringify({ type, object: { metadata: { name, resourceVersion: '1' } } });
 
   it('yields events split across chunks, then ends when the server closes', async () => {
     handler = (_req, res) => {
@@ -256,10 +343,24 @@ describe('RestKubeClient watch', () => {
       });
     };
     const got: WatchEvent[] = [];
-    for await (const e of client().resource(Resources.configmaps).watch({ namespace: 'ns', resourceVersion: '5', allowWatchBookmarks: true, metadataOnly: true }, new AbortController().signal)) got.push(e);
-    expect(got.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED a', 'MODIFIED a', 'DELETED a']);
-    expect(seen[0].url).toBe('/api/v1/namespaces/ns/configmaps?watch=true&resourceVersion=5&allowWatchBookmarks=true');
-    expect(seen[0].headers.accept).toBe('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json');
+    for await (const e of client()
+      .resource(Resources.configmaps)
+      .watch(
+        { namespace: 'ns', resourceVersion: '5', allowWatchBookmarks: true, metadataOnly: true },
+        new AbortController().signal,
+      ))
+      got.push(e);
+    expect(got.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual([
+      'ADDED a',
+      'MODIFIED a',
+      'DELETED a',
+    ]);
+    expect(seen[0].url).toBe(
+      '/api/v1/namespaces/ns/configmaps?watch=true&resourceVersion=5&allowWatchBookmarks=true',
+    );
+    expect(seen[0].headers.accept).toBe(
+      'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json',
+    );
   });
 
   it('throws on a malformed line instead of skipping it', async () => {
@@ -269,11 +370,14 @@ describe('RestKubeClient watch', () => {
     };
     const got: string[] = [];
     const run = async () => {
-      for await (const e of client().resource(Resources.pods).watch({}, new AbortController().signal)) got.push(e.object.metadata.name ?? '');
+      for await (const e of client().resource(Resources.pods).watch({}, new AbortController().signal))
+        got.push(e.object.metadata.name ?? '');
     };
     const err = await run().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WatchDecodeError);
-    expect((err as Error).message).toMatch(/^malformed watch event from http:\/\/127\.0\.0\.1:\d+\/api\/v1\/pods\?watch=true: .*: \{not json$/);
+    expect((err as Error).message).toMatch(
+      /^malformed watch event from http:\/\/127\.0\.0\.1:\d+\/api\/v1\/pods\?watch=true: .*: \{not json$/,
+    );
     expect(got).toEqual(['a']);
   });
 
@@ -294,7 +398,10 @@ describe('RestKubeClient watch', () => {
   it('surfaces a 410 on the watch request as ApiError', async () => {
     handler = (_req, res) => json(res, 410, status(410, 'Expired', 'too old resource version: 1 (5)'));
     const err = await (async () => {
-      for await (const _ of client().resource(Resources.pods).watch({ resourceVersion: '1' }, new AbortController().signal)) void _;
+      for await (const _ of client()
+        .resource(Resources.pods)
+        .watch({ resourceVersion: '1' }, new AbortController().signal))
+        void _;
     })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe(410);

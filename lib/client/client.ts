@@ -89,7 +89,12 @@ export class RestKubeClient implements KubeClient {
   }
 
   async serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }> {
-    const res = await this.transport.request({ method: 'GET', path: '/version', verb: 'get', resource: 'version' });
+    const res = await this.transport.request({
+      method: 'GET',
+      path: '/version',
+      verb: 'get',
+      resource: 'version',
+    });
     return JSON.parse(res.body) as { gitVersion: string; major: string; minor: string };
   }
 
@@ -128,7 +133,13 @@ export function parseWatchLine<T>(line: string, url: string): WatchEvent<T> {
     throw new WatchDecodeError(url, line, err instanceof Error ? err.message : String(err));
   }
   const ev = parsed as { type?: unknown; object?: unknown };
-  if (typeof ev !== 'object' || ev === null || !watchEventTypes.has(ev.type as WatchEventType) || typeof ev.object !== 'object' || ev.object === null) {
+  if (
+    typeof ev !== 'object' ||
+    ev === null ||
+    !watchEventTypes.has(ev.type as WatchEventType) ||
+    typeof ev.object !== 'object' ||
+    ev.object === null
+  ) {
     throw new WatchDecodeError(url, line, 'not a watch event (need "type" and "object")');
   }
   return { type: ev.type as WatchEventType, object: ev.object as T };
@@ -156,9 +167,12 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     try {
       return JSON.parse(res.body) as R;
     } catch (err) {
-      throw new Error(`${spec.method} ${spec.path}: response ${res.status} is not JSON: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new Error(
+        `${spec.method} ${spec.path}: response ${res.status} is not JSON: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -223,9 +237,12 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   async create(obj: T, opts: WriteOptions = {}): Promise<T> {
     const ns = opts.namespace ?? obj.metadata?.namespace;
-    if (this.ref.namespaced && !ns) throw new Error(`${this.what}: a namespace is required to create a namespaced resource`);
+    if (this.ref.namespaced && !ns)
+      throw new Error(`${this.what}: a namespace is required to create a namespaced resource`);
     // POST to a subresource (serviceaccounts/x/token, pods/x/eviction) names the parent object.
-    const path = opts.subresource ? this.path(ns, obj.metadata?.name ?? '', opts.subresource) : resourcePath(this.ref, { namespace: ns });
+    const path = opts.subresource
+      ? this.path(ns, obj.metadata?.name ?? '', opts.subresource)
+      : resourcePath(this.ref, { namespace: ns });
     return this.json<T>({
       method: 'POST',
       path: withQuery(path, writeQuery(opts)),
@@ -251,7 +268,10 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     const force = opts.type === 'apply' ? opts.force : undefined;
     return this.json<T>({
       method: 'PATCH',
-      path: withQuery(this.path(opts.namespace, name, opts.subresource), writeQuery({ fieldManager, dryRun: opts.dryRun, force })),
+      path: withQuery(
+        this.path(opts.namespace, name, opts.subresource),
+        writeQuery({ fieldManager, dryRun: opts.dryRun, force }),
+      ),
       body: typeof patch === 'string' ? patch : JSON.stringify(patch),
       contentType: patchContentTypes[opts.type],
       verb: 'patch',

@@ -2,7 +2,13 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findKubeConfigSource, KubeConfigNotFoundError, loadKubeConfig, serviceAccountDir, tokenFileOf } from './config.js';
+import {
+  findKubeConfigSource,
+  KubeConfigNotFoundError,
+  loadKubeConfig,
+  serviceAccountDir,
+  tokenFileOf,
+} from './config.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ts-kcm-config-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -37,8 +43,13 @@ const inCluster = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT
 describe('findKubeConfigSource', () => {
   it('prefers explicit, then $KUBECONFIG, then in-cluster, then ~/.kube/config', () => {
     const env = { KUBECONFIG: fromEnv, ...inCluster };
-    expect(findKubeConfigSource({ kubeconfig: explicit, env, homeDir: home, serviceAccountRoot: saRoot })).toEqual({ kind: 'explicit', paths: [explicit] });
-    expect(findKubeConfigSource({ env, homeDir: home, serviceAccountRoot: saRoot })).toEqual({ kind: 'env', paths: [fromEnv] });
+    expect(
+      findKubeConfigSource({ kubeconfig: explicit, env, homeDir: home, serviceAccountRoot: saRoot }),
+    ).toEqual({ kind: 'explicit', paths: [explicit] });
+    expect(findKubeConfigSource({ env, homeDir: home, serviceAccountRoot: saRoot })).toEqual({
+      kind: 'env',
+      paths: [fromEnv],
+    });
     expect(findKubeConfigSource({ env: inCluster, homeDir: home, serviceAccountRoot: saRoot })).toEqual({
       kind: 'in-cluster',
       host: '10.0.0.1',
@@ -49,7 +60,9 @@ describe('findKubeConfigSource', () => {
       kind: 'home',
       paths: [path.join(home, '.kube', 'config')],
     });
-    expect(findKubeConfigSource({ env: {}, homeDir: path.join(root, 'nohome'), serviceAccountRoot: saRoot })).toBeUndefined();
+    expect(
+      findKubeConfigSource({ env: {}, homeDir: path.join(root, 'nohome'), serviceAccountRoot: saRoot }),
+    ).toBeUndefined();
   });
 
   it('skips $KUBECONFIG entries that do not exist', () => {
@@ -60,8 +73,12 @@ describe('findKubeConfigSource', () => {
 
 describe('loadKubeConfig', () => {
   it('loads the chosen file', () => {
-    expect(loadKubeConfig({ kubeconfig: explicit }).getCurrentCluster()?.server).toBe('https://explicit:6443');
-    expect(loadKubeConfig({ env: { KUBECONFIG: fromEnv }, homeDir: home }).getCurrentCluster()?.server).toBe('https://env:6443');
+    expect(loadKubeConfig({ kubeconfig: explicit }).getCurrentCluster()?.server).toBe(
+      'https://explicit:6443',
+    );
+    expect(loadKubeConfig({ env: { KUBECONFIG: fromEnv }, homeDir: home }).getCurrentCluster()?.server).toBe(
+      'https://env:6443',
+    );
   });
 
   it('builds the in-cluster config on the rotating token file', () => {
@@ -71,9 +88,14 @@ describe('loadKubeConfig', () => {
   });
 
   it('fails clearly when nothing is found or the explicit file is missing', () => {
-    const none = () => loadKubeConfig({ env: {}, homeDir: path.join(root, 'nohome'), serviceAccountRoot: saRoot });
+    const none = () =>
+      loadKubeConfig({ env: {}, homeDir: path.join(root, 'nohome'), serviceAccountRoot: saRoot });
     expect(none).toThrow(KubeConfigNotFoundError);
-    expect(none).toThrow('no kubeconfig: pass --kubeconfig, set KUBECONFIG, run in a pod with a service account, or create ~/.kube/config');
-    expect(() => loadKubeConfig({ kubeconfig: path.join(root, 'nope') })).toThrow(`kubeconfig ${path.join(root, 'nope')} does not exist`);
+    expect(none).toThrow(
+      'no kubeconfig: pass --kubeconfig, set KUBECONFIG, run in a pod with a service account, or create ~/.kube/config',
+    );
+    expect(() => loadKubeConfig({ kubeconfig: path.join(root, 'nope') })).toThrow(
+      `kubeconfig ${path.join(root, 'nope')} does not exist`,
+    );
   });
 });

@@ -38,16 +38,21 @@ export class KubeConfigNotFoundError extends Error {
  * manager may then bring up its embedded control plane). An explicit path is returned even
  * if the file is missing: loadKubeConfig reports that as an error rather than falling back.
  */
-export function findKubeConfigSource(opts: { kubeconfig?: string } & ConfigEnvironment = {}): KubeConfigSource | undefined {
+export function findKubeConfigSource(
+  opts: { kubeconfig?: string } & ConfigEnvironment = {},
+): KubeConfigSource | undefined {
   const env = opts.env ?? process.env;
   if (opts.kubeconfig) return { kind: 'explicit', paths: [opts.kubeconfig] };
-  const fromEnv = (env.KUBECONFIG ?? '')
-    .split(path.delimiter)
-    .filter((p) => p !== '' && fs.existsSync(p));
+  const fromEnv = (env.KUBECONFIG ?? '').split(path.delimiter).filter((p) => p !== '' && fs.existsSync(p));
   if (fromEnv.length) return { kind: 'env', paths: fromEnv };
   const tokenFile = path.join(opts.serviceAccountRoot ?? '', serviceAccountDir, 'token');
   if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && fs.existsSync(tokenFile)) {
-    return { kind: 'in-cluster', host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT, tokenFile };
+    return {
+      kind: 'in-cluster',
+      host: env.KUBERNETES_SERVICE_HOST,
+      port: env.KUBERNETES_SERVICE_PORT,
+      tokenFile,
+    };
   }
   const home = opts.homeDir ?? env.HOME ?? os.homedir();
   const homeConfig = path.join(home, '.kube', 'config');
@@ -59,7 +64,9 @@ export function findKubeConfigSource(opts: { kubeconfig?: string } & ConfigEnvir
  * Load the configuration findKubeConfigSource picks. Throws KubeConfigNotFoundError when
  * there is none, and a plain Error when the file named is missing or has no usable context.
  */
-export function loadKubeConfig(opts: { kubeconfig?: string; context?: string } & ConfigEnvironment = {}): KubeConfig {
+export function loadKubeConfig(
+  opts: { kubeconfig?: string; context?: string } & ConfigEnvironment = {},
+): KubeConfig {
   const source = findKubeConfigSource(opts);
   if (!source) {
     throw new KubeConfigNotFoundError(
@@ -73,8 +80,13 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
   const kc = new KubeConfig();
   if (source.kind === 'in-cluster') {
     // client-node builds the in-cluster user on a token *file*; our auth layer re-reads it (rotation).
-    const prefix = source.tokenFile.slice(0, source.tokenFile.length - path.join(serviceAccountDir, 'token').length);
-    withEnv({ KUBERNETES_SERVICE_HOST: source.host, KUBERNETES_SERVICE_PORT: source.port }, () => kc.loadFromCluster(prefix));
+    const prefix = source.tokenFile.slice(
+      0,
+      source.tokenFile.length - path.join(serviceAccountDir, 'token').length,
+    );
+    withEnv({ KUBERNETES_SERVICE_HOST: source.host, KUBERNETES_SERVICE_PORT: source.port }, () =>
+      kc.loadFromCluster(prefix),
+    );
   } else {
     const [first, ...rest] = source.paths;
     if (!fs.existsSync(first)) throw new Error(`kubeconfig ${first} does not exist`);
@@ -87,9 +99,11 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
     }
   }
   if (context) kc.setCurrentContext(context);
-  const where = source.kind === 'in-cluster' ? 'in-cluster config' : `kubeconfig ${source.paths.join(path.delimiter)}`;
+  const where =
+    source.kind === 'in-cluster' ? 'in-cluster config' : `kubeconfig ${source.paths.join(path.delimiter)}`;
   if (!kc.getCurrentContext()) throw new Error(`${where} has no current-context`);
-  if (!kc.getCurrentCluster()) throw new Error(`${where}: context ${kc.getCurrentContext()} names no known cluster`);
+  if (!kc.getCurrentCluster())
+    throw new Error(`${where}: context ${kc.getCurrentContext()} names no known cluster`);
   return kc;
 }
 

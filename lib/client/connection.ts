@@ -43,7 +43,8 @@ export class Connection {
 
   constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    if (!cluster)
+      throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
     this.kc = kc;
     this.server = new URL(cluster.server);
     this.host = this.server.host;

@@ -33,7 +33,13 @@ export class ApiError extends Error {
   }
 
   /** Build from an HTTP status and the response body (JSON Status or plain text). */
-  static fromResponse(code: number, body: string, verb: string, resource: string, retryAfter?: string | null): ApiError {
+  static fromResponse(
+    code: number,
+    body: string,
+    verb: string,
+    resource: string,
+    retryAfter?: string | null,
+  ): ApiError {
     let status: Status | undefined;
     try {
       const parsed = JSON.parse(body) as Status;
@@ -133,13 +139,28 @@ function statusError(
 }
 
 /** 404: `configmaps "foo" not found`. */
-export function newNotFound(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, verb = 'get'): ApiError {
+export function newNotFound(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  name: string,
+  verb = 'get',
+): ApiError {
   return statusError(404, 'NotFound', `${qualifiedResource(ref)} "${name}" not found`, verb, ref, name);
 }
 
 /** 409 AlreadyExists: `configmaps "foo" already exists`. */
-export function newAlreadyExists(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, verb = 'create'): ApiError {
-  return statusError(409, 'AlreadyExists', `${qualifiedResource(ref)} "${name}" already exists`, verb, ref, name);
+export function newAlreadyExists(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  name: string,
+  verb = 'create',
+): ApiError {
+  return statusError(
+    409,
+    'AlreadyExists',
+    `${qualifiedResource(ref)} "${name}" already exists`,
+    verb,
+    ref,
+    name,
+  );
 }
 
 /** 409 Conflict, by default the stale-resourceVersion wording of the apiserver. */
@@ -149,21 +170,48 @@ export function newConflict(
   verb = 'update',
   detail = 'the object has been modified; please apply your changes to the latest version and try again',
 ): ApiError {
-  return statusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(ref)} "${name}": ${detail}`, verb, ref, name);
+  return statusError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${qualifiedResource(ref)} "${name}": ${detail}`,
+    verb,
+    ref,
+    name,
+  );
 }
 
 /** 410 Expired: the watch or list asked for a resourceVersion the server no longer has. */
-export function newGone(ref: Pick<ResourceRef, 'group' | 'resource'>, message = 'too old resource version', verb = 'watch'): ApiError {
+export function newGone(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  message = 'too old resource version',
+  verb = 'watch',
+): ApiError {
   return statusError(410, 'Expired', message, verb, ref);
 }
 
 /** 422 Invalid. */
-export function newInvalid(ref: Pick<ResourceRef, 'group' | 'resource'>, name: string, detail: string, verb = 'create'): ApiError {
-  return statusError(422, 'Invalid', `${qualifiedResource(ref)} "${name}" is invalid: ${detail}`, verb, ref, name);
+export function newInvalid(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  name: string,
+  detail: string,
+  verb = 'create',
+): ApiError {
+  return statusError(
+    422,
+    'Invalid',
+    `${qualifiedResource(ref)} "${name}" is invalid: ${detail}`,
+    verb,
+    ref,
+    name,
+  );
 }
 
 /** 400 BadRequest. */
-export function newBadRequest(ref: Pick<ResourceRef, 'group' | 'resource'>, message: string, verb: string): ApiError {
+export function newBadRequest(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  message: string,
+  verb: string,
+): ApiError {
   return statusError(400, 'BadRequest', message, verb, ref);
 }
 
@@ -180,9 +228,21 @@ export function newForbidden(
 }
 
 /** 429 TooManyRequests, optionally with Retry-After seconds. */
-export function newTooManyRequests(ref: Pick<ResourceRef, 'group' | 'resource'>, verb: string, retryAfterSeconds?: number): ApiError {
+export function newTooManyRequests(
+  ref: Pick<ResourceRef, 'group' | 'resource'>,
+  verb: string,
+  retryAfterSeconds?: number,
+): ApiError {
   const e = statusError(429, 'TooManyRequests', 'Too many requests, please try again later.', verb, ref);
-  return new ApiError({ code: 429, reason: e.reason, message: e.message, status: e.status, verb, resource: e.resource, retryAfterSeconds });
+  return new ApiError({
+    code: 429,
+    reason: e.reason,
+    message: e.message,
+    status: e.status,
+    verb,
+    resource: e.resource,
+    retryAfterSeconds,
+  });
 }
 
 /** No HTTP response: connection refused or reset, TLS failure, timeout. `cause` is the socket error. */
@@ -210,7 +270,9 @@ export class WatchDecodeError extends Error {
   readonly line: string;
 
   constructor(url: string, line: string, detail: string) {
-    super(`malformed watch event from ${url}: ${detail}: ${line.length > 200 ? line.slice(0, 200) + '...' : line}`);
+    super(
+      `malformed watch event from ${url}: ${detail}: ${line.length > 200 ? line.slice(0, 200) + '...' : line}`,
+    );
     this.name = 'WatchDecodeError';
     this.line = line;
   }

@@ -1,11 +1,23 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject, ResourceClaim } from '../api/index.js';
 import { FakeClock } from '../clock/index.js';
-import { ApiError, isAlreadyExists, isConflict, isGone, isInvalid, isNotFound, newConflict } from './errors.js';
+import {
+  ApiError,
+  isAlreadyExists,
+  isConflict,
+  isGone,
+  isInvalid,
+  isNotFound,
+  newConflict,
+} from './errors.js';
 import { FakeKubeClient } from './fake.js';
 import { Resources, type WatchEvent } from './types.js';
 
-const cm = (name: string, ns = 'default', data: Record<string, string> = {}): KubeObject & { data: Record<string, string> } => ({
+const cm = (
+  name: string,
+  ns = 'default',
+  data: Record<string, string> = {},
+): KubeObject & { data: Record<string, string> } => ({
   apiVersion: 'v1',
   kind: 'ConfigMap',
   metadata: { name, namespace: ns },
@@ -28,7 +40,9 @@ describe('FakeKubeClient', () => {
     const got = await fake.resource(Resources.configmaps).get('a', 'default');
     expect(got.metadata.uid).toBe('fake-uid-1');
     expect(got.metadata.resourceVersion).toBe('1');
-    await expect(fake.resource(Resources.configmaps).get('b', 'default')).rejects.toThrow('configmaps "b" not found');
+    await expect(fake.resource(Resources.configmaps).get('b', 'default')).rejects.toThrow(
+      'configmaps "b" not found',
+    );
     await fake.resource(Resources.serviceCIDRs).list();
     expect(fake.actions).toEqual([
       { verb: 'get', resource: 'configmaps', namespace: 'default', name: 'a' },
@@ -45,13 +59,20 @@ describe('FakeKubeClient', () => {
     const a = await pods.create({ metadata: { generateName: 'x-', namespace: 'ns' } } as KubeObject);
     const b = await pods.create({ metadata: { generateName: 'x-' } } as KubeObject, { namespace: 'ns' });
     expect([a.metadata.name, b.metadata.name]).toEqual(['x-bbbbb', 'x-bbbbc']);
-    expect(a.metadata).toMatchObject({ uid: 'fake-uid-1', resourceVersion: '1', creationTimestamp: '2026-01-01T00:00:00Z', generation: 1 });
+    expect(a.metadata).toMatchObject({
+      uid: 'fake-uid-1',
+      resourceVersion: '1',
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      generation: 1,
+    });
     expect(a.apiVersion).toBe('v1');
     expect(a.kind).toBe('ConfigMap');
     const err = await pods.create(cm('x-bbbbb', 'ns')).catch((e: unknown) => e);
     expect(isAlreadyExists(err)).toBe(true);
     expect((err as ApiError).message).toBe('configmaps "x-bbbbb" already exists');
-    const withRv = await pods.create({ ...cm('rv', 'ns'), metadata: { name: 'rv', namespace: 'ns', resourceVersion: '1' } }).catch((e: unknown) => e);
+    const withRv = await pods
+      .create({ ...cm('rv', 'ns'), metadata: { name: 'rv', namespace: 'ns', resourceVersion: '1' } })
+      .catch((e: unknown) => e);
     expect((withRv as ApiError).message).toBe('resourceVersion should not be set on objects to be created');
     expect(fake.writeActions().map((x) => [x.verb, x.name])).toEqual([
       ['create', undefined],
@@ -81,7 +102,9 @@ describe('FakeKubeClient', () => {
     obj.metadata.finalizers = ['example.com/f'];
     const fake = new FakeKubeClient([obj], { clock: new FakeClock(Date.parse('2026-02-02T00:00:00Z')) });
     const c = fake.resource(Resources.configmaps);
-    const err = await c.delete('a', { namespace: 'default', preconditions: { uid: 'other' } }).catch((e: unknown) => e);
+    const err = await c
+      .delete('a', { namespace: 'default', preconditions: { uid: 'other' } })
+      .catch((e: unknown) => e);
     expect((err as ApiError).message).toBe(
       'Operation cannot be fulfilled on configmaps "a": Precondition failed: UID in precondition: other, UID in object meta: fake-uid-1',
     );
@@ -111,28 +134,57 @@ describe('FakeKubeClient', () => {
     const c = fake.resource<ResourceClaim>(Resources.resourceClaims);
     let got = await c.patch(
       'c',
-      { metadata: { finalizers: ['b'] }, status: { reservedFor: [{ resource: 'pods', name: 'p2', uid: 'u2' }] } },
+      {
+        metadata: { finalizers: ['b'] },
+        status: { reservedFor: [{ resource: 'pods', name: 'p2', uid: 'u2' }] },
+      },
       { type: 'strategic', namespace: 'ns', subresource: 'status' },
     );
     // Patch items first, then the ones it did not mention: the apiserver's order without $setElementOrder.
     expect(got.metadata.finalizers).toEqual(['b', 'a']);
     expect(got.status?.reservedFor?.map((r) => r.uid)).toEqual(['u2', 'u1']);
-    got = await c.patch('c', { status: { reservedFor: [{ uid: 'u1', $patch: 'delete' }] } }, { type: 'strategic', namespace: 'ns' });
+    got = await c.patch(
+      'c',
+      { status: { reservedFor: [{ uid: 'u1', $patch: 'delete' }] } },
+      { type: 'strategic', namespace: 'ns' },
+    );
     expect(got.status?.reservedFor?.map((r) => r.uid)).toEqual(['u2']);
     got = await c.patch('c', { metadata: { finalizers: ['z'] } }, { type: 'merge', namespace: 'ns' });
     expect(got.metadata.finalizers).toEqual(['z']);
-    got = await c.patch('c', [{ op: 'test', path: '/metadata/finalizers/0', value: 'z' }, { op: 'remove', path: '/metadata/finalizers/0' }], {
-      type: 'json',
-      namespace: 'ns',
-    });
+    got = await c.patch(
+      'c',
+      [
+        { op: 'test', path: '/metadata/finalizers/0', value: 'z' },
+        { op: 'remove', path: '/metadata/finalizers/0' },
+      ],
+      {
+        type: 'json',
+        namespace: 'ns',
+      },
+    );
     expect(got.metadata.finalizers).toEqual([]);
-    const failed = await c.patch('c', [{ op: 'test', path: '/metadata/name', value: 'nope' }], { type: 'json', namespace: 'ns' }).catch((e: unknown) => e);
+    const failed = await c
+      .patch('c', [{ op: 'test', path: '/metadata/name', value: 'nope' }], { type: 'json', namespace: 'ns' })
+      .catch((e: unknown) => e);
     expect(isInvalid(failed)).toBe(true);
-    const stale = await c.patch('c', { metadata: { resourceVersion: '1' } }, { type: 'merge', namespace: 'ns' }).catch((e: unknown) => e);
+    const stale = await c
+      .patch('c', { metadata: { resourceVersion: '1' } }, { type: 'merge', namespace: 'ns' })
+      .catch((e: unknown) => e);
     expect(isConflict(stale)).toBe(true);
-    const applied = await c.patch('new', { metadata: { labels: { x: 'y' } } }, { type: 'apply', namespace: 'ns', fieldManager: 'm', force: true });
+    const applied = await c.patch(
+      'new',
+      { metadata: { labels: { x: 'y' } } },
+      { type: 'apply', namespace: 'ns', fieldManager: 'm', force: true },
+    );
     expect(applied.metadata).toMatchObject({ name: 'new', namespace: 'ns', labels: { x: 'y' } });
-    expect(fake.actions[0]).toMatchObject({ verb: 'patch', resource: 'resourceclaims', namespace: 'ns', name: 'c', subresource: 'status', patchType: 'strategic' });
+    expect(fake.actions[0]).toMatchObject({
+      verb: 'patch',
+      resource: 'resourceclaims',
+      namespace: 'ns',
+      name: 'c',
+      subresource: 'status',
+      patchType: 'strategic',
+    });
     expect(fake.actions.at(-1)).toEqual({
       verb: 'patch',
       resource: 'resourceclaims',
@@ -163,11 +215,16 @@ describe('FakeKubeClient', () => {
   });
 
   it('lists with selectors and pagination', async () => {
-    const objs = ['a', 'b', 'c'].map((n) => ({ ...cm(n), metadata: { name: n, namespace: 'default', labels: { app: n === 'c' ? 'y' : 'x' } } }));
+    const objs = ['a', 'b', 'c'].map((n) => ({
+      ...cm(n),
+      metadata: { name: n, namespace: 'default', labels: { app: n === 'c' ? 'y' : 'x' } },
+    }));
     const fake = new FakeKubeClient([...objs, cm('d', 'other')]);
     const c = fake.resource(Resources.configmaps);
     expect((await c.list({ labelSelector: 'app=x' })).items.map((o) => o.metadata.name)).toEqual(['a', 'b']);
-    expect((await c.list({ fieldSelector: 'metadata.namespace=other' })).items.map((o) => o.metadata.name)).toEqual(['d']);
+    expect(
+      (await c.list({ fieldSelector: 'metadata.namespace=other' })).items.map((o) => o.metadata.name),
+    ).toEqual(['d']);
     const p1 = await c.list({ namespace: 'default', limit: 2 });
     expect(p1.items.map((o) => o.metadata.name)).toEqual(['a', 'b']);
     const p2 = await c.list({ namespace: 'default', limit: 2, continue: p1.metadata.continue });
@@ -175,7 +232,11 @@ describe('FakeKubeClient', () => {
     expect(p2.metadata.continue).toBeUndefined();
     expect(p1.metadata.resourceVersion).toBe('4');
     const meta = await c.list({ namespace: 'other', metadataOnly: true });
-    expect(meta.items[0]).toEqual({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: fake.tracker.get('configmaps', 'other', 'd')?.metadata });
+    expect(meta.items[0]).toEqual({
+      apiVersion: 'meta.k8s.io/v1',
+      kind: 'PartialObjectMetadata',
+      metadata: fake.tracker.get('configmaps', 'other', 'd')?.metadata,
+    });
   });
 
   it('watch replays from a resourceVersion, then feeds live changes until aborted', async () => {
@@ -185,13 +246,19 @@ describe('FakeKubeClient', () => {
     const ac = new AbortController();
     const it = c.watch({ namespace: 'default', resourceVersion: '1' }, ac.signal)[Symbol.asyncIterator]();
     const first = await it.next();
-    expect(first.value).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'b', resourceVersion: '2' } } });
+    expect(first.value).toMatchObject({
+      type: 'ADDED',
+      object: { metadata: { name: 'b', resourceVersion: '2' } },
+    });
     const pending = it.next();
     await c.delete('a', { namespace: 'default' });
     expect(((await pending).value as WatchEvent).type).toBe('DELETED');
     fake.tracker.remove('configmaps', 'default', 'b');
     expect(((await it.next()).value as WatchEvent).object.metadata.name).toBe('b');
-    fake.tracker.sendWatchEvent('configmaps', { type: 'BOOKMARK', object: { metadata: { resourceVersion: '3' } } });
+    fake.tracker.sendWatchEvent('configmaps', {
+      type: 'BOOKMARK',
+      object: { metadata: { resourceVersion: '3' } },
+    });
     expect(((await it.next()).value as WatchEvent).type).toBe('BOOKMARK');
     const ended = it.next();
     ac.abort();
@@ -203,9 +270,18 @@ describe('FakeKubeClient', () => {
     const fake = new FakeKubeClient([cm('a'), cm('b')]);
     const c = fake.resource(Resources.configmaps);
     const ac = new AbortController();
-    const evs = await take(c.watch({ sendInitialEvents: true, allowWatchBookmarks: true, resourceVersionMatch: 'NotOlderThan' }, ac.signal), 3);
+    const evs = await take(
+      c.watch(
+        { sendInitialEvents: true, allowWatchBookmarks: true, resourceVersionMatch: 'NotOlderThan' },
+        ac.signal,
+      ),
+      3,
+    );
     expect(evs.map((e) => e.type)).toEqual(['ADDED', 'ADDED', 'BOOKMARK']);
-    expect(evs[2].object.metadata).toEqual({ resourceVersion: '2', annotations: { 'k8s.io/initial-events-end': 'true' } });
+    expect(evs[2].object.metadata).toEqual({
+      resourceVersion: '2',
+      annotations: { 'k8s.io/initial-events-end': 'true' },
+    });
     ac.abort();
   });
 
@@ -216,7 +292,10 @@ describe('FakeKubeClient', () => {
     });
     const ac = new AbortController();
     await expect(take(fake.resource(Resources.pods).watch({}, ac.signal), 1)).rejects.toThrow('boom');
-    const err = await take(fake.resource(Resources.leases).watch({ resourceVersion: '-5' }, ac.signal), 1).catch((e: unknown) => e);
+    const err = await take(
+      fake.resource(Resources.leases).watch({ resourceVersion: '-5' }, ac.signal),
+      1,
+    ).catch((e: unknown) => e);
     expect(isGone(err)).toBe(true);
   });
 });

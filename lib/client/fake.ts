@@ -49,7 +49,8 @@ export interface FakeAction {
   force?: boolean;
   dryRun?: boolean;
   body?: unknown;
-  options?: Omit<ListOptions, 'namespace'> | Omit<WatchOptions, 'namespace'> | Omit<DeleteOptions, 'namespace'>;
+  options?:
+    Omit<ListOptions, 'namespace'> | Omit<WatchOptions, 'namespace'> | Omit<DeleteOptions, 'namespace'>;
 }
 
 /**
@@ -79,7 +80,10 @@ export class FakeKubeClient implements KubeClient {
   /** What serverVersion() answers. */
   version = { gitVersion: 'v1.34.0', major: '1', minor: '34' };
   /** What requestRaw() answers; replace to script responses. */
-  rawHandler: (method: string, path: string, body?: unknown) => { status: number; body: string } = () => ({ status: 200, body: 'ok' });
+  rawHandler: (method: string, path: string, body?: unknown) => { status: number; body: string } = () => ({
+    status: 200,
+    body: 'ok',
+  });
   private readonly reactors: ReactorEntry[] = [];
 
   constructor(objects: KubeObject[] = [], opts: FakeKubeClientOptions = {}) {
@@ -122,7 +126,8 @@ export class FakeKubeClient implements KubeClient {
     this.actions.push(structuredClone(action));
     for (const r of this.reactors) {
       if (r.verb !== '*' && r.verb !== action.verb) continue;
-      if (r.resource !== '*' && r.resource !== ref.resource && r.resource !== qualifiedResource(ref)) continue;
+      if (r.resource !== '*' && r.resource !== ref.resource && r.resource !== qualifiedResource(ref))
+        continue;
       const result = await r.fn(structuredClone(action));
       if (result !== undefined) return { handled: true, result };
     }
@@ -135,7 +140,9 @@ function defined<T extends object>(o: T): T {
   return o;
 }
 
-function withoutNamespace<T extends { namespace?: string }>(opts: T | undefined): Omit<T, 'namespace'> | undefined {
+function withoutNamespace<T extends { namespace?: string }>(
+  opts: T | undefined,
+): Omit<T, 'namespace'> | undefined {
   if (!opts) return undefined;
   const rest: Partial<T> = { ...opts };
   delete rest.namespace;
@@ -163,7 +170,10 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   async get(name: string, namespace?: string): Promise<T> {
     const ns = this.ns(namespace);
-    const r = await this.fake.invoke(this.action({ verb: 'get', resource: this.ref.resource, namespace: ns, name }), this.ref);
+    const r = await this.fake.invoke(
+      this.action({ verb: 'get', resource: this.ref.resource, namespace: ns, name }),
+      this.ref,
+    );
     if (r.handled) return r.result as T;
     const obj = this.fake.tracker.get(this.ref, ns, name);
     if (!obj) throw newNotFound(this.ref, name, 'get');
@@ -172,7 +182,12 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   async list(opts: ListOptions = {}): Promise<KubeList<T>> {
     const ns = this.ns(opts.namespace);
-    const action = this.action({ verb: 'list', resource: this.ref.resource, namespace: ns, options: withoutNamespace(opts) });
+    const action = this.action({
+      verb: 'list',
+      resource: this.ref.resource,
+      namespace: ns,
+      options: withoutNamespace(opts),
+    });
     const r = await this.fake.invoke(action, this.ref);
     if (r.handled) return r.result as KubeList<T>;
     const matchLabels = labelSelectorMatcher(opts.labelSelector);
@@ -186,7 +201,12 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     items = items.slice(start, opts.limit && opts.limit > 0 ? start + opts.limit : undefined);
     const metadata = defined({ resourceVersion: this.fake.tracker.resourceVersion, continue: next });
     if (opts.metadataOnly) {
-      return { apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadataList', metadata, items: items.map(toPartialMetadata) as T[] };
+      return {
+        apiVersion: 'meta.k8s.io/v1',
+        kind: 'PartialObjectMetadataList',
+        metadata,
+        items: items.map(toPartialMetadata) as T[],
+      };
     }
     return { apiVersion: items[0]?.apiVersion, kind: `${this.ref.kind}List`, metadata, items: items as T[] };
   }
@@ -198,14 +218,21 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   private async *watchStream(opts: WatchOptions, signal: AbortSignal): AsyncGenerator<WatchEvent<T>> {
     const ns = this.ns(opts.namespace);
-    const action = this.action({ verb: 'watch', resource: this.ref.resource, namespace: ns, options: withoutNamespace(opts) });
+    const action = this.action({
+      verb: 'watch',
+      resource: this.ref.resource,
+      namespace: ns,
+      options: withoutNamespace(opts),
+    });
     const r = await this.fake.invoke(action, this.ref);
     if (r.handled) {
       yield* r.result as AsyncIterable<WatchEvent<T>>;
       return;
     }
     const transform = opts.metadataOnly ? toPartialMetadata : undefined;
-    yield* this.fake.tracker.watch(this.ref, { ...opts, namespace: ns }, signal, transform) as AsyncIterable<WatchEvent<T>>;
+    yield* this.fake.tracker.watch(this.ref, { ...opts, namespace: ns }, signal, transform) as AsyncIterable<
+      WatchEvent<T>
+    >;
   }
 
   async create(obj: T, opts: WriteOptions = {}): Promise<T> {
@@ -260,19 +287,37 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
       throw err;
     }
     const patched = next as T;
-    if (patched.metadata?.name !== name) throw newInvalid(this.ref, name, 'metadata.name: Invalid value: the name cannot be changed by a patch', 'patch');
+    if (patched.metadata?.name !== name)
+      throw newInvalid(
+        this.ref,
+        name,
+        'metadata.name: Invalid value: the name cannot be changed by a patch',
+        'patch',
+      );
     return this.fake.tracker.update(this.ref, patched, ns, 'patch', opts.dryRun) as T;
   }
 
   async delete(name: string, opts: DeleteOptions = {}): Promise<void> {
     const ns = this.ns(opts.namespace);
-    const action = this.action({ verb: 'delete', resource: this.ref.resource, namespace: ns, name, options: withoutNamespace(opts) });
+    const action = this.action({
+      verb: 'delete',
+      resource: this.ref.resource,
+      namespace: ns,
+      name,
+      options: withoutNamespace(opts),
+    });
     const r = await this.fake.invoke(action, this.ref);
     if (r.handled) return;
     this.fake.tracker.delete(this.ref, ns, name, opts.preconditions);
   }
 
-  private writeAction(verb: FakeVerb, ns: string | undefined, name: string | undefined, opts: WriteOptions, body: unknown): FakeAction {
+  private writeAction(
+    verb: FakeVerb,
+    ns: string | undefined,
+    name: string | undefined,
+    opts: WriteOptions,
+    body: unknown,
+  ): FakeAction {
     return this.action({
       verb,
       resource: this.ref.resource,

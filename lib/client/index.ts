@@ -38,6 +38,12 @@ export { parseRetryAfter, defaultMaxRetries, defaultRequestTimeoutMs } from './t
 export { FakeKubeClient } from './fake.js';
 export type { FakeAction, FakeVerb, Reactor, FakeKubeClientOptions } from './fake.js';
 export { ObjectTracker } from './tracker.js';
-export { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError, strategicListKeys } from './patchapply.js';
+export {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  PatchError,
+  strategicListKeys,
+} from './patchapply.js';
 export type { JsonPatchOp } from './patchapply.js';
 export { labelSelectorMatcher, fieldSelectorMatcher } from './selectors.js';

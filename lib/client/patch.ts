@@ -9,17 +9,32 @@ import { apiVersionOf, type PatchOptions, type ResourceClient } from './types.js
 type Opts = Omit<PatchOptions, 'type' | 'force'>;
 
 /** RFC 7386 merge patch (application/merge-patch+json): lists are replaced whole, null deletes. */
-export function mergePatch<T extends KubeObject>(client: ResourceClient<T>, name: string, patch: unknown, opts: Opts = {}): Promise<T> {
+export function mergePatch<T extends KubeObject>(
+  client: ResourceClient<T>,
+  name: string,
+  patch: unknown,
+  opts: Opts = {},
+): Promise<T> {
   return client.patch(name, patch, { ...opts, type: 'merge' });
 }
 
 /** Strategic merge patch (application/strategic-merge-patch+json): lists merge by their declared keys. Built-in types only. */
-export function strategicMergePatch<T extends KubeObject>(client: ResourceClient<T>, name: string, patch: unknown, opts: Opts = {}): Promise<T> {
+export function strategicMergePatch<T extends KubeObject>(
+  client: ResourceClient<T>,
+  name: string,
+  patch: unknown,
+  opts: Opts = {},
+): Promise<T> {
   return client.patch(name, patch, { ...opts, type: 'strategic' });
 }
 
 /** RFC 6902 JSON patch (application/json-patch+json); a failed `test` op fails the whole patch. */
-export function jsonPatch<T extends KubeObject>(client: ResourceClient<T>, name: string, ops: JsonPatchOp[], opts: Opts = {}): Promise<T> {
+export function jsonPatch<T extends KubeObject>(
+  client: ResourceClient<T>,
+  name: string,
+  ops: JsonPatchOp[],
+  opts: Opts = {},
+): Promise<T> {
   return client.patch(name, ops, { ...opts, type: 'json' });
 }
 
@@ -35,7 +50,11 @@ export async function applyPatch<T extends KubeObject>(
 ): Promise<T> {
   const name = obj.metadata?.name;
   if (!name) throw new Error('applyPatch: metadata.name is required');
-  const body = { ...obj, apiVersion: obj.apiVersion ?? apiVersionOf(client.ref), kind: obj.kind ?? client.ref.kind };
+  const body = {
+    ...obj,
+    apiVersion: obj.apiVersion ?? apiVersionOf(client.ref),
+    kind: obj.kind ?? client.ref.kind,
+  };
   return client.patch(name, body, {
     type: 'apply',
     namespace: obj.metadata.namespace,

@@ -11,7 +11,11 @@ describe('applyMergePatch (RFC 7386 appendix A)', () => {
     [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
     [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
     [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
-    [['a', 'b'], ['c', 'd'], ['c', 'd']],
+    [
+      ['a', 'b'],
+      ['c', 'd'],
+      ['c', 'd'],
+    ],
     [{ a: 'b' }, ['c'], ['c']],
     [{ a: 'foo' }, null, null],
     [{ e: null }, { a: 1 }, { e: null, a: 1 }],
@@ -65,16 +69,31 @@ describe('applyStrategicMergePatch (simplified)', () => {
     expect(
       applyStrategicMergePatch(obj, {
         metadata: { finalizers: ['a', 'b'] },
-        status: { reservedFor: [{ uid: '2', name: 'p2' }, { uid: '1', name: 'renamed' }], other: [3] },
+        status: {
+          reservedFor: [
+            { uid: '2', name: 'p2' },
+            { uid: '1', name: 'renamed' },
+          ],
+          other: [3],
+        },
       }),
     ).toEqual({
       metadata: { finalizers: ['a', 'b', 'z'] },
-      status: { reservedFor: [{ uid: '2', name: 'p2' }, { uid: '1', name: 'renamed' }], other: [3] },
+      status: {
+        reservedFor: [
+          { uid: '2', name: 'p2' },
+          { uid: '1', name: 'renamed' },
+        ],
+        other: [3],
+      },
     });
   });
 
   it('honours $patch: delete, $deleteFromPrimitiveList and drops $setElementOrder', () => {
-    const obj = { metadata: { finalizers: ['a', 'b'] }, status: { reservedFor: [{ uid: '1' }, { uid: '2' }] } };
+    const obj = {
+      metadata: { finalizers: ['a', 'b'] },
+      status: { reservedFor: [{ uid: '1' }, { uid: '2' }] },
+    };
     expect(
       applyStrategicMergePatch(obj, {
         metadata: { '$deleteFromPrimitiveList/finalizers': ['a'], '$setElementOrder/finalizers': ['b'] },
@@ -84,11 +103,32 @@ describe('applyStrategicMergePatch (simplified)', () => {
   });
 
   it('merges conditions by type and replaces a map with $patch: replace', () => {
-    const obj = { status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'X', status: 'True' }] }, spec: { a: 1, b: 2 } };
+    const obj = {
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'False' },
+          { type: 'X', status: 'True' },
+        ],
+      },
+      spec: { a: 1, b: 2 },
+    };
     expect(
-      applyStrategicMergePatch(obj, { status: { conditions: [{ type: 'Ready', status: 'True' }] }, spec: { $patch: 'replace', c: 3 } }),
-    ).toEqual({ status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'X', status: 'True' }] }, spec: { c: 3 } });
-    expect(applyStrategicMergePatch(obj, { status: { conditions: [{ type: 'New', status: 'True' }] } })).toMatchObject({
+      applyStrategicMergePatch(obj, {
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+        spec: { $patch: 'replace', c: 3 },
+      }),
+    ).toEqual({
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'X', status: 'True' },
+        ],
+      },
+      spec: { c: 3 },
+    });
+    expect(
+      applyStrategicMergePatch(obj, { status: { conditions: [{ type: 'New', status: 'True' }] } }),
+    ).toMatchObject({
       status: { conditions: [{ type: 'New' }, { type: 'Ready' }, { type: 'X' }] },
     });
   });

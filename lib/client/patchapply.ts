@@ -61,7 +61,11 @@ function parsePointer(pointer: string): string[] {
 function locate(doc: Json, path: string[], pointer: string): { parent: Json; key: string } {
   let cur: Json = doc;
   for (const token of path.slice(0, -1)) {
-    const next: Json | undefined = Array.isArray(cur) ? cur[arrayIndex(cur, token, pointer, false)] : isObject(cur) ? cur[token] : undefined;
+    const next: Json | undefined = Array.isArray(cur)
+      ? cur[arrayIndex(cur, token, pointer, false)]
+      : isObject(cur)
+        ? cur[token]
+        : undefined;
     if (next === undefined) throw new PatchError(`path ${pointer} does not exist`);
     cur = next;
   }
@@ -70,9 +74,11 @@ function locate(doc: Json, path: string[], pointer: string): { parent: Json; key
 
 function arrayIndex(arr: Json[], token: string, pointer: string, forInsert: boolean): number {
   if (forInsert && token === '-') return arr.length;
-  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchError(`invalid array index ${JSON.stringify(token)} in ${pointer}`);
+  if (!/^(0|[1-9][0-9]*)$/.test(token))
+    throw new PatchError(`invalid array index ${JSON.stringify(token)} in ${pointer}`);
   const i = Number(token);
-  if (i > arr.length || (!forInsert && i === arr.length)) throw new PatchError(`array index ${i} out of range in ${pointer}`);
+  if (i > arr.length || (!forInsert && i === arr.length))
+    throw new PatchError(`array index ${i} out of range in ${pointer}`);
   return i;
 }
 
@@ -80,7 +86,11 @@ function getAt(doc: Json, pointer: string): Json {
   const path = parsePointer(pointer);
   if (path.length === 0) return doc;
   const { parent, key } = locate(doc, path, pointer);
-  const v = Array.isArray(parent) ? parent[arrayIndex(parent, key, pointer, false)] : isObject(parent) ? parent[key] : undefined;
+  const v = Array.isArray(parent)
+    ? parent[arrayIndex(parent, key, pointer, false)]
+    : isObject(parent)
+      ? parent[key]
+      : undefined;
   if (v === undefined) throw new PatchError(`path ${pointer} does not exist`);
   return v;
 }
@@ -116,7 +126,8 @@ function addAt(doc: Json, pointer: string, value: Json, replace: boolean): Json 
 /** Structural equality of JSON values. */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((v, i) => deepEqual(v, b[i]));
   if (isObject(a) && isObject(b)) {
     const ka = Object.keys(a);
     return ka.length === Object.keys(b).length && ka.every((k) => k in b && deepEqual(a[k], b[k]));
@@ -150,7 +161,9 @@ export function applyJsonPatch(target: unknown, ops: unknown): unknown {
         break;
       case 'test':
         if (!deepEqual(getAt(doc, raw.path), raw.value)) {
-          throw new PatchError(`test operation failed: value at ${raw.path} is not ${JSON.stringify(raw.value)}`);
+          throw new PatchError(
+            `test operation failed: value at ${raw.path} is not ${JSON.stringify(raw.value)}`,
+          );
         }
         break;
       default:
@@ -239,7 +252,9 @@ function mergeList(current: Json | undefined, patch: Json[], mergeKey: string | 
         out.push(clone(item));
         continue;
       }
-      const i = original.findIndex((o, idx) => !used.has(idx) && isObject(o) && deepEqual(o[mergeKey], item[mergeKey]));
+      const i = original.findIndex(
+        (o, idx) => !used.has(idx) && isObject(o) && deepEqual(o[mergeKey], item[mergeKey]),
+      );
       if (i >= 0) used.add(i);
       if (item.$patch === 'delete') continue;
       out.push(strategicMerge(i >= 0 ? original[i] : undefined, item, '') as Json);

@@ -5,7 +5,11 @@ import { retryOnConflict } from './retry.js';
 import { Resources } from './types.js';
 
 /** Let pending promise callbacks run, then fire due timers; repeat until `p` settles. */
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs: number): Promise<{ value?: T; error?: unknown; slept: number }> {
+async function drive<T>(
+  clock: FakeClock,
+  p: Promise<T>,
+  stepMs: number,
+): Promise<{ value?: T; error?: unknown; slept: number }> {
   let settled = false;
   const out: { value?: T; error?: unknown; slept: number } = { slept: 0 };
   p.then(
@@ -67,10 +71,13 @@ describe('retryOnConflict', () => {
     let runs = 0;
     const nf = newNotFound(Resources.leases, 'l');
     await expect(
-      retryOnConflict(async () => {
-        runs++;
-        throw nf;
-      }, { clock: new FakeClock() }),
+      retryOnConflict(
+        async () => {
+          runs++;
+          throw nf;
+        },
+        { clock: new FakeClock() },
+      ),
     ).rejects.toBe(nf);
     expect(runs).toBe(1);
   });

@@ -33,7 +33,11 @@ export interface RetryOptions {
 }
 
 /** Run fn; while it fails with an error `retriable` accepts and steps remain, pause and run it again. */
-export async function retryOnError<R>(retriable: (err: unknown) => boolean, fn: () => Promise<R>, opts: RetryOptions = {}): Promise<R> {
+export async function retryOnError<R>(
+  retriable: (err: unknown) => boolean,
+  fn: () => Promise<R>,
+  opts: RetryOptions = {},
+): Promise<R> {
   const b = { ...defaultRetry, ...opts.backoff };
   const clock = opts.clock ?? new RealClock();
   const random = opts.random ?? Math.random;

@@ -3,7 +3,8 @@ import { bucketSettings, newThrottle } from './throttle.js';
 
 describe('bucketSettings', () => {
   // Bottleneck adds `amount` once per heartbeat, so the steady rate is amount per heartbeat.
-  const rate = (s: ReturnType<typeof bucketSettings>) => (s.reservoirIncreaseAmount * 1000) / s.heartbeatInterval;
+  const rate = (s: ReturnType<typeof bucketSettings>) =>
+    (s.reservoirIncreaseAmount * 1000) / s.heartbeatInterval;
 
   it('kube-controller-manager defaults: 20 qps, burst 30', () => {
     expect(bucketSettings(20, 30)).toEqual({

@@ -15,7 +15,14 @@ import { RealClock, type Clock } from '../clock/index.js';
 import { newAlreadyExists, newBadRequest, newConflict, newGone, newInvalid, newNotFound } from './errors.js';
 import { deepEqual } from './patchapply.js';
 import { fieldSelectorMatcher, labelSelectorMatcher } from './selectors.js';
-import { apiVersionOf, qualifiedResource, Resources, type ResourceRef, type WatchEvent, type WatchOptions } from './types.js';
+import {
+  apiVersionOf,
+  qualifiedResource,
+  Resources,
+  type ResourceRef,
+  type WatchEvent,
+  type WatchOptions,
+} from './types.js';
 
 /** How many changes the tracker remembers for watch resumption (the apiserver's watch cache is bigger). */
 const historyLimit = 10_000;
@@ -97,7 +104,9 @@ export class ObjectTracker {
   }
 
   refForObject(obj: KubeObject): ResourceRef {
-    const ref = [...this.refs.values()].find((r) => r.kind === obj.kind && apiVersionOf(r) === obj.apiVersion);
+    const ref = [...this.refs.values()].find(
+      (r) => r.kind === obj.kind && apiVersionOf(r) === obj.apiVersion,
+    );
     if (!ref) {
       throw new Error(
         `fake tracker: no resource for apiVersion=${String(obj.apiVersion)} kind=${String(obj.kind)}; ` +
@@ -118,7 +127,9 @@ export class ObjectTracker {
   list(resource: string | ResourceRef, namespace?: string): KubeObject[] {
     const ref = this.resolve(resource);
     const out: KubeObject[] = [];
-    for (const [key, obj] of [...this.store(ref).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [key, obj] of [...this.store(ref).entries()].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    )) {
       void key;
       if (ref.namespaced && namespace && obj.metadata.namespace !== namespace) continue;
       out.push(clone(obj));
@@ -141,7 +152,12 @@ export class ObjectTracker {
     stored.metadata.creationTimestamp ??= this.timestamp();
     const existed = this.store(ref).has(objectKey(ns, name));
     this.store(ref).set(objectKey(ns, name), stored);
-    this.emit(ref, existed ? 'MODIFIED' : 'ADDED', stored, Number(stored.metadata.resourceVersion) || this.rv);
+    this.emit(
+      ref,
+      existed ? 'MODIFIED' : 'ADDED',
+      stored,
+      Number(stored.metadata.resourceVersion) || this.rv,
+    );
     return clone(stored);
   }
 
@@ -151,8 +167,10 @@ export class ObjectTracker {
     const ns = this.namespaceFor(ref, stored, namespace, 'create');
     const meta = stored.metadata;
     if (!meta.name && meta.generateName) meta.name = meta.generateName + this.nextSuffix();
-    if (!meta.name) throw newInvalid(ref, '', 'metadata.name: Required value: name or generateName is required');
-    if (meta.resourceVersion) throw newBadRequest(ref, 'resourceVersion should not be set on objects to be created', 'create');
+    if (!meta.name)
+      throw newInvalid(ref, '', 'metadata.name: Required value: name or generateName is required');
+    if (meta.resourceVersion)
+      throw newBadRequest(ref, 'resourceVersion should not be set on objects to be created', 'create');
     if (this.store(ref).has(objectKey(ns, meta.name))) throw newAlreadyExists(ref, meta.name);
     meta.uid = this.nextUid();
     meta.creationTimestamp = this.timestamp();
@@ -169,7 +187,13 @@ export class ObjectTracker {
    * PUT semantics: an empty resourceVersion updates unconditionally (the apiserver allows it for
    * most resources); a stale one fails with Conflict.
    */
-  update(ref: ResourceRef, obj: KubeObject, namespace: string | undefined, verb = 'update', dryRun = false): KubeObject {
+  update(
+    ref: ResourceRef,
+    obj: KubeObject,
+    namespace: string | undefined,
+    verb = 'update',
+    dryRun = false,
+  ): KubeObject {
     const next = clone(obj);
     this.fillTypeMeta(next, ref);
     const ns = this.namespaceFor(ref, next, namespace, verb);
@@ -223,7 +247,10 @@ export class ObjectTracker {
         `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid ?? ''}`,
       );
     }
-    if (preconditions?.resourceVersion && preconditions.resourceVersion !== current.metadata.resourceVersion) {
+    if (
+      preconditions?.resourceVersion &&
+      preconditions.resourceVersion !== current.metadata.resourceVersion
+    ) {
       throw newConflict(
         ref,
         name,
@@ -248,7 +275,11 @@ export class ObjectTracker {
   }
 
   /** Remove an object outright (no finalizers, no preconditions), as another actor might. Emits DELETED. */
-  remove(resource: string | ResourceRef, namespace: string | undefined, name: string): KubeObject | undefined {
+  remove(
+    resource: string | ResourceRef,
+    namespace: string | undefined,
+    name: string,
+  ): KubeObject | undefined {
     const ref = this.resolve(resource);
     const key = objectKey(ref.namespaced ? (namespace ?? '') : '', name);
     const current = this.store(ref).get(key);
@@ -265,35 +296,48 @@ export class ObjectTracker {
    * the history no longer reaches back that far). `sendInitialEvents`: ADDED for every
    * object, then (with allowWatchBookmarks) the `k8s.io/initial-events-end` bookmark.
    */
-  watch(ref: ResourceRef, opts: WatchOptions, signal: AbortSignal, transform: (o: KubeObject) => KubeObject = (o) => o): AsyncIterable<WatchEvent> {
+  watch(
+    ref: ResourceRef,
+    opts: WatchOptions,
+    signal: AbortSignal,
+    transform: (o: KubeObject) => KubeObject = (o) => o,
+  ): AsyncIterable<WatchEvent> {
     const matchLabels = labelSelectorMatcher(opts.labelSelector);
     const matchFields = fieldSelectorMatcher(opts.fieldSelector);
     const ns = ref.namespaced ? opts.namespace : undefined;
-    const matches = (o: KubeObject) => (!ns || o.metadata.namespace === ns) && matchLabels(o) && matchFields(o);
+    const matches = (o: KubeObject) =>
+      (!ns || o.metadata.namespace === ns) && matchLabels(o) && matchFields(o);
     const watcher: Watcher = { key: resourceKey(ref), matches, queue: [], closed: false, wake: () => {} };
 
     // Everything up to registration happens synchronously, so no change can slip between
     // the initial state and the live feed.
     const rv = opts.resourceVersion;
     if (opts.sendInitialEvents || !rv || rv === '0') {
-      for (const obj of this.list(ref, ns)) if (matches(obj)) watcher.queue.push({ type: 'ADDED', object: obj });
+      for (const obj of this.list(ref, ns))
+        if (matches(obj)) watcher.queue.push({ type: 'ADDED', object: obj });
       if (opts.sendInitialEvents && opts.allowWatchBookmarks) {
         watcher.queue.push({
           type: 'BOOKMARK',
           object: {
             apiVersion: apiVersionOf(ref),
             kind: ref.kind,
-            metadata: { resourceVersion: this.resourceVersion, annotations: { 'k8s.io/initial-events-end': 'true' } },
+            metadata: {
+              resourceVersion: this.resourceVersion,
+              annotations: { 'k8s.io/initial-events-end': 'true' },
+            },
           },
         });
       }
     } else {
       const from = Number(rv);
       const oldest = this.history.length ? this.history[0].rv : this.rv + 1;
-      if (!Number.isInteger(from)) throw newBadRequest(ref, `invalid resourceVersion ${JSON.stringify(rv)}`, 'watch');
-      if (from < oldest - 1 && from < this.rv) throw newGone(ref, `too old resource version: ${from} (${oldest - 1})`);
+      if (!Number.isInteger(from))
+        throw newBadRequest(ref, `invalid resourceVersion ${JSON.stringify(rv)}`, 'watch');
+      if (from < oldest - 1 && from < this.rv)
+        throw newGone(ref, `too old resource version: ${from} (${oldest - 1})`);
       for (const c of this.history) {
-        if (c.key === watcher.key && c.rv > from && matches(c.event.object)) watcher.queue.push(clone(c.event));
+        if (c.key === watcher.key && c.rv > from && matches(c.event.object))
+          watcher.queue.push(clone(c.event));
       }
     }
     this.watchers.add(watcher);
@@ -369,15 +413,29 @@ export class ObjectTracker {
     return s;
   }
 
-  private namespaceFor(ref: ResourceRef, obj: KubeObject, requested: string | undefined, verb: string): string {
+  private namespaceFor(
+    ref: ResourceRef,
+    obj: KubeObject,
+    requested: string | undefined,
+    verb: string,
+  ): string {
     if (!ref.namespaced) {
       delete obj.metadata.namespace;
       return '';
     }
     const ns = requested ?? obj.metadata.namespace;
-    if (!ns) throw newBadRequest(ref, `${qualifiedResource(ref)}: a namespace is required to ${verb} a namespaced resource`, verb);
+    if (!ns)
+      throw newBadRequest(
+        ref,
+        `${qualifiedResource(ref)}: a namespace is required to ${verb} a namespaced resource`,
+        verb,
+      );
     if (obj.metadata.namespace && obj.metadata.namespace !== ns) {
-      throw newBadRequest(ref, 'the namespace of the provided object does not match the namespace sent on the request', verb);
+      throw newBadRequest(
+        ref,
+        'the namespace of the provided object does not match the namespace sent on the request',
+        verb,
+      );
     }
     obj.metadata.namespace = ns;
     return ns;

@@ -86,7 +86,11 @@ export class Transport {
     return res.message as IncomingMessage;
   }
 
-  private async exchange(spec: RequestSpec, streaming: boolean, signal?: AbortSignal): Promise<Response & { message?: IncomingMessage }> {
+  private async exchange(
+    spec: RequestSpec,
+    streaming: boolean,
+    signal?: AbortSignal,
+  ): Promise<Response & { message?: IncomingMessage }> {
     const url = this.conn.url(spec.path);
     let retries = 0;
     let authRetried = false;
@@ -94,7 +98,12 @@ export class Transport {
     for (;;) {
       const waited = await this.throttle.acquire();
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
-      if (waited > 1000) this.logger.info('client-side throttling', { waitedMs: Math.round(waited), verb: spec.verb, resource: spec.resource });
+      if (waited > 1000)
+        this.logger.info('client-side throttling', {
+          waitedMs: Math.round(waited),
+          verb: spec.verb,
+          resource: spec.resource,
+        });
       // Credentials are fetched per attempt (exec plugins, rotated tokens); a failure here is
       // an auth problem, not a network one, and propagates as is.
       const { agent, headers } = await this.conn.requestOptions();
@@ -108,14 +117,24 @@ export class Transport {
         if (signal?.aborted) throw signal.reason;
         // A kept-alive socket the server closed just as we wrote to it: the request never
         // reached the server, so trying once more on a fresh socket is safe (not for POST).
-        if (reusedSocket && !resetRetried && spec.method !== 'POST' && (err as { code?: string }).code === 'ECONNRESET') {
+        if (
+          reusedSocket &&
+          !resetRetried &&
+          spec.method !== 'POST' &&
+          (err as { code?: string }).code === 'ECONNRESET'
+        ) {
           resetRetried = true;
           continue;
         }
         throw new NetworkError(spec.method, url.toString(), err);
       }
       this.metrics.request(spec.method, this.conn.host, res.status, (performance.now() - start) / 1000);
-      this.logger.debug('request', { method: spec.method, url: url.pathname + url.search, status: res.status, ms: Math.round(performance.now() - start) });
+      this.logger.debug('request', {
+        method: spec.method,
+        url: url.pathname + url.search,
+        status: res.status,
+        ms: Math.round(performance.now() - start),
+      });
 
       if (res.status === 401 && !authRetried && this.conn.invalidate()) {
         authRetried = true;
@@ -126,7 +145,13 @@ export class Transport {
       if (retryable && retries < this.maxRetries) {
         retries++;
         const seconds = retryAfter ?? defaultRetryAfterSeconds;
-        this.logger.debug('retrying after server asked to wait', { status: res.status, seconds, attempt: retries, verb: spec.verb, resource: spec.resource });
+        this.logger.debug('retrying after server asked to wait', {
+          status: res.status,
+          seconds,
+          attempt: retries,
+          verb: spec.verb,
+          resource: spec.resource,
+        });
         await this.clock.sleep(seconds * 1000, signal);
         continue;
       }
@@ -137,7 +162,13 @@ export class Transport {
 
   private apiError(spec: RequestSpec, res: Response): ApiError {
     const ra = res.headers['retry-after'];
-    return ApiError.fromResponse(res.status, res.body, spec.verb, spec.resource, Array.isArray(ra) ? ra[0] : ra);
+    return ApiError.fromResponse(
+      res.status,
+      res.body,
+      spec.verb,
+      spec.resource,
+      Array.isArray(ra) ? ra[0] : ra,
+    );
   }
 
   /**
@@ -165,7 +196,10 @@ export class Transport {
       // timeoutSeconds and the informer's inactivity guard instead.
       const timer = streaming
         ? undefined
-        : setTimeout(() => req.destroy(new Error(`no complete response within ${this.timeoutMs} ms`)), this.timeoutMs);
+        : setTimeout(
+            () => req.destroy(new Error(`no complete response within ${this.timeoutMs} ms`)),
+            this.timeoutMs,
+          );
       timer?.unref();
       const done = () => timer && clearTimeout(timer);
       req.on('socket', () => onSocket(req.reusedSocket));

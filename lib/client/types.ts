@@ -18,10 +18,34 @@ export const Resources = {
   configmaps: { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true },
   coreEvents: { group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true },
   events: { group: 'events.k8s.io', version: 'v1', resource: 'events', kind: 'Event', namespaced: true },
-  leases: { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true },
-  serviceCIDRs: { group: 'networking.k8s.io', version: 'v1', resource: 'servicecidrs', kind: 'ServiceCIDR', namespaced: false },
-  ipAddresses: { group: 'networking.k8s.io', version: 'v1', resource: 'ipaddresses', kind: 'IPAddress', namespaced: false },
-  resourceClaims: { group: 'resource.k8s.io', version: 'v1', resource: 'resourceclaims', kind: 'ResourceClaim', namespaced: true },
+  leases: {
+    group: 'coordination.k8s.io',
+    version: 'v1',
+    resource: 'leases',
+    kind: 'Lease',
+    namespaced: true,
+  },
+  serviceCIDRs: {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    resource: 'servicecidrs',
+    kind: 'ServiceCIDR',
+    namespaced: false,
+  },
+  ipAddresses: {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    resource: 'ipaddresses',
+    kind: 'IPAddress',
+    namespaced: false,
+  },
+  resourceClaims: {
+    group: 'resource.k8s.io',
+    version: 'v1',
+    resource: 'resourceclaims',
+    kind: 'ResourceClaim',
+    namespaced: true,
+  },
   resourceClaimTemplates: {
     group: 'resource.k8s.io',
     version: 'v1',
@@ -29,8 +53,20 @@ export const Resources = {
     kind: 'ResourceClaimTemplate',
     namespaced: true,
   },
-  deviceClasses: { group: 'resource.k8s.io', version: 'v1', resource: 'deviceclasses', kind: 'DeviceClass', namespaced: false },
-  resourceSlices: { group: 'resource.k8s.io', version: 'v1', resource: 'resourceslices', kind: 'ResourceSlice', namespaced: false },
+  deviceClasses: {
+    group: 'resource.k8s.io',
+    version: 'v1',
+    resource: 'deviceclasses',
+    kind: 'DeviceClass',
+    namespaced: false,
+  },
+  resourceSlices: {
+    group: 'resource.k8s.io',
+    version: 'v1',
+    resource: 'resourceslices',
+    kind: 'ResourceSlice',
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceRef>;
 
 export function apiVersionOf(ref: ResourceRef): string {

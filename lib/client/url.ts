@@ -5,7 +5,10 @@
  */
 import type { DeleteOptions, ListOptions, PatchType, ResourceRef, WatchOptions } from './types.js';
 
-export function resourcePath(ref: ResourceRef, opts: { namespace?: string; name?: string; subresource?: string } = {}): string {
+export function resourcePath(
+  ref: ResourceRef,
+  opts: { namespace?: string; name?: string; subresource?: string } = {},
+): string {
   const parts = ref.group === '' ? ['api', ref.version] : ['apis', ref.group, ref.version];
   if (ref.namespaced && opts.namespace) parts.push('namespaces', opts.namespace);
   parts.push(ref.resource);
@@ -48,7 +51,11 @@ export function watchQuery(opts: WatchOptions = {}): URLSearchParams {
   return q;
 }
 
-export function writeQuery(opts: { fieldManager?: string; dryRun?: boolean; force?: boolean }): URLSearchParams {
+export function writeQuery(opts: {
+  fieldManager?: string;
+  dryRun?: boolean;
+  force?: boolean;
+}): URLSearchParams {
   const q = new URLSearchParams();
   setIf(q, 'fieldManager', opts.fieldManager);
   if (opts.dryRun) q.set('dryRun', 'All');
@@ -59,7 +66,8 @@ export function writeQuery(opts: { fieldManager?: string; dryRun?: boolean; forc
 /** The metav1.DeleteOptions body of a DELETE, or undefined when there is nothing to say. */
 export function deleteBody(opts: DeleteOptions = {}): Record<string, unknown> | undefined {
   const body: Record<string, unknown> = {};
-  if (opts.preconditions && (opts.preconditions.uid || opts.preconditions.resourceVersion)) body.preconditions = opts.preconditions;
+  if (opts.preconditions && (opts.preconditions.uid || opts.preconditions.resourceVersion))
+    body.preconditions = opts.preconditions;
   if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
   if (opts.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = opts.gracePeriodSeconds;
   if (Object.keys(body).length === 0) return undefined;
@@ -75,8 +83,10 @@ export const patchContentTypes: Record<PatchType, string> = {
 };
 
 /** Accept headers for metadata-only reads; the plain JSON fallback is for servers without the meta.k8s.io conversion. */
-export const metadataListAccept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
-export const metadataWatchAccept = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+export const metadataListAccept =
+  'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+export const metadataWatchAccept =
+  'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export function withQuery(path: string, q: URLSearchParams): string {
   const s = q.toString();

@@ -39,7 +39,10 @@ export async function freePorts(count: number): Promise<number[]> {
 function candidateRange(): [number, number] {
   let ephemeralLow = 32768;
   try {
-    const [lo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const [lo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (lo && Number.isFinite(lo) && lo > 12000) ephemeralLow = lo;
   } catch {
     // not Linux: keep the default

@@ -34,7 +34,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
             return `${String(timestamp)} ${lvl.toUpperCase()} ${String(message)}${extra}`;
           }),
         )
-      : winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json());
+      : winston.format.combine(
+          winston.format.timestamp(),
+          winston.format.errors({ stack: false }),
+          winston.format.json(),
+        );
   return winston.createLogger({
     level,
     format,

@@ -31,7 +31,13 @@ interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
 }
 
-const serviceAccounts: ResourceRef = { group: '', version: 'v1', resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true };
+const serviceAccounts: ResourceRef = {
+  group: '',
+  version: 'v1',
+  resource: 'serviceaccounts',
+  kind: 'ServiceAccount',
+  namespaced: true,
+};
 
 const registry = newRegistry();
 let client: RestKubeClient;
@@ -39,7 +45,10 @@ let ns: string;
 const cleanup: RestKubeClient[] = [];
 
 beforeAll(async () => {
-  client = createKubeClient(loadKubeConfig({ kubeconfig: testKubeconfigPath() }), { registry, userAgent: 'ts-kcm-client-test' });
+  client = createKubeClient(loadKubeConfig({ kubeconfig: testKubeconfigPath() }), {
+    registry,
+    userAgent: 'ts-kcm-client-test',
+  });
   cleanup.push(client);
   ns = await createTestNamespace('client');
 });
@@ -106,19 +115,41 @@ describe('client against kube-apiserver', () => {
     await cms.create(cm('patch', { a: '1' }));
     let got = await mergePatch(cms, 'patch', { data: { b: '2' } }, { namespace: ns });
     expect(got.data).toEqual({ a: '1', b: '2' });
-    await strategicMergePatch(cms, 'patch', { metadata: { finalizers: ['example.com/one'] } }, { namespace: ns });
-    got = await strategicMergePatch(cms, 'patch', { metadata: { finalizers: ['example.com/two'] } }, { namespace: ns });
+    await strategicMergePatch(
+      cms,
+      'patch',
+      { metadata: { finalizers: ['example.com/one'] } },
+      { namespace: ns },
+    );
+    got = await strategicMergePatch(
+      cms,
+      'patch',
+      { metadata: { finalizers: ['example.com/two'] } },
+      { namespace: ns },
+    );
     // Without $setElementOrder the patch's items come first; the fake client copies this.
     expect(got.metadata.finalizers).toEqual(['example.com/two', 'example.com/one']);
-    got = await jsonPatch(cms, 'patch', [{ op: 'test', path: '/data/a', value: '1' }, { op: 'remove', path: '/metadata/finalizers' }], { namespace: ns });
+    got = await jsonPatch(
+      cms,
+      'patch',
+      [
+        { op: 'test', path: '/data/a', value: '1' },
+        { op: 'remove', path: '/metadata/finalizers' },
+      ],
+      { namespace: ns },
+    );
     expect(got.metadata.finalizers).toBeUndefined();
-    const failed = await jsonPatch(cms, 'patch', [{ op: 'test', path: '/data/a', value: 'nope' }], { namespace: ns }).catch((e: unknown) => e);
+    const failed = await jsonPatch(cms, 'patch', [{ op: 'test', path: '/data/a', value: 'nope' }], {
+      namespace: ns,
+    }).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(ApiError);
     expect(isInvalid(failed)).toBe(true);
 
     got = await applyPatch(cms, cm('patch', { owned: 'by-one' }), { fieldManager: 'one' });
     expect(got.data).toEqual({ a: '1', b: '2', owned: 'by-one' });
-    const clash = await applyPatch(cms, cm('patch', { owned: 'by-two' }), { fieldManager: 'two' }).catch((e: unknown) => e);
+    const clash = await applyPatch(cms, cm('patch', { owned: 'by-two' }), { fieldManager: 'two' }).catch(
+      (e: unknown) => e,
+    );
     expect(isConflict(clash)).toBe(true);
     expect((clash as ApiError).message).toContain('conflict with "one"');
     got = await applyPatch(cms, cm('patch', { owned: 'by-two' }), { fieldManager: 'two', force: true });
@@ -129,14 +160,36 @@ describe('client against kube-apiserver', () => {
   });
 
   it('patches the status subresource; strategic lists merge by key, patch items first', async () => {
-    const pods = client.resource<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.pods);
-    await pods.create({ metadata: { name: 'status', namespace: ns }, spec: { containers: [{ name: 'c', image: 'example.invalid/none' }] } } as KubeObject);
+    const pods = client.resource<
+      KubeObject & { status?: { conditions?: { type: string; status: string }[] } }
+    >(Resources.pods);
+    await pods.create({
+      metadata: { name: 'status', namespace: ns },
+      spec: { containers: [{ name: 'c', image: 'example.invalid/none' }] },
+    } as KubeObject);
     const cond = (type: string) => ({ type, status: 'True' });
-    await strategicMergePatch(pods, 'status', { status: { conditions: [cond('example.com/A')] } }, { namespace: ns, subresource: 'status' });
-    let got = await strategicMergePatch(pods, 'status', { status: { conditions: [cond('example.com/B')] } }, { namespace: ns, subresource: 'status' });
-    const types = (got.status?.conditions ?? []).map((c) => c.type).filter((t) => t.startsWith('example.com/'));
+    await strategicMergePatch(
+      pods,
+      'status',
+      { status: { conditions: [cond('example.com/A')] } },
+      { namespace: ns, subresource: 'status' },
+    );
+    let got = await strategicMergePatch(
+      pods,
+      'status',
+      { status: { conditions: [cond('example.com/B')] } },
+      { namespace: ns, subresource: 'status' },
+    );
+    const types = (got.status?.conditions ?? [])
+      .map((c) => c.type)
+      .filter((t) => t.startsWith('example.com/'));
     expect(types).toEqual(['example.com/B', 'example.com/A']);
-    got = await mergePatch(pods, 'status', { status: { message: 'hi' } }, { namespace: ns, subresource: 'status' });
+    got = await mergePatch(
+      pods,
+      'status',
+      { status: { message: 'hi' } },
+      { namespace: ns, subresource: 'status' },
+    );
     expect((got.status as { message?: string }).message).toBe('hi');
     await pods.delete('status', { namespace: ns, gracePeriodSeconds: 0 });
   });
@@ -169,7 +222,15 @@ describe('client against kube-apiserver', () => {
     const ac = new AbortController();
     const events: WatchEvent<ConfigMap>[] = [];
     const done = (async () => {
-      for await (const ev of cms.watch({ namespace: ns, labelSelector: 'set=watch', resourceVersion: start.metadata.resourceVersion, allowWatchBookmarks: true }, ac.signal)) {
+      for await (const ev of cms.watch(
+        {
+          namespace: ns,
+          labelSelector: 'set=watch',
+          resourceVersion: start.metadata.resourceVersion,
+          allowWatchBookmarks: true,
+        },
+        ac.signal,
+      )) {
         if (ev.type === 'BOOKMARK') continue;
         events.push(ev);
         if (events.length === 3) ac.abort();
@@ -189,10 +250,17 @@ describe('client against kube-apiserver', () => {
 
   it('says who was forbidden to do what', async () => {
     await client.resource(serviceAccounts).create({ metadata: { name: 'nobody', namespace: ns } });
-    const tr = await client.resource<KubeObject & { status?: { token?: string } }>(serviceAccounts).create(
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', metadata: { name: 'nobody', namespace: ns }, spec: { expirationSeconds: 600 } } as KubeObject,
-      { subresource: 'token' },
-    );
+    const tr = await client
+      .resource<KubeObject & { status?: { token?: string } }>(serviceAccounts)
+      .create(
+        {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          metadata: { name: 'nobody', namespace: ns },
+          spec: { expirationSeconds: 600 },
+        } as KubeObject,
+        { subresource: 'token' },
+      );
     const token = tr.status?.token;
     expect(token).toBeTruthy();
     const admin = loadKubeConfig({ kubeconfig: testKubeconfigPath() });
@@ -202,12 +270,18 @@ describe('client against kube-apiserver', () => {
     kc.loadFromClusterAndUser(cluster, { name: 'nobody', token });
     const nobody = createKubeClient(kc, {});
     cleanup.push(nobody);
-    const err = await nobody.resource(Resources.configmaps).list({ namespace: ns }).catch((e: unknown) => e);
+    const err = await nobody
+      .resource(Resources.configmaps)
+      .list({ namespace: ns })
+      .catch((e: unknown) => e);
     expect(isForbidden(err)).toBe(true);
     expect((err as ApiError).message).toBe(
       `configmaps is forbidden: User "system:serviceaccount:${ns}:nobody" cannot list resource "configmaps" in API group "" in the namespace "${ns}"`,
     );
-    const err2 = await nobody.resource(Resources.serviceCIDRs).get('kubernetes').catch((e: unknown) => e);
+    const err2 = await nobody
+      .resource(Resources.serviceCIDRs)
+      .get('kubernetes')
+      .catch((e: unknown) => e);
     expect((err2 as ApiError).message).toBe(
       `servicecidrs.networking.k8s.io "kubernetes" is forbidden: User "system:serviceaccount:${ns}:nobody" cannot get resource "servicecidrs" in API group "networking.k8s.io" at the cluster scope`,
     );
@@ -217,7 +291,10 @@ describe('client against kube-apiserver', () => {
     const text = await registry.metrics();
     const host = new URL(client.server).host;
     const count = (code: string, method: string) => {
-      const m = new RegExp(`^rest_client_requests_total\\{code="${code}",method="${method}",host="${host.replace(/[.[\]]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(text);
+      const m = new RegExp(
+        `^rest_client_requests_total\\{code="${code}",method="${method}",host="${host.replace(/[.[\]]/g, '\\$&')}"\\} (\\d+)$`,
+        'm',
+      ).exec(text);
       return m ? Number(m[1]) : 0;
     };
     expect(count('200', 'GET')).toBeGreaterThan(5);
