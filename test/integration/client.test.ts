@@ -250,17 +250,15 @@ describe('client against kube-apiserver', () => {
 
   it('says who was forbidden to do what', async () => {
     await client.resource(serviceAccounts).create({ metadata: { name: 'nobody', namespace: ns } });
-    const tr = await client
-      .resource<KubeObject & { status?: { token?: string } }>(serviceAccounts)
-      .create(
-        {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          metadata: { name: 'nobody', namespace: ns },
-          spec: { expirationSeconds: 600 },
-        } as KubeObject,
-        { subresource: 'token' },
-      );
+    const tr = await client.resource<KubeObject & { status?: { token?: string } }>(serviceAccounts).create(
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        metadata: { name: 'nobody', namespace: ns },
+        spec: { expirationSeconds: 600 },
+      } as KubeObject,
+      { subresource: 'token' },
+    );
     const token = tr.status?.token;
     expect(token).toBeTruthy();
     const admin = loadKubeConfig({ kubeconfig: testKubeconfigPath() });
