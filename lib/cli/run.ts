@@ -353,17 +353,25 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
 }
 
 /** First SIGTERM/SIGINT: graceful shutdown. A second one: exit at once. */
+/** A repeat of the shutdown signal within this window is the same request, not a second one. */
+const DUPLICATE_SIGNAL_WINDOW_MS = 1000;
+
 async function runWithSignals(
   options: Partial<RunOptions>,
   definitions: ControllerDefinition[],
 ): Promise<number> {
   const stop = new AbortController();
   const logger = createLogger({ verbosity: options.verbosity, format: options.logFormat });
+  let firstSignalAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stop.signal.aborted) {
+      // Ctrl-C under `npm start` arrives twice at once: from the terminal and forwarded by
+      // npm. Only a signal sent well after the first means "stop now, skip the cleanup".
+      if (Date.now() - firstSignalAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
       logger.warn('second signal: exiting without cleanup', { signal: sig });
       process.exit(1);
     }
+    firstSignalAt = Date.now();
     logger.info('received signal, shutting down', { signal: sig });
     stop.abort();
   };
