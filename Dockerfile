@@ -16,7 +16,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist dist
-USER node
+# Numeric, so runAsNonRoot in manifests/deployment.yaml can verify it (the image's "node" user).
+USER 1000:1000
 EXPOSE 8080 8081
 ENTRYPOINT ["node", "dist/controllers/main.js"]
 CMD ["run"]

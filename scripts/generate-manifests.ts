@@ -73,6 +73,7 @@ export function renderDeployment(): string {
             {
               name: NAME,
               image: 'ts-kcm:latest',
+              imagePullPolicy: 'IfNotPresent', // `kind load docker-image` puts it on the node
               args: ['run', '--controllers=*', '--leader-elect=true'],
               ports: [
                 { name: 'metrics', containerPort: 8080 },
