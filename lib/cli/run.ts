@@ -5,7 +5,12 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createKubeClient, findKubeConfigSource, loadKubeConfig } from '../client/index.js';
+import {
+  createKubeClient,
+  findKubeConfigSource,
+  loadKubeConfig,
+  type RestKubeClient,
+} from '../client/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
@@ -74,6 +79,7 @@ export async function runManager(
   }
 
   let embedded: ControlPlane | undefined;
+  const clients: RestKubeClient[] = [];
   let kubeconfig = opts.kubeconfig;
   try {
     if (!findKubeConfigSource({ kubeconfig })) {
@@ -83,18 +89,22 @@ export async function runManager(
       if (signal.aborted) return 0;
     }
     const registry = newRegistry({ processMetrics: true });
-    const client = createKubeClient(loadKubeConfig({ kubeconfig }), {
-      qps: opts.kubeApiQps,
-      burst: opts.kubeApiBurst,
-      registry,
-      logger,
+    const kc = loadKubeConfig({ kubeconfig });
+    const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
+    const client = createKubeClient(kc, clientOptions);
+    // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
+    const leaderElectionClient = createKubeClient(kc, {
+      ...clientOptions,
+      userAgent: 'ts-kcm/leader-election',
     });
-    const manager = new Manager(opts, { client, definitions, logger, registry });
+    clients.push(client, leaderElectionClient);
+    const manager = new Manager(opts, { client, leaderElectionClient, definitions, logger, registry });
     return await manager.run(signal);
   } catch (err) {
     logger.error('controller manager failed', { err: errorMessage(err) });
     return 1;
   } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     if (embedded) {
       logger.info('stopping the embedded control plane', { dir: embedded.dir });
       await embedded

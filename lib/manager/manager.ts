@@ -47,6 +47,12 @@ export const DEFAULT_MANAGER_OPTIONS: ManagerOptions = {
 
 export interface ManagerDeps {
   client: KubeClient;
+  /**
+   * The Lease's client. Give it its own (own throttle), as kube-controller-manager does, so
+   * busy controllers queueing behind --kube-api-qps cannot delay renewals past the renew
+   * deadline. Default: `client`.
+   */
+  leaderElectionClient?: KubeClient;
   definitions: ControllerDefinition[];
   logger: Logger;
   /** Default: a fresh registry with process metrics. Pass the one the client records into. */
@@ -164,7 +170,7 @@ export class Manager {
   private newElector(): LeaderElector {
     const o = this.opts;
     return new LeaderElector({
-      client: this.deps.client,
+      client: this.deps.leaderElectionClient ?? this.deps.client,
       namespace: o.leaseNamespace,
       name: o.leaseName,
       identity: this.identity,
