@@ -9,7 +9,13 @@
  * Behaviour follows upstream kube-controller-manager's service-cidr-controller
  * (pkg/controller/servicecidrs), see /work/shared/specs/servicecidr-controller.md.
  */
-import type { Condition, IPAddress, ServiceCIDR } from '../../lib/api/index.js';
+import {
+  formatTime,
+  parseTime,
+  type Condition,
+  type IPAddress,
+  type ServiceCIDR,
+} from '../../lib/api/index.js';
 import { isNotFound, Resources, type KubeClient, type ResourceClient } from '../../lib/client/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { Reconciler, ReconcileResult } from '../../lib/controller/index.js';
@@ -206,9 +212,9 @@ export class ServiceCIDRController implements Reconciler {
 
   /** Time left before the finalizer may go, measured from metadata.deletionTimestamp. */
   remainingGraceMs(sc: ServiceCIDR): number {
-    const requested = Date.parse(sc.metadata.deletionTimestamp ?? '');
+    const requested = parseTime(sc.metadata.deletionTimestamp);
     // An unreadable timestamp must not shorten the wait: count it as "just now".
-    const since = Number.isNaN(requested) ? 0 : this.clock.now() - requested;
+    const since = requested === undefined ? 0 : this.clock.now() - requested;
     return DELETION_GRACE_PERIOD_MS - since;
   }
 
@@ -301,7 +307,7 @@ export class ServiceCIDRController implements Reconciler {
       status: want.status,
       reason: want.reason,
       message: want.message,
-      lastTransitionTime: rfc3339Seconds(this.clock.now()),
+      lastTransitionTime: formatTime(this.clock.now()),
     };
     const body: ServiceCIDR = {
       apiVersion: 'networking.k8s.io/v1',
@@ -367,9 +373,4 @@ function allocatedFamilyIndex(ip: IPAddress): string[] {
   if (labels?.[LABEL_MANAGED_BY] !== IP_ALLOCATOR_MANAGER) return [];
   const family = labels[LABEL_IP_FAMILY];
   return family ? [family] : [];
-}
-
-/** metav1.Time serialises to whole seconds. */
-function rfc3339Seconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }

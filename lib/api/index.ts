@@ -177,3 +177,5 @@ export interface Event extends KubeObject {
   note?: string;
   type: 'Normal' | 'Warning';
 }
+
+export { formatMicroTime, formatTime, parseTime } from './time.js';

@@ -10,7 +10,7 @@
  * What it does not: validation, defaulting, admission, the status subresource's field
  * reset (a write to `status` or `finalizers` replaces the whole stored object).
  */
-import type { KubeObject } from '../api/index.js';
+import { formatTime, type KubeObject } from '../api/index.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import { newAlreadyExists, newBadRequest, newConflict, newGone, newInvalid, newNotFound } from './errors.js';
 import { deepEqual } from './patchapply.js';
@@ -470,7 +470,7 @@ export class ObjectTracker {
 
   /** RFC 3339 with seconds precision, like metav1.Time. */
   private timestamp(): string {
-    return new Date(Math.floor(this.clock.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    return formatTime(this.clock.now());
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Event, KubeObject } from '../api/index.js';
+import { formatMicroTime, type Event, type KubeObject } from '../api/index.js';
 import type { EventType } from './types.js';
 
 /** Field limits the apiserver validates for events.k8s.io/v1 (longer values are rejected, so we cut them). */
@@ -6,10 +6,8 @@ const NOTE_LIMIT_BYTES = 1024;
 const REASON_ACTION_LIMIT = 128;
 const REPORTING_LIMIT = 128;
 
-/** metav1.MicroTime: RFC 3339 UTC with six fractional digits. */
-export function formatMicroTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+// Kept importable from here: recorders and tests reach for it as part of the events API.
+export { formatMicroTime };
 
 export type ObjectReference = Event['regarding'];
 

@@ -1,4 +1,4 @@
-import type { Lease } from '../api/index.js';
+import { formatMicroTime, type Lease } from '../api/index.js';
 
 /**
  * What a leader writes into its Lease; the same fields client-go's LeaderElectionRecord
@@ -12,10 +12,8 @@ export interface LeaderElectionRecord {
   leaderTransitions: number;
 }
 
-/** metav1.MicroTime's wire format: RFC 3339 with exactly six fractional digits, always UTC. */
-export function formatMicroTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+/** Lease times are metav1.MicroTime; re-exported so lease writers and tests need one import. */
+export { formatMicroTime };
 
 export function recordFromLease(lease: Lease): LeaderElectionRecord {
   const spec = lease.spec ?? {};
