@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import PQueue from 'p-queue';
 import type { Registry } from 'prom-client';
 import type { Event, KubeObject } from '../api/index.js';
 import { ApiError, isAlreadyExists, isNotFound } from '../client/errors.js';
@@ -54,10 +55,10 @@ export class EventBroadcaster {
   private readonly logger: Logger;
   private readonly cfg: typeof DEFAULTS;
   private readonly spam: SpamFilter;
-  private readonly queue: EventInput[] = [];
+  /** One writer, so Events and their series patches go out in the order they were recorded. */
+  private readonly queue = new PQueue({ concurrency: 1 });
   private readonly series = new Map<string, SeriesEntry>();
   private readonly dropped?: Counter<'reason'>;
-  private working?: Promise<void>;
   private flushTimer?: TimerHandle;
   private stopped = false;
   private seq = 0;
@@ -115,7 +116,7 @@ export class EventBroadcaster {
     this.flushTimer?.cancel();
     this.flushTimer = undefined;
     const done = (async () => {
-      await this.working;
+      await this.queue.onIdle();
       await this.flushSeries(true);
     })();
     let timer: TimerHandle | undefined;
@@ -124,8 +125,8 @@ export class EventBroadcaster {
   }
 
   /** Resolves once the queue is empty (tests). */
-  async idle(): Promise<void> {
-    while (this.working) await this.working;
+  idle(): Promise<void> {
+    return this.queue.onIdle();
   }
 
   /** Write pending series updates now (tests; the timer does this every seriesFlushMs). */
@@ -139,12 +140,12 @@ export class EventBroadcaster {
       this.drop('rate_limited', input);
       return;
     }
-    if (this.queue.length >= this.cfg.maxQueued) {
+    // Waiting events only, like client-go's buffered channel: the one being written has left it.
+    if (this.queue.size >= this.cfg.maxQueued) {
       this.drop('queue_full', input);
       return;
     }
-    this.queue.push(input);
-    this.working ??= this.work().finally(() => (this.working = undefined));
+    void this.queue.add(() => this.writeLogged(input));
   }
 
   private drop(reason: string, e: EventInput): void {
@@ -157,13 +158,12 @@ export class EventBroadcaster {
     });
   }
 
-  private async work(): Promise<void> {
-    for (let input = this.queue.shift(); input; input = this.queue.shift()) {
-      try {
-        await this.write(input);
-      } catch (err) {
-        this.logger.error('unexpected error writing event', { err: errorMessage(err) });
-      }
+  /** Never rejects: a failed write is logged and the queue goes on with the next event. */
+  private async writeLogged(input: EventInput): Promise<void> {
+    try {
+      await this.write(input);
+    } catch (err) {
+      this.logger.error('unexpected error writing event', { err: errorMessage(err) });
     }
   }
 
