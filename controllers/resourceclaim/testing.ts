@@ -5,19 +5,12 @@
  */
 import type { KubeObject, Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/index.js';
 import { FakeKubeClient, Resources } from '../../lib/client/index.js';
-import type { ResourceRef } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
-import type {
-  IndexFunc,
-  Indexer,
-  ResourceEventHandler,
-  SharedIndexInformer,
-} from '../../lib/informer/index.js';
-import { newIndexer } from '../../lib/informer/index.js';
+import { FakeSharedIndexInformer, type Indexer } from '../../lib/informer/index.js';
 import { nopLogger } from '../../lib/log/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
-import type { RateLimitingQueue } from '../../lib/workqueue/index.js';
+import { RecordingQueue } from '../../lib/workqueue/index.js';
 import { ResourceClaimController } from './controller.js';
 import { DELETE_PROTECTION_FINALIZER, POD_CLAIM_NAME_ANNOTATION } from './names.js';
 
@@ -124,60 +117,6 @@ export function makeClaim(
   return claim;
 }
 
-/** Stands in for a shared informer: tests prime its indexer and call handlers directly. */
-export class StubInformer<T extends KubeObject> implements SharedIndexInformer<T> {
-  readonly handlers: ResourceEventHandler<T>[] = [];
-  private readonly indexer: Indexer<T> = newIndexer<T>();
-  constructor(readonly ref: ResourceRef) {}
-  addEventHandler(handler: ResourceEventHandler<T>) {
-    this.handlers.push(handler);
-    return { hasSynced: () => true, remove: () => undefined };
-  }
-  getIndexer(): Indexer<T> {
-    return this.indexer;
-  }
-  addIndexers(indexers: Record<string, IndexFunc<T>>): void {
-    this.indexer.addIndexers(indexers);
-  }
-  hasSynced(): boolean {
-    return true;
-  }
-  lastSyncResourceVersion(): string {
-    return '';
-  }
-  async run(): Promise<void> {}
-}
-
-/** Records added keys; the controller's handlers only ever call add. */
-export class RecordingQueue implements RateLimitingQueue<string> {
-  readonly added: string[] = [];
-  add(key: string): void {
-    this.added.push(key);
-  }
-  async get(): Promise<string | undefined> {
-    return this.added.shift();
-  }
-  done(): void {}
-  len(): number {
-    return this.added.length;
-  }
-  shutDown(): void {}
-  async shutDownWithDrain(): Promise<void> {}
-  shuttingDown(): boolean {
-    return false;
-  }
-  addAfter(key: string): void {
-    this.added.push(key);
-  }
-  addRateLimited(key: string): void {
-    this.added.push(key);
-  }
-  forget(): void {}
-  numRequeues(): number {
-    return 0;
-  }
-}
-
 export interface Harness {
   fake: FakeKubeClient;
   clock: FakeClock;
@@ -185,9 +124,9 @@ export interface Harness {
   queue: RecordingQueue;
   registry: ReturnType<typeof newRegistry>;
   controller: ResourceClaimController;
-  pods: StubInformer<Pod>;
-  claims: StubInformer<ResourceClaim>;
-  templates: StubInformer<ResourceClaimTemplate>;
+  pods: FakeSharedIndexInformer<Pod>;
+  claims: FakeSharedIndexInformer<ResourceClaim>;
+  templates: FakeSharedIndexInformer<ResourceClaimTemplate>;
   /** Copy the tracker's current objects into the informer caches (what a watch would deliver). */
   syncCaches(): void;
 }
@@ -199,9 +138,9 @@ export interface Harness {
 export function setup(objects: KubeObject[] = [], apiOnly: KubeObject[] = []): Harness {
   const clock = new FakeClock();
   const fake = new FakeKubeClient([...objects, ...apiOnly], { clock });
-  const pods = new StubInformer<Pod>(Resources.pods);
-  const claims = new StubInformer<ResourceClaim>(Resources.resourceClaims);
-  const templates = new StubInformer<ResourceClaimTemplate>(Resources.resourceClaimTemplates);
+  const pods = new FakeSharedIndexInformer<Pod>(Resources.pods);
+  const claims = new FakeSharedIndexInformer<ResourceClaim>(Resources.resourceClaims);
+  const templates = new FakeSharedIndexInformer<ResourceClaimTemplate>(Resources.resourceClaimTemplates);
   const queue = new RecordingQueue();
   const recorder = new FakeEventRecorder();
   const registry = newRegistry();

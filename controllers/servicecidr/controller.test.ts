@@ -1,17 +1,11 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import type { IPAddress, KubeObject, ServiceCIDR } from '../../lib/api/index.js';
-import { ApiError, FakeKubeClient, Resources, type ResourceRef } from '../../lib/client/index.js';
+import type { IPAddress, ServiceCIDR } from '../../lib/api/index.js';
+import { ApiError, FakeKubeClient, Resources } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
-import {
-  DeletedFinalStateUnknown,
-  newIndexer,
-  type IndexFunc,
-  type ResourceEventHandler,
-  type SharedIndexInformer,
-} from '../../lib/informer/index.js';
+import { DeletedFinalStateUnknown, FakeSharedIndexInformer } from '../../lib/informer/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import type { DelayingQueue } from '../../lib/workqueue/index.js';
+import { RecordingQueue } from '../../lib/workqueue/index.js';
 import {
   DELETION_GRACE_PERIOD_MS,
   READY_MESSAGE,
@@ -70,57 +64,11 @@ function makeIPAddress(name: string, labels?: Record<string, string>): IPAddress
 
 // ---- test doubles: a primed cache with captured handlers, and a queue that records ----
 
-class PrimedInformer<T extends KubeObject> implements SharedIndexInformer<T> {
-  readonly handlers: ResourceEventHandler<T>[] = [];
-  private readonly indexer = newIndexer<T>();
-  constructor(readonly ref: ResourceRef) {}
-  addEventHandler(handler: ResourceEventHandler<T>) {
-    this.handlers.push(handler);
-    return { hasSynced: () => true, remove: () => undefined };
-  }
-  getIndexer() {
-    return this.indexer;
-  }
-  addIndexers(indexers: Record<string, IndexFunc<T>>): void {
-    this.indexer.addIndexers(indexers);
-  }
-  hasSynced(): boolean {
-    return true;
-  }
-  lastSyncResourceVersion(): string {
-    return '';
-  }
-  async run(): Promise<void> {}
-}
-
-class RecordingQueue implements DelayingQueue<string> {
-  added: string[] = [];
-  delayed: { key: string; delayMs: number }[] = [];
-  add(key: string): void {
-    this.added.push(key);
-  }
-  addAfter(key: string, delayMs: number): void {
-    this.delayed.push({ key, delayMs });
-  }
-  async get(): Promise<string | undefined> {
-    return undefined;
-  }
-  done(): void {}
-  len(): number {
-    return this.added.length;
-  }
-  shutDown(): void {}
-  async shutDownWithDrain(): Promise<void> {}
-  shuttingDown(): boolean {
-    return false;
-  }
-}
-
 interface Harness {
   controller: ServiceCIDRController;
   client: FakeKubeClient;
-  cidrInformer: PrimedInformer<ServiceCIDR>;
-  ipInformer: PrimedInformer<IPAddress>;
+  cidrInformer: FakeSharedIndexInformer<ServiceCIDR>;
+  ipInformer: FakeSharedIndexInformer<IPAddress>;
   queue: RecordingQueue;
   recorder: FakeEventRecorder;
   clock: FakeClock;
@@ -130,8 +78,8 @@ interface Harness {
 function newHarness(cidrs: ServiceCIDR[] = [], ips: IPAddress[] = []): Harness {
   const clock = new FakeClock(NOW);
   const client = new FakeKubeClient([...cidrs, ...ips], { clock });
-  const cidrInformer = new PrimedInformer<ServiceCIDR>(Resources.serviceCIDRs);
-  const ipInformer = new PrimedInformer<IPAddress>(Resources.ipAddresses);
+  const cidrInformer = new FakeSharedIndexInformer<ServiceCIDR>(Resources.serviceCIDRs);
+  const ipInformer = new FakeSharedIndexInformer<IPAddress>(Resources.ipAddresses);
   for (const sc of cidrs) cidrInformer.getIndexer().add(sc);
   for (const ip of ips) ipInformer.getIndexer().add(ip);
   const queue = new RecordingQueue();
@@ -647,10 +595,10 @@ describe('event handlers', () => {
   ])('IPAddress %s added or deleted -> %j', (name, want) => {
     ipHandler().onAdd!(makeIPAddress(name), false);
     expect(sorted(h.queue.added)).toEqual(want);
-    h.queue.added = [];
+    h.queue.added.length = 0;
     ipHandler().onDelete!(makeIPAddress(name));
     expect(sorted(h.queue.added)).toEqual(want);
-    h.queue.added = [];
+    h.queue.added.length = 0;
     ipHandler().onDelete!(new DeletedFinalStateUnknown(name, makeIPAddress(name)));
     expect(sorted(h.queue.added)).toEqual(want);
   });

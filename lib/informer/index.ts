@@ -26,3 +26,4 @@ export type { ListWatcher, ReflectorSink, ReflectorOptions } from './reflector.j
 export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { EventRing } from './fanout.js';
+export { FakeSharedIndexInformer } from './fake.js';

@@ -12,3 +12,4 @@ export {
   defaultControllerRateLimiter,
 } from './ratelimiter.js';
 export { QUEUE_DURATION_BUCKETS, WORKQUEUE_METRIC_NAMES } from './metrics.js';
+export { RecordingQueue } from './fake.js';
