@@ -7,14 +7,8 @@ import { Resources, type KubeClient } from '../client/types.js';
 import { RealClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { errorMessage, nopLogger, type Logger } from '../log/index.js';
 import { Counter, getOrCreate } from '../metrics/index.js';
-import {
-  aggregationKey,
-  buildEvent,
-  formatMicroTime,
-  referenceOf,
-  spamKey,
-  type EventInput,
-} from './event.js';
+import { formatMicroTime } from '../api/index.js';
+import { aggregationKey, buildEvent, referenceOf, spamKey, type EventInput } from './event.js';
 import { DEFAULT_SPAM_BURST, DEFAULT_SPAM_REFILL_MS, SpamFilter } from './ratelimit.js';
 import type { EventRecorder, EventType } from './types.js';
 

@@ -6,9 +6,6 @@ const NOTE_LIMIT_BYTES = 1024;
 const REASON_ACTION_LIMIT = 128;
 const REPORTING_LIMIT = 128;
 
-// Kept importable from here: recorders and tests reach for it as part of the events API.
-export { formatMicroTime };
-
 export type ObjectReference = Event['regarding'];
 
 export function referenceOf(obj: KubeObject): ObjectReference {

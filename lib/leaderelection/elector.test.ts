@@ -3,7 +3,8 @@ import type { Lease } from '../api/index.js';
 import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
 import { FakeClock } from '../clock/index.js';
 import { newRegistry } from '../metrics/index.js';
-import { LeaderElector, formatMicroTime, newIdentity } from './index.js';
+import { formatMicroTime } from '../api/index.js';
+import { LeaderElector, newIdentity } from './index.js';
 
 const NS = 'kube-system';
 const NAME = 'ts-kcm';

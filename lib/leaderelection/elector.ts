@@ -6,13 +6,8 @@ import { isNotFound } from '../client/errors.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import { errorMessage, nopLogger, type Logger } from '../log/index.js';
 import { Gauge, getOrCreate } from '../metrics/index.js';
-import {
-  formatMicroTime,
-  leaseSpecFromRecord,
-  recordFromLease,
-  sameRecord,
-  type LeaderElectionRecord,
-} from './record.js';
+import { formatMicroTime } from '../api/index.js';
+import { leaseSpecFromRecord, recordFromLease, sameRecord, type LeaderElectionRecord } from './record.js';
 
 /** client-go's defaults (and kube-controller-manager's flags): 15 s lease, 10 s renew deadline, 2 s retry. */
 export const DEFAULT_LEASE_DURATION_MS = 15_000;

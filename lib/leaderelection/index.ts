@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 
 export * from './elector.js';
-export { formatMicroTime, type LeaderElectionRecord } from './record.js';
+export type { LeaderElectionRecord } from './record.js';
 
 /** kube-controller-manager's identity scheme: `<hostname>_<uuid>`, unique per process. */
 export function newIdentity(): string {

@@ -1,4 +1,4 @@
-import { formatMicroTime, type Lease } from '../api/index.js';
+import type { Lease } from '../api/index.js';
 
 /**
  * What a leader writes into its Lease; the same fields client-go's LeaderElectionRecord
@@ -13,7 +13,6 @@ export interface LeaderElectionRecord {
 }
 
 /** Lease times are metav1.MicroTime; re-exported so lease writers and tests need one import. */
-export { formatMicroTime };
 
 export function recordFromLease(lease: Lease): LeaderElectionRecord {
   const spec = lease.spec ?? {};

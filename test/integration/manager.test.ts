@@ -11,7 +11,7 @@ import type { Event, Lease } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { EventBroadcaster } from '../../lib/events/index.js';
-import { formatMicroTime } from '../../lib/leaderelection/index.js';
+import { formatMicroTime } from '../../lib/api/index.js';
 import {
   createTestNamespace,
   deleteNamespace,
