@@ -8,32 +8,47 @@
  * Same idea as client-go's integer-resourceVersion MutationCache, including objects the
  * informer has never seen ("adds").
  */
+import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../../lib/api/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { IndexFunc, Indexer } from '../../lib/informer/types.js';
 
 /** client-go's resource claim controller keeps entries for an hour; the informer normally catches up in milliseconds. */
 export const DEFAULT_MUTATION_TTL_MS = 60 * 60 * 1000;
-
-interface Entry<T> {
-  obj: T;
-  storedAt: number;
-}
+/** client-go's mutation cache is an LRU of 100 entries: a bound, not a working set (entries live milliseconds). */
+export const MUTATION_CACHE_SIZE = 100;
 
 export class MutationCache<T extends KubeObject> {
-  private readonly entries = new Map<string, Entry<T>>();
+  private readonly entries: LRUCache<string, T>;
 
   constructor(
     private readonly indexer: Indexer<T>,
     /** The index functions also installed on `indexer`, applied here to objects it does not hold yet. */
     private readonly indexFuncs: Record<string, IndexFunc<T>>,
-    private readonly clock: Clock,
-    private readonly ttlMs = DEFAULT_MUTATION_TTL_MS,
-  ) {}
+    clock: Clock,
+    ttlMs = DEFAULT_MUTATION_TTL_MS,
+    maxEntries = MUTATION_CACHE_SIZE,
+  ) {
+    // ttlResolution 0: read the clock on every check (lru-cache would otherwise cache it on a real timer).
+    this.entries = new LRUCache<string, T>({ max: maxEntries, ttl: ttlMs, ttlResolution: 0, perf: clock });
+  }
 
   /** Remember an object returned by a write. */
   mutation(obj: T): void {
-    this.entries.set(this.indexer.keyOf(obj), { obj, storedAt: this.clock.now() });
+    this.entries.set(this.indexer.keyOf(obj), obj);
+  }
+
+  /**
+   * The informer delivered the deletion of `obj`: forget our copy unless it is a newer
+   * incarnation. Without this, a claim we created, the informer added and then deleted
+   * before anyone looked it up would be answered from our copy until the TTL.
+   */
+  deleted(obj: T): void {
+    const key = this.indexer.keyOf(obj);
+    const ours = this.entries.peek(key);
+    if (!ours) return;
+    const sameObject = ours.metadata.uid !== undefined && ours.metadata.uid === obj.metadata.uid;
+    if (sameObject || !isNewer(ours, obj)) this.entries.delete(key);
   }
 
   get(key: string): T | undefined {
@@ -50,32 +65,30 @@ export class MutationCache<T extends KubeObject> {
       // A newer copy of ours may have moved out of the index (e.g. lost its owner).
       if (chosen && indexFunc(chosen).includes(value)) out.set(key, chosen);
     }
-    for (const [key, entry] of this.entries) {
+    // Copied first: pick() may drop entries while we go.
+    for (const [key, obj] of [...this.entries.entries()]) {
       if (out.has(key)) continue;
       const chosen = this.pick(key, this.indexer.get(key));
-      if (chosen && chosen === entry.obj && indexFunc(chosen).includes(value)) out.set(key, chosen);
+      if (chosen && chosen === obj && indexFunc(chosen).includes(value)) out.set(key, chosen);
     }
     return [...out.values()];
   }
 
   /** Number of objects still held (for tests). */
   size(): number {
+    this.entries.purgeStale();
     return this.entries.size;
   }
 
   /** Our copy if it is fresh and newer than the informer's, else the informer's (dropping ours). */
   private pick(key: string, cached: T | undefined): T | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return cached;
-    if (this.clock.now() - entry.storedAt > this.ttlMs) {
+    const ours = this.entries.get(key); // undefined once expired (and then dropped)
+    if (!ours) return cached;
+    if (cached && !isNewer(ours, cached)) {
       this.entries.delete(key);
       return cached;
     }
-    if (cached && !isNewer(entry.obj, cached)) {
-      this.entries.delete(key);
-      return cached;
-    }
-    return entry.obj;
+    return ours;
   }
 }
 
