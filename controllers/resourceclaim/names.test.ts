@@ -7,6 +7,7 @@ import {
   claimGenerateName,
   claimSource,
   controllingPodUID,
+  extendedResourceClaimName,
   isReservedForPod,
   notOwnedError,
   podDoneReason,
@@ -161,6 +162,27 @@ describe('reservations', () => {
   });
 });
 
+describe('extendedResourceClaimName', () => {
+  const pod = (status: Pod['status']): Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    status,
+  });
+  it.each([
+    [
+      'recorded by the scheduler',
+      { extendedResourceClaimStatus: { resourceClaimName: 'p-ext-abcde' } },
+      'p-ext-abcde',
+    ],
+    ['no status', undefined, undefined],
+    ['no extended claim', {}, undefined],
+    ['empty name', { extendedResourceClaimStatus: { resourceClaimName: '' } }, undefined],
+  ])('%s', (_why, status, want) => {
+    expect(extendedResourceClaimName(pod(status))).toBe(want);
+  });
+});
+
 describe('metric labels', () => {
   it.each([
     ['template claim', { 'resource.kubernetes.io/pod-claim-name': 'x' }, 'resource_claim_template'],
@@ -174,6 +196,15 @@ describe('metric labels', () => {
       { 'resource.kubernetes.io/extended-resource-claim': 'false' },
       '',
     ],
+    [
+      'both annotations: extended resource first (as upstream)',
+      {
+        'resource.kubernetes.io/pod-claim-name': 'x',
+        'resource.kubernetes.io/extended-resource-claim': 'true',
+      },
+      'extended_resource',
+    ],
+    ['empty pod-claim-name annotation', { 'resource.kubernetes.io/pod-claim-name': '' }, ''],
     ['user claim', undefined, ''],
   ])('claimSource: %s', (_why, annotations, want) => {
     expect(claimSource(claim({ annotations }))).toBe(want);

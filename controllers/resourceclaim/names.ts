@@ -122,6 +122,17 @@ export function podDoneReason(pod: Pod, deleted = false): string | undefined {
   return undefined;
 }
 
+/**
+ * The claim the scheduler made for the pod's extended resources (DRAExtendedResource),
+ * recorded only in `status.extendedResourceClaimStatus`, never in `spec.resourceClaims`.
+ */
+export function extendedResourceClaimName(pod: Pod): string | undefined {
+  const status = pod.status?.extendedResourceClaimStatus as
+    { resourceClaimName?: unknown } | null | undefined;
+  const name = status?.resourceClaimName;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
 export function isPodDone(pod: Pod): boolean {
   return podDoneReason(pod) !== undefined;
 }
@@ -139,8 +150,9 @@ export function specNeedsAdminAccess(spec: Record<string, unknown> | undefined):
 
 /** The `source` label of resourceclaim_controller_resource_claims. */
 export function claimSource(claim: ResourceClaim): '' | 'resource_claim_template' | 'extended_resource' {
+  // Upstream's order: the extended-resource marker wins, and an empty pod-claim-name does not count.
   const annotations = claim.metadata.annotations ?? {};
-  if (POD_CLAIM_NAME_ANNOTATION in annotations) return 'resource_claim_template';
   if (annotations[EXTENDED_RESOURCE_CLAIM_ANNOTATION] === 'true') return 'extended_resource';
+  if (annotations[POD_CLAIM_NAME_ANNOTATION]) return 'resource_claim_template';
   return '';
 }
