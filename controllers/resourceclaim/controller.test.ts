@@ -23,6 +23,7 @@ import {
   setup,
 } from './testing.js';
 import { DELETE_PROTECTION_FINALIZER, POD_CLAIM_NAME_ANNOTATION } from './names.js';
+import { desiredClaimStatuses } from './controller.js';
 
 const GENERATED = `${POD_NAME}-${POD_CLAIM}-bbbbb`; // the fake's first generateName suffix
 
@@ -272,6 +273,42 @@ describe('syncPod', () => {
     expect(h.fake.actions).toEqual([]);
     h.controller.claimChanged(h.claims.getIndexer().get(`${NS}/generated`)!, false);
     expect(h.queue.added).toEqual([`claim:${NS}/generated`, `claim:${NS}/generated`]);
+  });
+
+  it('two template claims, one generated claim deleted: the apply carries both entries, so neither is dropped', async () => {
+    // Server-side apply removes what this field manager applied before and omits now: an
+    // apply of only the re-created entry would drop the other one, and the next sync would
+    // put that back and drop this one, forever.
+    const pod = makePod({ claimName: 'kept' });
+    pod.spec!.resourceClaims!.push({ name: 'second', resourceClaimTemplateName: TEMPLATE });
+    pod.status!.resourceClaimStatuses!.push({ name: 'second', resourceClaimName: 'deleted-claim' });
+    const h = setup([pod, makeTemplate(), makeClaim({ name: 'kept' })]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    const recreated = `${POD_NAME}-second-bbbbb`;
+    expect(h.fake.actions.map((a) => a.verb)).toEqual(['create', 'patch']);
+    expect(h.fake.actions[1]).toEqual({
+      ...applyStatusAction(''),
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: POD_NAME, namespace: NS, uid: POD_UID },
+        status: {
+          resourceClaimStatuses: [
+            { name: POD_CLAIM, resourceClaimName: 'kept' },
+            { name: 'second', resourceClaimName: recreated },
+          ],
+        },
+      },
+    });
+  });
+
+  it('the applied list is sorted by pod claim name and leaves out entries with a null name', () => {
+    const pod = makePod({ claimName: null });
+    pod.status!.resourceClaimStatuses!.push({ name: 'b', resourceClaimName: 'claim-b' });
+    expect(desiredClaimStatuses(pod, [{ name: 'a', resourceClaimName: 'claim-a' }])).toEqual([
+      { name: 'a', resourceClaimName: 'claim-a' },
+      { name: 'b', resourceClaimName: 'claim-b' },
+    ]);
   });
 
   it('a claim judged "not needed" (null name) is skipped', async () => {
@@ -609,6 +646,58 @@ describe('event handlers', () => {
     // Remembered: the sync drops the reservation without asking the apiserver.
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(h.fake.actions.filter((a) => a.verb === 'get')).toEqual([]);
+  });
+
+  it('a pod whose template claim exists but belongs to another pod is not enqueued (as upstream)', () => {
+    // Enqueuing it would make syncPod create a second claim for the same pod claim.
+    const stranger = makePod({ name: 'stranger', uid: 'stranger-uid' });
+    const h = setup([makeTemplate(), makeClaim({ name: 'taken', owner: stranger })]);
+    h.controller.podChanged(makePod({ claimName: 'taken' }), false);
+    h.controller.podChanged(makePod({ claimName: 'taken', nodeName: NODE }), false);
+    expect(h.queue.added).toEqual([]);
+  });
+
+  it('an extended-resource claim (only in status.extendedResourceClaimStatus) is released when the pod is done or deleted', async () => {
+    const extendedPod = (phase?: string): Pod => {
+      const pod = makePod({ nodeName: NODE, ...(phase ? { phase } : {}) });
+      pod.spec!.resourceClaims = [];
+      pod.status!.extendedResourceClaimStatus = { resourceClaimName: 'ext', requestMappings: [] };
+      return pod;
+    };
+    const claim = makeClaim({ name: 'ext', allocated: true, finalizer: true, reservedFor: [extendedPod()] });
+    claim.metadata.annotations = { 'resource.kubernetes.io/extended-resource-claim': 'true' };
+    const h = setup([claim]);
+    h.controller.podChanged(extendedPod('Running'), false);
+    expect(h.queue.added).toEqual([]);
+    h.controller.podChanged(extendedPod('Succeeded'), false);
+    expect(h.queue.added).toEqual([`claim:${NS}/ext`]);
+    h.controller.podChanged(extendedPod('Running'), true);
+    expect(h.queue.added).toEqual([`claim:${NS}/ext`, `claim:${NS}/ext`]);
+    // The deleted pod's UID is remembered: the reservation goes without asking the apiserver.
+    const resourceVersion = storedClaim(h, 'ext')!.metadata.resourceVersion;
+    await h.controller.reconcile(`claim:${NS}/ext`);
+    expect(calls(h.fake.actions)).toEqual([
+      {
+        verb: 'update',
+        name: 'ext',
+        subresource: 'status',
+        resourceVersion,
+        reservedFor: [],
+        allocated: false,
+        finalizers: [DELETE_PROTECTION_FINALIZER],
+      },
+      expect.objectContaining({ verb: 'update', name: 'ext', subresource: undefined }),
+    ]);
+  });
+
+  it('a claim deleted after the informer delivered it is no longer answered from the mutation cache', async () => {
+    const h = setup([makePod(), makeTemplate()]);
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    const created = storedClaim(h, GENERATED)!;
+    h.claims.getIndexer().add(created);
+    h.claims.getIndexer().delete(created);
+    h.controller.claimChanged(created, true);
+    expect(h.controller.claimCache.get(`${NS}/${GENERATED}`)).toBeUndefined();
   });
 
   it('a claim event enqueues the claim and re-checks the pods that use it', () => {

@@ -45,6 +45,7 @@ import {
   canBeReserved,
   claimGenerateName,
   controllingPodUID,
+  extendedResourceClaimName,
   isAllocated,
   isPodDone,
   isReservedForPod,
@@ -147,16 +148,19 @@ export class ResourceClaimController implements Reconciler {
   // ---- event handlers: decide which keys need work, nothing else ----
 
   podChanged(pod: Pod, deleted: boolean): void {
-    if (!pod.spec?.resourceClaims?.length) return;
+    // The scheduler's claim for extended resources is only in the pod status, not in the spec.
+    const extendedClaim = extendedResourceClaimName(pod);
+    if (!pod.spec?.resourceClaims?.length && !extendedClaim) return;
     const ns = pod.metadata.namespace ?? '';
     if (deleted && pod.metadata.uid) this.deletedPods.set(pod.metadata.uid, true);
 
     // A pod that is done releases its claims: their reservations need checking.
     if (podDoneReason(pod, deleted)) {
-      for (const podClaim of pod.spec.resourceClaims) {
+      for (const podClaim of pod.spec?.resourceClaims ?? []) {
         const resolved = tryResolveClaimName(pod, podClaim);
         if (resolved?.name) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${resolved.name}`);
       }
+      if (extendedClaim) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${extendedClaim}`);
     }
     if (!deleted && this.podNeedsWork(pod)) this.queue.add(`${POD_KEY_PREFIX}${ns}/${pod.metadata.name}`);
   }
@@ -165,6 +169,7 @@ export class ResourceClaimController implements Reconciler {
     const key = `${claim.metadata.namespace}/${claim.metadata.name}`;
     // A new or changed claim may hold reservations of pods that are already gone.
     if (!deleted) this.queue.add(CLAIM_KEY_PREFIX + key);
+    else this.claimCache.deleted(claim);
     for (const pod of this.pods.byIndex(PODS_BY_CLAIM_INDEX, key)) this.podChanged(pod, false);
   }
 
@@ -181,10 +186,9 @@ export class ResourceClaimController implements Reconciler {
         if (podClaim.resourceClaimTemplateName) return true;
         continue; // the user has to create it
       }
-      if (resolved.checkOwner && notOwnedError(pod, claim)) {
-        if (podClaim.resourceClaimTemplateName) return true; // replace it with one of our own
-        continue;
-      }
+      // Someone else's claim under our entry: nothing to do until that claim is gone (as
+      // upstream). A retry already queued for the pod may still replace it in syncPod.
+      if (resolved.checkOwner && notOwnedError(pod, claim)) return false;
       if (pod.spec?.nodeName && isAllocated(claim) && !isReservedForPod(pod, claim) && canBeReserved(claim))
         return true;
     }
@@ -247,9 +251,10 @@ export class ResourceClaimController implements Reconciler {
     // 3. Publish them; if this pod instance is gone, take back what step 2 created.
     let current = pod;
     if (statuses.length > 0) {
-      const published = await this.publishClaimStatuses(pod, statuses, created, log);
+      const desired = desiredClaimStatuses(pod, statuses);
+      const published = await this.publishClaimStatuses(pod, desired, created, log);
       if (!published) return;
-      current = withStatuses(pod, statuses);
+      current = { ...pod, status: { ...(pod.status ?? {}), resourceClaimStatuses: desired } };
     }
 
     // 4. A pod created with spec.nodeName skips the scheduler: reserve its claims here.
@@ -351,7 +356,7 @@ export class ResourceClaimController implements Reconciler {
   }
 
   /**
-   * Server-side apply of the new status entries, guarded by the pod UID: a pod deleted or
+   * Server-side apply of every status entry we stand for, guarded by the pod UID: a pod deleted or
    * replaced under the same name fails the write. In that case the claims created in this
    * attempt belong to nobody and are deleted again. Returns false after such a rollback.
    */
@@ -561,9 +566,22 @@ export class ResourceClaimController implements Reconciler {
   }
 }
 
-/** The pod as it is once the new status entries are published. */
-function withStatuses(pod: Pod, statuses: { name: string; resourceClaimName: string }[]): Pod {
-  const merged = new Map((pod.status?.resourceClaimStatuses ?? []).map((s) => [s.name, s]));
-  for (const s of statuses) merged.set(s.name, s);
-  return { ...pod, status: { ...(pod.status ?? {}), resourceClaimStatuses: [...merged.values()] } };
+/**
+ * The whole list our field manager applies: the entries already recorded with a claim name,
+ * overridden by the new ones, sorted by pod claim name. Server-side apply removes entries
+ * this manager applied before and omits now, so applying only the new entries would drop
+ * the others (and the next sync would put them back, dropping these: a loop). Entries with
+ * a null name are left out, as upstream does after 1.35 (ADR 9).
+ */
+export function desiredClaimStatuses(
+  pod: Pod,
+  updates: { name: string; resourceClaimName: string }[],
+): { name: string; resourceClaimName: string }[] {
+  const merged = new Map<string, string>();
+  for (const s of pod.status?.resourceClaimStatuses ?? [])
+    if (s.resourceClaimName) merged.set(s.name, s.resourceClaimName);
+  for (const s of updates) merged.set(s.name, s.resourceClaimName);
+  return [...merged.keys()]
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => ({ name, resourceClaimName: merged.get(name)! }));
 }
