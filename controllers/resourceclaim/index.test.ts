@@ -32,6 +32,7 @@ function contextFor(client: FakeKubeClient, flags: Record<string, number> = {}) 
 describe('resourceClaimController definition', () => {
   it('has the upstream name, the workers flag and the RBAC of the spec', () => {
     expect(resourceClaimController.name).toBe('resourceclaim-controller');
+    expect(resourceClaimController.aliases).toEqual(['resource-claim-controller']);
     expect(resourceClaimController.enabledByDefault).toBe(true);
     expect(resourceClaimController.flags).toEqual([
       { name: 'concurrent-resourceclaim-syncs', description: expect.any(String), defaultValue: 50 },

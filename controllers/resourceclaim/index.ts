@@ -18,6 +18,8 @@ export const DEFAULT_CONCURRENT_SYNCS = 50;
 
 export const resourceClaimController: ControllerDefinition = {
   name: CONTROLLER_NAME,
+  // kube-controller-manager accepts this spelling too.
+  aliases: ['resource-claim-controller'],
   enabledByDefault: true,
   flags: [
     {

@@ -67,6 +67,17 @@ describe('resolveEnabled (--controllers)', () => {
     });
   }
 
+  it('accepts an alias as the controller name, with or without the dash (as KCM)', () => {
+    const r = new ControllerRegistry([
+      def('service-cidr-controller'),
+      { ...def('resourceclaim-controller'), aliases: ['resource-claim-controller'] },
+    ]);
+    expect(resolveEnabled(['resource-claim-controller'], r)).toEqual(['resourceclaim-controller']);
+    expect(resolveEnabled(['*', '-resource-claim-controller'], r)).toEqual(['service-cidr-controller']);
+    // The first mention wins whichever name it uses.
+    expect(resolveEnabled(['-resource-claim-controller', 'resourceclaim-controller'], r)).toEqual([]);
+  });
+
   it.each([['foo'], ['-foo']])('unknown name %s is an error listing the known controllers', (item) => {
     expect(() => resolveEnabled(['*', item], registry())).toThrow(
       new Error(

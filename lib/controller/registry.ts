@@ -38,7 +38,7 @@ export class ControllerRegistry {
  * kube-controller-manager's --controllers rule: `*` enables every controller that is enabled
  * by default, `foo` enables foo, `-foo` disables foo; an explicit name wins over `*` whatever
  * the order, and if both `foo` and `-foo` appear the first one wins (as KCM's
- * IsControllerEnabled scans the list). An unknown name is an error, so a typo cannot silently run nothing. Empty entries
+ * IsControllerEnabled scans the list). An alias counts as its controller's name. An unknown name is an error, so a typo cannot silently run nothing. Empty entries
  * are ignored. Returns the enabled names in registration order.
  */
 export function resolveEnabled(
@@ -47,6 +47,8 @@ export function resolveEnabled(
 ): string[] {
   const items = (controllersFlag ?? DEFAULT_CONTROLLERS_FLAG).map((s) => s.trim()).filter((s) => s !== '');
   const known = registry.names();
+  const canonical = new Map<string, string>();
+  for (const d of registry.definitions()) for (const alias of d.aliases ?? []) canonical.set(alias, d.name);
   /** name -> enabled?, decided by the first explicit mention. */
   const explicit = new Map<string, boolean>();
   let star = false;
@@ -56,7 +58,8 @@ export function resolveEnabled(
       continue;
     }
     const negated = item.startsWith('-');
-    const name = negated ? item.slice(1) : item;
+    const given = negated ? item.slice(1) : item;
+    const name = canonical.get(given) ?? given;
     if (registry.get(name) === undefined) {
       throw new Error(`unknown controller "${name}"; known controllers: ${[...known].sort().join(', ')}`);
     }

@@ -52,6 +52,8 @@ export interface Runnable {
 export interface ControllerDefinition {
   /** KCM-style name, used by --controllers. */
   name: string;
+  /** Other names --controllers accepts for it, as KCM's controller aliases. */
+  aliases?: string[];
   enabledByDefault: boolean;
   flags: ControllerFlag[];
   /** The RBAC rules this controller needs, and nothing more. manifests/ is generated from these. */
