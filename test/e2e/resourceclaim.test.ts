@@ -326,7 +326,8 @@ beforeAll(async () => {
   kcm = startTsKcm(
     [
       'run',
-      '--controllers=resourceclaim-controller',
+      // KCM's alias for resourceclaim-controller.
+      '--controllers=resource-claim-controller',
       '--leader-elect=false',
       '--metrics-bind-address=127.0.0.1:0',
       '--health-probe-bind-address=0',
@@ -526,6 +527,63 @@ describe('resourceclaim-controller (real apiserver + scheduler)', () => {
       else expect(c.status?.allocation ?? null).toBeNull();
     }
   }, 180_000);
+});
+
+describe('pod status written by server-side apply', () => {
+  it('two template claims, one generated claim deleted: it is re-created and the pod status settles (no apply loop)', async () => {
+    const tpl = uniqueName('tpl');
+    await createTemplate(tpl);
+    const podName = 'two-claims';
+    // No scheduler takes this pod, so every pod write in this test is the controller's.
+    await pods.create(
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: podName },
+        spec: {
+          schedulerName: 'ts-kcm-test-nobody',
+          terminationGracePeriodSeconds: 0,
+          containers: [
+            { name: 'c', image: PAUSE, resources: { claims: [{ name: 'one' }, { name: 'two' }] } },
+          ],
+          resourceClaims: [
+            { name: 'one', resourceClaimTemplateName: tpl },
+            { name: 'two', resourceClaimTemplateName: tpl },
+          ],
+        },
+      },
+      { namespace: ns },
+    );
+    const one = await generatedClaimName(podName, 'one');
+    const first = await generatedClaimName(podName, 'two');
+    await claims.delete(first, { namespace: ns });
+    const statuses = async () =>
+      Object.fromEntries(
+        ((await pods.get(podName, ns)).status?.resourceClaimStatuses ?? []).map((s) => [
+          s.name,
+          s.resourceClaimName,
+        ]),
+      );
+    const settled = await waitFor(
+      async () => {
+        const cur = await statuses();
+        return cur.one === one && cur.two && cur.two !== first ? cur : undefined;
+      },
+      { timeoutMs: 30_000, description: 'a new claim for "two" next to the kept one for "one"' },
+    );
+    // Applying only the new entry would drop "one"; the next sync would bring it back and
+    // drop "two", and so on. Watch the pod for a while: its resourceVersion must not move.
+    const versions = new Set<string>();
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      const cur = await pods.get(podName, ns);
+      versions.add(cur.metadata.resourceVersion!);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(versions.size).toBe(1);
+    expect(await statuses()).toEqual(settled);
+    expect((await getClaim(settled.two!))?.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION]).toBe('two');
+  }, 60_000);
 });
 
 describe('50 pods on one shared claim', () => {
