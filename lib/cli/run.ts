@@ -25,6 +25,7 @@ import {
 } from '../manager/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
+import { pluginOption } from './plugins.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -214,6 +215,8 @@ interface ParsedFlags {
   shutdownTimeout: number;
   v: number;
   logFormat: 'json' | 'text';
+  /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
+  plugin?: string[];
   [controllerFlag: string]: unknown;
 }
 
@@ -279,6 +282,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
   const names = definitions.map((x) => x.name).sort();
   const cmd = new Command('run')
     .description('run the controller-manager (the default command)')
+    .addOption(pluginOption())
     .option(
       '--kubeconfig <path>',
       'path to a kubeconfig; default $KUBECONFIG, in-cluster, ~/.kube/config, else an embedded local control plane',
