@@ -9,13 +9,23 @@ import { Command, CommanderError } from 'commander';
 import type { ControllerDefinition } from '../controller/index.js';
 import { controlplaneCommand } from './controlplane.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
+import { genCommand } from './gen.js';
+import { manifestsCommand } from './manifests.js';
+import { newCommand } from './new.js';
+import { pluginSpecsFromArgv, withPlugins } from './plugins.js';
 import { runCommand } from './run.js';
 import { versionCommand } from './version.js';
+
+/** Subcommands that take --plugin; `run` is also the default when argv starts with a flag. */
+const PLUGIN_COMMANDS = new Set(['run', 'manifests']);
 
 export function buildProgram(controllers: ControllerDefinition[]): Command {
   const program = new Command('ts-kcm')
     .description('a Kubernetes controller-manager in TypeScript')
     .addCommand(runCommand(controllers), { isDefault: true })
+    .addCommand(manifestsCommand(controllers))
+    .addCommand(genCommand())
+    .addCommand(newCommand())
     .addCommand(controlplaneCommand())
     .addCommand(versionCommand());
   // addCommand() does not copy settings to subcommands, so apply them to the whole tree.
@@ -29,8 +39,20 @@ export function buildProgram(controllers: ControllerDefinition[]): Command {
 
 /** Runs the CLI on `argv` (arguments only, without node and script) and resolves to the exit code. */
 export async function main(argv: string[], controllers: ControllerDefinition[]): Promise<number> {
-  const program = buildProgram(controllers);
   const first = argv[0];
+  // Phase one: plugins bring controllers, and with them flags commander must know before it parses.
+  const takesPlugins = first === undefined || first.startsWith('-') || PLUGIN_COMMANDS.has(first);
+  const specs = takesPlugins ? pluginSpecsFromArgv(argv) : [];
+  if (specs.length > 0) {
+    try {
+      controllers = await withPlugins(controllers, specs);
+    } catch (err) {
+      if (!(err instanceof ExitError)) throw err;
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+  }
+  const program = buildProgram(controllers);
   // A default subcommand would swallow a mistyped one as an argument; name it instead.
   if (
     first !== undefined &&
