@@ -4,8 +4,26 @@
 # missing. Prints the directory holding the binaries on its last line of stdout.
 #
 # The versions are pinned once, in scripts/k8s/kubernetes/go.mod and scripts/k8s/etcd/go.mod.
-# A cold build takes 10-25 minutes on 2 cores; progress goes to stderr.
+# A cold build takes 10-25 minutes on 2 cores; progress goes to stderr: packages compiled
+# out of the total and elapsed time, on one updating line on a terminal, else a plain line
+# every TS_KCM_BUILD_PROGRESS_EVERY (default 100) packages.
+#
+# Usage: build-control-plane.sh [COMPONENT...]  (default: all four). COMPONENTs are etcd,
+# kube-apiserver, kube-scheduler, kube-controller-manager; the env var TS_KCM_CP_COMPONENTS
+# (space or comma separated) does the same. The last line of stdout is always the directory.
 set -euo pipefail
+
+components="${*:-${TS_KCM_CP_COMPONENTS:-etcd kube-apiserver kube-scheduler kube-controller-manager}}"
+components=" ${components//,/ } "
+for c in $components; do
+  case "$c" in
+    etcd | kube-apiserver | kube-scheduler | kube-controller-manager) ;;
+    *)
+      echo "ts-kcm: unknown control plane component '$c' (etcd, kube-apiserver, kube-scheduler, kube-controller-manager)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 k8s_mod="$here/k8s/kubernetes"
@@ -36,14 +54,42 @@ minor="${k8s_version#v1.}"; minor="${minor%%.*}"
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
+every="${TS_KCM_BUILD_PROGRESS_EVERY:-100}"
+
+# Reads `go build -v` (one package name per line as it compiles) and reports progress;
+# anything that is not a package name (compiler errors) passes through unchanged.
+progress() { # name total start
+  local name="$1" total="$2" start="$3" done=0 line
+  while IFS= read -r line; do
+    if [[ "$line" =~ ^[A-Za-z0-9._~/-]+$ ]]; then
+      done=$((done + 1))
+      local msg="ts-kcm: $name: $done/$total packages, $((SECONDS - start))s"
+      if [[ -t 2 ]]; then
+        printf '\r\033[K%s' "$msg" >&2
+      elif ((done % every == 0)); then
+        echo "$msg" >&2
+      fi
+    else
+      [[ -t 2 ]] && printf '\r\033[K' >&2
+      echo "$line" >&2
+    fi
+  done
+  [[ -t 2 ]] && printf '\r\033[K' >&2
+  return 0
+}
+
 build() { # name module-dir package ldflags
   local name="$1" dir="$2" pkg="$3" flags="$4"
-  if [[ -x "$out/$name" ]]; then
+  if [[ " $components " != *" $name "* || -x "$out/$name" ]]; then
     return 0
   fi
   local start=$SECONDS
   echo "ts-kcm: building $name ($pkg) into $out — the first build takes several minutes" >&2
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg")
+  # The total: every non-standard package it depends on (downloads the modules first, once).
+  local total
+  total="$(cd "$dir" && CGO_ENABLED=0 go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$pkg" | grep -c . || true)"
+  (cd "$dir" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg" 2>&1 >/dev/null) |
+    progress "$name" "${total:-?}" "$start"
   mv "$out/$name.tmp" "$out/$name"
   echo "ts-kcm: built $name in $((SECONDS - start))s" >&2
 }
