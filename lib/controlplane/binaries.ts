@@ -52,8 +52,10 @@ export function cachedBinDir(versions: PinnedVersions, env: NodeJS.ProcessEnv = 
   return join(root, 'k8s', `${versions.kubernetes}-etcd-${versions.etcd}`);
 }
 
-export function hasAllBinaries(binDir: string): boolean {
-  return BINARIES.every((name) => {
+export type BinaryName = (typeof BINARIES)[number];
+
+export function hasAllBinaries(binDir: string, needed: readonly BinaryName[] = BINARIES): boolean {
+  return needed.every((name) => {
     try {
       accessSync(join(binDir, name), constants.X_OK);
       return true;
@@ -64,17 +66,21 @@ export function hasAllBinaries(binDir: string): boolean {
 }
 
 /**
- * The directory holding all four binaries. Runs the build script when any is missing;
- * its progress goes straight to our stderr because a cold build takes many minutes.
+ * The directory holding the `needed` binaries (default all four). Runs the build script for
+ * the missing ones only — a first start without scheduler or controller-manager then skips
+ * minutes of Go builds; its progress goes straight to our stderr.
  */
-export async function locateBinaries(logger: Logger): Promise<string> {
+export async function locateBinaries(
+  logger: Logger,
+  needed: readonly BinaryName[] = BINARIES,
+): Promise<string> {
   const root = projectRoot();
   const cached = cachedBinDir(pinnedVersions(root));
-  if (hasAllBinaries(cached)) return cached;
+  if (hasAllBinaries(cached, needed)) return cached;
   logger.info('control plane binaries missing; building them', { dir: cached });
   const script = join(root, 'scripts', 'build-control-plane.sh');
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script, ...needed], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.on('error', reject);
@@ -85,7 +91,7 @@ export async function locateBinaries(logger: Logger): Promise<string> {
   });
   const lines = out.trim().split('\n');
   const binDir = lines[lines.length - 1]?.trim() ?? '';
-  if (!hasAllBinaries(binDir))
+  if (!hasAllBinaries(binDir, needed))
     throw new Error(`ts-kcm: build script reported ${binDir} but binaries are missing there`);
   return binDir;
 }

@@ -112,7 +112,14 @@ export class ControlPlane {
       previous.removeData();
       mkdirSync(dir, { recursive: true });
     }
-    const binDir = opts.binDir ?? (await locateBinaries(logger));
+    const binDir =
+      opts.binDir ??
+      (await locateBinaries(logger, [
+        'etcd',
+        'kube-apiserver',
+        ...(opts.scheduler ? (['kube-scheduler'] as const) : []),
+        ...(opts.kubeControllerManager ? (['kube-controller-manager'] as const) : []),
+      ]));
     mkdirSync(files.logs, { recursive: true });
     mkdirSync(files.certDir, { recursive: true });
     const token = newToken();
