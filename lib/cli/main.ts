@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import type { ControllerDefinition } from '../controller/index.js';
+import { errorMessage } from '../log/index.js';
 import { controlplaneCommand } from './controlplane.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { genCommand } from './gen.js';
@@ -52,7 +53,15 @@ export async function main(argv: string[], controllers: ControllerDefinition[]):
       return err.exitCode;
     }
   }
-  const program = buildProgram(controllers);
+  let program: Command;
+  try {
+    program = buildProgram(controllers);
+  } catch (err) {
+    // A plugin's flag that collides with one of ours (commander refuses the duplicate).
+    if (specs.length === 0) throw err;
+    process.stderr.write(`error: --plugin ${specs.join(', ')}: ${errorMessage(err)}\n`);
+    return EXIT_USAGE;
+  }
   // A default subcommand would swallow a mistyped one as an argument; name it instead.
   if (
     first !== undefined &&

@@ -99,4 +99,23 @@ describe('ts-kcm manifests', () => {
     }
     expect(errors.join('')).toContain('already taken by a built-in controller');
   });
+
+  it('exits 2 naming the plugin when its flag collides with a flag of ts-kcm run', async () => {
+    const errors: string[] = [];
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      errors.push(String(chunk));
+      return true;
+    });
+    const plugin = join(dir, 'flag.mjs');
+    writeFileSync(
+      plugin,
+      `export default { name: 'x', enabledByDefault: true, flags: [{ name: 'kubeconfig', description: 'x', defaultValue: 1 }], rbac: [], create() {} };\n`,
+    );
+    try {
+      expect(await main(['run', '--plugin', plugin], [])).toBe(2);
+    } finally {
+      write.mockRestore();
+    }
+    expect(errors.join('')).toMatch(/--plugin .*flag\.mjs: .*--kubeconfig/);
+  });
 });
