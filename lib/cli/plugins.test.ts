@@ -87,6 +87,10 @@ describe('plugins', () => {
     expect((await failure(withPlugins([builtin], ['./clash.mjs'], dir))).message).toBe(
       'error: --plugin ./clash.mjs: controller name "builtin-controller" is already taken by a built-in controller',
     );
+    const aliased = { ...builtin, aliases: ['one'] };
+    expect((await failure(withPlugins([aliased], ['./one.mjs'], dir))).message).toContain(
+      'controller name "one" is already taken by a built-in controller',
+    );
     expect((await failure(withPlugins([], ['./one.mjs', './one.mjs'], dir))).message).toContain(
       'already taken by plugin ./one.mjs',
     );

@@ -163,18 +163,22 @@ export async function withPlugins(
   cwd: string = process.cwd(),
 ): Promise<ControllerDefinition[]> {
   const all = [...builtins];
-  const owner = new Map<string, string>(builtins.map((d) => [d.name, 'a built-in controller']));
+  // Names and aliases share one namespace in --controllers.
+  const namesOf = (d: ControllerDefinition): string[] => [d.name, ...(d.aliases ?? [])];
+  const owner = new Map<string, string>(
+    builtins.flatMap((d) => namesOf(d).map((n) => [n, 'a built-in controller'] as const)),
+  );
   for (const spec of specs) {
     for (const def of await loadPlugin(spec, cwd)) {
-      const existing = owner.get(def.name);
-      if (existing) {
-        throw pluginError(spec, `controller name "${def.name}" is already taken by ${existing}`);
+      for (const name of namesOf(def)) {
+        const existing = owner.get(name);
+        if (existing) throw pluginError(spec, `controller name "${name}" is already taken by ${existing}`);
       }
       const flagClash = all.flatMap((d) => d.flags).find((f) => def.flags.some((g) => g.name === f.name));
       if (flagClash) {
         throw pluginError(spec, `controller "${def.name}": flag --${flagClash.name} is already defined`);
       }
-      owner.set(def.name, `plugin ${spec}`);
+      for (const name of namesOf(def)) owner.set(name, `plugin ${spec}`);
       all.push(def);
     }
   }
