@@ -370,7 +370,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
 /** A repeat of the shutdown signal within this window is the same request, not a second one. */
 const DUPLICATE_SIGNAL_WINDOW_MS = 1000;
 
-async function runWithSignals(
+export async function runWithSignals(
   options: Partial<RunOptions>,
   definitions: ControllerDefinition[],
 ): Promise<number> {

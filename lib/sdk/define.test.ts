@@ -1,0 +1,211 @@
+import { describe, expect, it } from '@jest/globals';
+import type { KubeObject } from '../api/index.js';
+import { FakeKubeClient, Resources } from '../client/index.js';
+import { FakeClock } from '../clock/index.js';
+import { controllingOwnerKeys, defineController, generationChanged, rulesOf } from './define.js';
+import { resourceRef } from './resource.js';
+import { reconcileOnce } from './testing.js';
+
+const widgets = resourceRef({
+  group: 'example.com',
+  version: 'v1',
+  resource: 'widgets',
+  kind: 'Widget',
+  namespaced: true,
+});
+
+interface Widget extends KubeObject {
+  status?: {
+    conditions?: {
+      type: string;
+      status: 'True' | 'False' | 'Unknown';
+      reason?: string;
+      message?: string;
+      observedGeneration?: number;
+      lastTransitionTime?: string;
+    }[];
+  };
+}
+
+function widget(extra: Partial<Widget['metadata']> = {}, status?: Widget['status']): Widget {
+  return {
+    apiVersion: 'example.com/v1',
+    kind: 'Widget',
+    metadata: { name: 'w', namespace: 'ns', uid: 'u1', generation: 2, resourceVersion: '7', ...extra },
+    ...(status ? { status } : {}),
+  };
+}
+
+const ready = defineController<Widget>({
+  name: 'widget-controller',
+  for: widgets,
+  owns: [Resources.configmaps],
+  watches: [{ resource: Resources.namespaces, map: () => [] }],
+  writes: [{ resource: widgets, subresource: 'status', verbs: ['patch'] }],
+  async reconcile({ object }, ctx) {
+    if (object) await ctx.setCondition(object, { type: 'Ready', status: 'True', reason: 'Reconciled' });
+  },
+});
+
+describe('defineController', () => {
+  it('derives least-privilege rules: reads of for/owns/watches, declared writes, events', () => {
+    expect(ready.rbac).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['example.com'], resources: ['widgets/status'], verbs: ['patch'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+    ]);
+    expect(ready.enabledByDefault).toBe(true);
+    expect(ready.flags).toEqual([]);
+  });
+
+  it('a workers flag becomes a controller flag with its default', () => {
+    const def = defineController({
+      name: 'w2',
+      for: widgets,
+      workers: { flag: 'concurrent-widget-syncs', default: 5 },
+      reconcile: async () => undefined,
+    });
+    expect(def.flags).toEqual([
+      expect.objectContaining({ name: 'concurrent-widget-syncs', defaultValue: 5 }),
+    ]);
+  });
+
+  it('refuses a name that is not a DNS-1123 label and a writes entry without verbs', () => {
+    expect(() =>
+      defineController({ name: 'Bad_Name', for: widgets, reconcile: async () => undefined }),
+    ).toThrow(/DNS-1123/);
+    expect(() => rulesOf({ for: widgets, writes: [{ resource: widgets, verbs: [] }] })).toThrow(/no verbs/);
+  });
+
+  it('maps an owned object to its controlling owner of the primary kind only', () => {
+    const child: KubeObject = {
+      metadata: {
+        name: 'c',
+        namespace: 'ns',
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'Widget', name: 'not-this-group', uid: 'x', controller: true },
+          { apiVersion: 'example.com/v1', kind: 'Widget', name: 'w', uid: 'u1', controller: true },
+        ],
+      },
+    };
+    expect(controllingOwnerKeys(child, widgets)).toEqual(['ns/w']);
+    expect(controllingOwnerKeys({ metadata: { name: 'lonely', namespace: 'ns' } }, widgets)).toEqual([]);
+  });
+
+  it('generationChanged ignores status-only updates', () => {
+    const p = generationChanged<Widget>();
+    expect(p(undefined, widget())).toBe(true);
+    expect(p(widget(), widget({ resourceVersion: '8' }))).toBe(false);
+    expect(p(widget(), widget({ generation: 3 }))).toBe(true);
+  });
+});
+
+describe('reconcile helpers, by recorded API actions', () => {
+  it('setCondition: one server-side apply on status with observedGeneration; none when already so', async () => {
+    const client = new FakeKubeClient([], { resources: [widgets] });
+    const clock = new FakeClock(Date.parse('2026-01-02T03:04:05Z'));
+    await reconcileOnce(ready, { client, objects: [widget()], key: 'ns/w', clock });
+    expect(client.writeActions()).toEqual([
+      expect.objectContaining({
+        verb: 'patch',
+        resource: 'widgets',
+        namespace: 'ns',
+        name: 'w',
+        subresource: 'status',
+        patchType: 'apply',
+        fieldManager: 'widget-controller',
+        force: true,
+        body: {
+          apiVersion: 'example.com/v1',
+          kind: 'Widget',
+          metadata: { name: 'w', namespace: 'ns' },
+          status: {
+            conditions: [
+              {
+                type: 'Ready',
+                status: 'True',
+                reason: 'Reconciled',
+                lastTransitionTime: '2026-01-02T03:04:05Z',
+                observedGeneration: 2,
+              },
+            ],
+          },
+        },
+      }),
+    ]);
+    const settled = new FakeKubeClient([], { resources: [widgets] });
+    const already = widget(
+      {},
+      { conditions: [{ type: 'Ready', status: 'True', reason: 'Reconciled', observedGeneration: 2 }] },
+    );
+    await reconcileOnce(ready, { client: settled, objects: [already], key: 'ns/w', clock });
+    expect(settled.writeActions()).toEqual([]);
+  });
+
+  it('ensureFinalizer / removeFinalizer patch by JSON patch, guarded, and skip when nothing to do', async () => {
+    const fin = defineController<Widget>({
+      name: 'fin',
+      for: widgets,
+      async reconcile({ object }, ctx) {
+        if (!object) return;
+        if (object.metadata.deletionTimestamp) await ctx.removeFinalizer(object, 'example.com/cleanup');
+        else await ctx.ensureFinalizer(object, 'example.com/cleanup');
+      },
+    });
+    const client = new FakeKubeClient([], { resources: [widgets] });
+    await reconcileOnce(fin, { client, objects: [widget()], key: 'ns/w' });
+    expect(client.writeActions().map((a) => [a.patchType, a.body])).toEqual([
+      [
+        'json',
+        [
+          { op: 'test', path: '/metadata/resourceVersion', value: '7' },
+          { op: 'add', path: '/metadata/finalizers', value: ['example.com/cleanup'] },
+        ],
+      ],
+    ]);
+    client.clearActions();
+    const deleting = widget({
+      name: 'd',
+      finalizers: ['other', 'example.com/cleanup'],
+      deletionTimestamp: '2026-01-01T00:00:00Z',
+    });
+    await reconcileOnce(fin, { client, objects: [deleting], key: 'ns/d' });
+    expect(client.writeActions().map((a) => a.body)).toEqual([
+      [
+        { op: 'test', path: '/metadata/finalizers/1', value: 'example.com/cleanup' },
+        { op: 'remove', path: '/metadata/finalizers/1' },
+      ],
+    ]);
+    client.clearActions();
+    await reconcileOnce(fin, {
+      client,
+      objects: [widget({ name: 'x', finalizers: ['example.com/cleanup'] })],
+      key: 'ns/x',
+    });
+    expect(client.writeActions()).toEqual([]);
+  });
+
+  it('reconcile gets the key split and undefined for a deleted object', async () => {
+    const seen: unknown[] = [];
+    const def = defineController({
+      name: 'spy',
+      for: widgets,
+      async reconcile(req) {
+        seen.push([req.namespace, req.name, req.key, req.object]);
+      },
+    });
+    await reconcileOnce(def, { client: new FakeKubeClient([], { resources: [widgets] }), key: 'ns/gone' });
+    expect(seen).toEqual([['ns', 'gone', 'ns/gone', undefined]]);
+  });
+});
+
+describe('resourceRef', () => {
+  it('names the bad field', () => {
+    expect(() => resourceRef({ ...widgets, resource: 'Widgets' })).toThrow(/lower-case plural/);
+    expect(() => resourceRef({ ...widgets, version: '1' })).toThrow(/API version/);
+    expect(() => resourceRef({ ...widgets, kind: 'widget' })).toThrow(/UpperCamelCase/);
+    expect(() => resourceRef({ ...widgets, group: 'Example' })).toThrow(/DNS subdomain/);
+  });
+});
