@@ -3,12 +3,9 @@
  * npm pack → ts-kcm new controller (with a CRD) → npm install from the tarball (offline-capable)
  * → the scaffold's own npm test → ts-kcm run --plugin reconciles a custom object against the
  * shared test control plane → ts-kcm manifests --plugin passes kubectl apply --dry-run=server.
- *
- * Needs the public library (package.json exports, defineController, ts-kcm/testing): until
- * lib/index.ts exists (wip/sdk) the path cannot work and the test is skipped, saying so.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +23,6 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Node 24 from this repository's devDependencies, first on PATH for npm and the scaffold. */
 const nodeBin = join(repoRoot, 'node_modules', '.bin');
 const env = { ...process.env, PATH: `${nodeBin}:${process.env.PATH ?? ''}` };
-const sdkReady =
-  existsSync(join(repoRoot, 'lib', 'index.ts')) && existsSync(join(repoRoot, 'lib', 'testing.ts'));
-const itWhenSdk = sdkReady ? it : it.skip;
 
 const NAME = 'widget-controller';
 
@@ -55,112 +49,102 @@ describe('the user path', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  itWhenSdk(
-    'pack, scaffold with a CRD, install, test, run the plugin, render manifests',
-    async () => {
-      const started = Date.now();
-      // dist/ is built by npm test's pretest; pack it as a user would get it.
-      await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], repoRoot);
-      const tarball = join(
-        work,
-        readdirSync(work).find((f) => f.endsWith('.tgz'))!,
-      );
-      step('npm pack', started);
+  it('pack, scaffold with a CRD, install, test, run the plugin, render manifests', async () => {
+    const started = Date.now();
+    // dist/ is built by npm test's pretest; pack it as a user would get it.
+    await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], repoRoot);
+    const tarball = join(
+      work,
+      readdirSync(work).find((f) => f.endsWith('.tgz'))!,
+    );
+    step('npm pack', started);
 
-      const tsKcm = join(repoRoot, 'dist', 'controllers', 'main.js');
-      await run(
-        'node',
-        [
-          tsKcm,
-          'new',
-          'controller',
-          NAME,
-          '--kind',
-          'Widget',
-          '--group',
-          'example.com',
-          '--version',
-          'v1',
-          '--ts-kcm',
-          `file:${tarball}`,
-        ],
-        work,
-      );
-      const project = join(work, NAME);
-      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], project, 240_000);
-      step('npm install', started);
+    const tsKcm = join(repoRoot, 'dist', 'controllers', 'main.js');
+    await run(
+      'node',
+      [
+        tsKcm,
+        'new',
+        'controller',
+        NAME,
+        '--kind',
+        'Widget',
+        '--group',
+        'example.com',
+        '--version',
+        'v1',
+        '--ts-kcm',
+        `file:${tarball}`,
+      ],
+      work,
+    );
+    const project = join(work, NAME);
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], project, 240_000);
+    step('npm install', started);
 
-      await run('npm', ['test'], project, 300_000);
-      step('scaffold npm test', started);
+    await run('npm', ['test'], project, 300_000);
+    step('scaffold npm test', started);
 
-      namespace = await createTestNamespace('user-path');
-      await kubectl(['apply', '-f', join(project, 'crds')]);
-      await waitFor(async () => (await kubectl(['get', 'widgets', '-n', namespace!])).code === 0, {
-        timeoutMs: 30_000,
-        description: 'the Widget CRD to be served',
-      });
-      await kubectl(['apply', '-n', namespace, '-f', join(project, 'samples', 'widget.yaml')]);
-
-      const manager = spawn(
-        'npm',
-        [
-          'start',
-          '--',
-          '--kubeconfig',
-          testKubeconfigPath(),
-          '--leader-elect=false',
-          '--metrics-bind-address=0',
-          '--health-probe-bind-address=0',
-        ],
-        { cwd: project, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let output = '';
-      manager.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      manager.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      try {
-        await waitFor(
-          async () => {
-            const got = await kubectl(['get', 'widget', 'widget-sample', '-n', namespace!, '-o', 'json']);
-            const widget = JSON.parse(got.stdout) as {
-              status?: { conditions?: { type: string; status: string }[] };
-            };
-            return widget.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-          },
-          { timeoutMs: 60_000, intervalMs: 250, description: `Ready on widget-sample (output: ${output})` },
-        );
-      } finally {
-        try {
-          process.kill(-manager.pid!, 'SIGINT');
-        } catch {
-          // already gone
-        }
-      }
-      step('ts-kcm run --plugin reconciled', started);
-
-      const manifests = await run(
-        'npx',
-        [
-          'ts-kcm',
-          'manifests',
-          '--plugin',
-          './src/controller.ts',
-          `--controllers=${NAME}`,
-          '--namespace',
-          namespace,
-        ],
-        project,
-      );
-      const dryRun = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifests.stdout });
-      expect(dryRun.stderr).toBe('');
-      expect(dryRun.code).toBe(0);
-      step('manifests accepted by kubectl apply --dry-run=server', started);
-    },
-    300_000,
-  );
-
-  if (!sdkReady) {
-    it('is skipped: the public library (lib/index.ts, lib/testing.ts from wip/sdk) is not here yet', () => {
-      expect(sdkReady).toBe(false);
+    namespace = await createTestNamespace('user-path');
+    await kubectl(['apply', '-f', join(project, 'crds')]);
+    await waitFor(async () => (await kubectl(['get', 'widgets', '-n', namespace!])).code === 0, {
+      timeoutMs: 30_000,
+      description: 'the Widget CRD to be served',
     });
-  }
+    await kubectl(['apply', '-n', namespace, '-f', join(project, 'samples', 'widget.yaml')]);
+
+    const manager = spawn(
+      'npm',
+      [
+        'start',
+        '--',
+        '--kubeconfig',
+        testKubeconfigPath(),
+        '--leader-elect=false',
+        '--metrics-bind-address=0',
+        '--health-probe-bind-address=0',
+      ],
+      { cwd: project, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    manager.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    manager.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      await waitFor(
+        async () => {
+          const got = await kubectl(['get', 'widget', 'widget-sample', '-n', namespace!, '-o', 'json']);
+          const widget = JSON.parse(got.stdout) as {
+            status?: { conditions?: { type: string; status: string }[] };
+          };
+          return widget.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        },
+        { timeoutMs: 60_000, intervalMs: 250, description: `Ready on widget-sample (output: ${output})` },
+      );
+    } finally {
+      try {
+        process.kill(-manager.pid!, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+    step('ts-kcm run --plugin reconciled', started);
+
+    const manifests = await run(
+      'npx',
+      [
+        'ts-kcm',
+        'manifests',
+        '--plugin',
+        './src/controller.ts',
+        `--controllers=${NAME}`,
+        '--namespace',
+        namespace,
+      ],
+      project,
+    );
+    const dryRun = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifests.stdout });
+    expect(dryRun.stderr).toBe('');
+    expect(dryRun.code).toBe(0);
+    step('manifests accepted by kubectl apply --dry-run=server', started);
+  }, 300_000);
 });
