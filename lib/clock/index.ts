@@ -1,6 +1,11 @@
 /**
  * Package clock: the only source of time for the machinery and controllers, so unit
  * tests can drive time by hand (FakeClock) instead of sleeping.
+ *
+ * Two readings: `now()` is wall time (what goes into objects, e.g. a Lease's renewTime)
+ * and can jump when NTP steps the clock or a VM resumes; `monotonicNow()` only ever moves
+ * forward at the rate time passes and is what every duration is measured with (lease
+ * expiry, deadlines, backoffs, queue delays). Timers run on monotonic time.
  */
 
 export interface TimerHandle {
@@ -8,41 +13,73 @@ export interface TimerHandle {
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Wall time: milliseconds since the epoch. Only for timestamps written into objects. */
   now(): number;
-  /** Run `fn` after `ms` milliseconds. */
+  /** Monotonic milliseconds from an arbitrary origin; use it for every duration. */
+  monotonicNow(): number;
+  /** Run `fn` after `ms` milliseconds (any length: delays beyond setTimeout's range are chained). */
   setTimer(ms: number, fn: () => void): TimerHandle;
   /** A promise resolved after `ms`, or rejected with the abort reason if `signal` aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * The longest delay Node's setTimeout takes as given (2^31 - 1 ms, about 24.8 days); a longer
+ * one is treated as 1 ms. RealClock arms at most this much at a time and re-arms for the rest.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 export class RealClock implements Clock {
+  /** `maxTimerDelayMs` exists for tests of the chaining; leave the default otherwise. */
+  constructor(private readonly maxTimerDelayMs = MAX_TIMER_DELAY_MS) {}
+
   now(): number {
     return Date.now();
   }
 
+  monotonicNow(): number {
+    return performance.now();
+  }
+
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref?.();
-    return { cancel: () => clearTimeout(t) };
+    return this.schedule(ms, fn, false);
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(
+      const onAbort = () => {
+        timer.cancel();
+        reject(signal?.reason);
+      };
+      // Unlike setTimer's timers, a pending sleep keeps the process alive, as setTimeout does.
+      const timer = this.schedule(
+        ms,
         () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        Math.max(0, ms),
+        true,
       );
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal?.reason);
-      };
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** setTimeout for any delay: arm at most maxTimerDelayMs at once, re-arm for the rest. */
+  private schedule(ms: number, fn: () => void, keepAlive: boolean): TimerHandle {
+    const due = performance.now() + Math.max(0, ms);
+    let t: NodeJS.Timeout | undefined;
+    const arm = (left: number) => {
+      const chunk = Math.min(left, this.maxTimerDelayMs);
+      t = setTimeout(() => {
+        const rest = due - performance.now();
+        if (left > chunk && rest > 0) arm(rest);
+        else fn();
+      }, chunk);
+      if (!keepAlive) t.unref();
+    };
+    arm(Math.max(0, ms));
+    return { cancel: () => clearTimeout(t) };
   }
 }
 
@@ -53,9 +90,13 @@ interface PendingTimer {
   cancelled: boolean;
 }
 
-/** A clock that moves only when a test calls `advance` or `set`. */
+/**
+ * A clock that moves only when a test calls `advance` or `set`. Both readings move together;
+ * `stepWall` moves the wall clock alone (an NTP step), which fires no timer.
+ */
 export class FakeClock implements Clock {
   private current: number;
+  private monotonic = 0;
   private seq = 0;
   private timers: PendingTimer[] = [];
 
@@ -67,8 +108,12 @@ export class FakeClock implements Clock {
     return this.current;
   }
 
+  monotonicNow(): number {
+    return this.monotonic;
+  }
+
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const timer: PendingTimer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    const timer: PendingTimer = { at: this.monotonic + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
     this.timers.push(timer);
     return { cancel: () => void (timer.cancelled = true) };
   }
@@ -95,20 +140,30 @@ export class FakeClock implements Clock {
 
   /** Move time forward by `ms`, firing due timers in order. */
   advance(ms: number): void {
-    this.set(this.current + ms);
-  }
-
-  set(time: number): void {
+    const target = this.monotonic + Math.max(0, ms);
     for (;;) {
       const due = this.timers
-        .filter((t) => !t.cancelled && t.at <= time)
+        .filter((t) => !t.cancelled && t.at <= target)
         .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
       if (!due) break;
-      this.current = Math.max(this.current, due.at);
+      const step = Math.max(0, due.at - this.monotonic);
+      this.monotonic += step;
+      this.current += step;
       due.cancelled = true;
       due.fn();
     }
     this.timers = this.timers.filter((t) => !t.cancelled);
-    this.current = Math.max(this.current, time);
+    this.current += target - this.monotonic;
+    this.monotonic = target;
+  }
+
+  /** Move both clocks forward until the wall clock reads `time` (never backwards; see stepWall). */
+  set(time: number): void {
+    if (time > this.current) this.advance(time - this.current);
+  }
+
+  /** Step the wall clock alone by `ms` (either direction), as NTP or a VM resume does; no timer fires. */
+  stepWall(ms: number): void {
+    this.current += ms;
   }
 }

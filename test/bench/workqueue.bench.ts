@@ -132,6 +132,9 @@ class BenchClock implements Clock {
   now(): number {
     return this.current;
   }
+  monotonicNow(): number {
+    return this.current;
+  }
   setTimer(ms: number, fn: () => void): TimerHandle {
     const t = { at: this.current + Math.max(0, ms), fn };
     this.timers.add(t);
