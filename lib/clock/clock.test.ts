@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { FakeClock, MAX_TIMER_DELAY_MS, RealClock } from './index.js';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
