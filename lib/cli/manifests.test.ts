@@ -32,14 +32,19 @@ describe('ts-kcm manifests', () => {
       namespace: 'ops',
       image: 'me/kcm:1',
     }) as Obj[];
-    expect(objects.map((o) => o.kind)).toEqual([
-      'ServiceAccount',
-      'ClusterRole',
-      'ClusterRoleBinding',
-      'Role',
-      'RoleBinding',
-      'Deployment',
-    ]);
+    expect(objects.map((o) => o.kind).sort()).toEqual(
+      [
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'Deployment',
+        'Namespace',
+        'PodDisruptionBudget',
+        'Role',
+        'RoleBinding',
+        'Service',
+        'ServiceAccount',
+      ].sort(),
+    );
     const clusterRole = objects.find((o) => o.kind === 'ClusterRole')!;
     expect(JSON.stringify(clusterRole.rules)).not.toContain('widgets');
     expect(JSON.stringify(clusterRole.rules)).not.toContain('leases');
@@ -50,7 +55,7 @@ describe('ts-kcm manifests', () => {
     });
     expect(objects.find((o) => o.kind === 'Role')!.metadata.namespace).toBe('ops');
     expect(JSON.stringify(objects.find((o) => o.kind === 'Deployment'))).toContain('"image":"me/kcm:1"');
-    expect(JSON.stringify(objects.find((o) => o.kind === 'Deployment'))).toContain('--controllers=a');
+    expect(JSON.stringify(objects.find((o) => o.kind === 'Deployment'))).toContain('--controllers=*,-b');
   });
 
   it('prints only YAML on stdout, including --plugin controllers', async () => {
@@ -77,7 +82,7 @@ describe('ts-kcm manifests', () => {
         '--controllers=widget-controller',
       ),
     );
-    expect(loadAll(stdout).length).toBe(6);
+    expect(loadAll(stdout).length).toBe(9);
     expect(stdout).toContain('widgets');
     expect(stdout).not.toContain('pods');
   });

@@ -70,8 +70,11 @@ export function toYaml(objects: object[]): string {
   return objects.map((d) => dumpYaml(d)).join('---\n');
 }
 
-/** The kind overlay's arguments beyond the base's. */
-export const KIND_EXTRA_ARGS = ['--lb-ipam-default-class=true'];
+/**
+ * The kind overlay's arguments beyond the base's. Empty until service-lb-ipam-controller
+ * lands; it will add `--lb-ipam-default-class=true` here (an unknown flag would exit 2).
+ */
+export const KIND_EXTRA_ARGS: string[] = [];
 /** The tag `scripts/kind-up.sh` builds and loads; `Never` pull so a missing load fails loudly. */
 export const KIND_IMAGE_TAG = 'dev';
 
