@@ -263,7 +263,7 @@ export class Manager {
   private recorderFor(component: string): EventRecorder {
     let r = this.recorders.get(component);
     if (!r) {
-      r = this.broadcaster.newRecorder(component);
+      r = this.broadcaster.newCoreRecorder(component);
       this.recorders.set(component, r);
     }
     return r;
