@@ -4,7 +4,7 @@ import { ApiError, FakeKubeClient, Resources } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
 import { DeletedFinalStateUnknown, FakeSharedIndexInformer } from '../../lib/informer/index.js';
-import type { Logger } from '../../lib/log/index.js';
+import { MemoryLogger, type LogLine } from '../../lib/log/index.js';
 import { RecordingQueue } from '../../lib/workqueue/index.js';
 import {
   DELETION_GRACE_PERIOD_MS,
@@ -72,7 +72,8 @@ interface Harness {
   queue: RecordingQueue;
   recorder: FakeEventRecorder;
   clock: FakeClock;
-  logs: { level: string; msg: string; meta?: Record<string, unknown> }[];
+  logs: LogLine[];
+  logger: MemoryLogger;
 }
 
 function newHarness(cidrs: ServiceCIDR[] = [], ips: IPAddress[] = []): Harness {
@@ -84,16 +85,8 @@ function newHarness(cidrs: ServiceCIDR[] = [], ips: IPAddress[] = []): Harness {
   for (const ip of ips) ipInformer.getIndexer().add(ip);
   const queue = new RecordingQueue();
   const recorder = new FakeEventRecorder();
-  const logs: Harness['logs'] = [];
-  const capture = (level: string) => (msg: string, meta?: Record<string, unknown>) =>
-    void logs.push({ level, msg, meta });
-  const recordingLogger: Logger = {
-    error: capture('error'),
-    warn: capture('warn'),
-    info: capture('info'),
-    debug: capture('debug'),
-    child: () => recordingLogger,
-  };
+  const recordingLogger = new MemoryLogger();
+  const logs = recordingLogger.lines;
   const controller = new ServiceCIDRController({
     client,
     serviceCIDRInformer: cidrInformer,
@@ -103,7 +96,17 @@ function newHarness(cidrs: ServiceCIDR[] = [], ips: IPAddress[] = []): Harness {
     logger: recordingLogger,
     clock,
   });
-  return { controller, client, cidrInformer, ipInformer, queue, recorder, clock, logs };
+  return {
+    controller,
+    client,
+    cidrInformer,
+    ipInformer,
+    queue,
+    recorder,
+    clock,
+    logs,
+    logger: recordingLogger,
+  };
 }
 
 // ---- expected actions ----

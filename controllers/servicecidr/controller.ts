@@ -268,7 +268,7 @@ export class ServiceCIDRController implements Reconciler {
   private async addFinalizerIfMissing(sc: ServiceCIDR): Promise<void> {
     if (sc.metadata.finalizers?.includes(SERVICE_CIDR_FINALIZER)) return;
     await this.patchIgnoringNotFound(sc, { metadata: { finalizers: [SERVICE_CIDR_FINALIZER] } });
-    this.logger.debug('added protection finalizer to ServiceCIDR', { serviceCIDR: nameOf(sc) });
+    this.logger.v(4).info('added protection finalizer to ServiceCIDR', { serviceCIDR: nameOf(sc) });
   }
 
   private async removeFinalizerIfPresent(sc: ServiceCIDR): Promise<void> {
@@ -276,7 +276,7 @@ export class ServiceCIDRController implements Reconciler {
     await this.patchIgnoringNotFound(sc, {
       metadata: { '$deleteFromPrimitiveList/finalizers': [SERVICE_CIDR_FINALIZER] },
     });
-    this.logger.info('removed protection finalizer from ServiceCIDR', { serviceCIDR: nameOf(sc) });
+    this.logger.v(4).info('removed protection finalizer from ServiceCIDR', { serviceCIDR: nameOf(sc) });
   }
 
   private async patchIgnoringNotFound(sc: ServiceCIDR, patch: unknown): Promise<void> {
@@ -315,7 +315,7 @@ export class ServiceCIDRController implements Reconciler {
       metadata: { name: nameOf(sc) },
       status: { conditions: [condition] },
     };
-    this.logger.info('updating ServiceCIDR condition', {
+    this.logger.v(4).info('updating ServiceCIDR condition', {
       serviceCIDR: nameOf(sc),
       status: want.status,
       reason: want.reason,

@@ -13,6 +13,7 @@ import {
 } from '../client/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
+import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
 import { createLogger, errorMessage, type Logger } from '../log/index.js';
 import {
@@ -36,7 +37,8 @@ export interface RunOptions extends ManagerOptions {
   kubeApiQps: number;
   kubeApiBurst: number;
   verbosity: number;
-  logFormat: 'json' | 'text';
+  /** Default: text when stderr is a terminal, json otherwise. */
+  logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
 }
@@ -46,7 +48,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   kubeApiQps: 20,
   kubeApiBurst: 30,
   verbosity: 0,
-  logFormat: 'json',
+  minResyncPeriodMs: DEFAULT_MIN_RESYNC_PERIOD_MS,
   embeddedDir: EMBEDDED_CONTROLPLANE_DIR,
 };
 
@@ -213,8 +215,9 @@ interface ParsedFlags {
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   shutdownTimeout: number;
+  minResyncPeriod: number;
   v: number;
-  logFormat: 'json' | 'text';
+  logFormat?: 'json' | 'text';
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
   plugin?: string[];
   [controllerFlag: string]: unknown;
@@ -267,6 +270,7 @@ export function runOptionsFromFlags(
     metricsBindAddress: flags.metricsBindAddress,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
+    minResyncPeriodMs: flags.minResyncPeriod,
     verbosity: flags.v,
     logFormat: flags.logFormat,
     controllerFlags,
@@ -349,9 +353,24 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         .argParser(duration)
         .default(d.shutdownTimeoutMs, formatDuration(d.shutdownTimeoutMs)),
     )
-    .option('-v, --v <level>', 'log verbosity (klog style; 3 and up logs debug)', integer, d.verbosity)
     .addOption(
-      new Option('--log-format <format>', 'log format').choices(['json', 'text']).default(d.logFormat),
+      new Option(
+        '--min-resync-period <duration>',
+        'informers re-deliver their cache to handlers every min-resync-period × [1, 2)',
+      )
+        .argParser(duration)
+        .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
+    )
+    .option(
+      '-v, --v <level>',
+      'log verbosity (klog style: V(n) lines print at -v n and up)',
+      integer,
+      d.verbosity,
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log format (default: text on a terminal, json otherwise)').choices(
+        ['json', 'text'],
+      ),
     );
   for (const def of definitions) {
     for (const f of def.flags) {

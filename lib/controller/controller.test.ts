@@ -22,6 +22,7 @@ function recordingLogger(lines: LogLine[]): Logger {
     info: (msg, meta) => void lines.push({ level: 'info', msg, meta }),
     debug: (msg, meta) => void lines.push({ level: 'debug', msg, meta }),
     child: () => logger,
+    v: () => logger,
   };
   return logger;
 }

@@ -3,7 +3,8 @@ import type { Event, KubeObject } from '../api/index.js';
 import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
 import { FakeClock } from '../clock/index.js';
 import { newRegistry } from '../metrics/index.js';
-import { EventBroadcaster, FakeEventRecorder } from './index.js';
+import { MemoryLogger } from '../log/index.js';
+import { AGGREGATE_PREFIX, EventBroadcaster, FakeEventRecorder, type CoreEvent } from './index.js';
 
 const pod: KubeObject = {
   apiVersion: 'v1',
@@ -114,14 +115,48 @@ describe('EventBroadcaster', () => {
     expect(t.fake.actions.map((a) => a.verb)).toEqual(['create', 'create']);
   });
 
-  it('keeps events with a different note, reason or type apart', async () => {
+  it('keeps events with a different reason or type apart', async () => {
     const t = setup();
     t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'a');
-    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'b');
     t.rec.event(pod, 'Warning', 'Synced', 'Sync', 'a');
     t.rec.event(pod, 'Normal', 'Other', 'Sync', 'a');
+    t.rec.event(pod, 'Normal', 'Other', 'Resync', 'a');
     await t.b.idle();
     expect(t.fake.actions.map((a) => a.verb)).toEqual(['create', 'create', 'create', 'create']);
+  });
+
+  it('folds events that differ only in their note into one series, as client-go events/v1 does', async () => {
+    const t = setup();
+    t.rec.event(pod, 'Warning', 'FailedSync', 'Sync', 'attempt 1 failed');
+    t.rec.event(pod, 'Warning', 'FailedSync', 'Sync', 'attempt 2 failed');
+    await t.b.idle();
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['create', 'patch']);
+    const [stored] = await storedEvents(t.fake, 'ns1');
+    expect(stored).toMatchObject({ note: 'attempt 1 failed', series: { count: 2 } });
+  });
+
+  it('never undercounts a series: repeats recorded while a flush is in flight are kept', async () => {
+    const t = setup();
+    for (let i = 0; i < 3; i++) t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    await t.b.idle(); // create, patch count 2; count 3 waits for the flush
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    t.fake.prependReactor('patch', 'events', async () => {
+      if (held) return undefined;
+      held = true;
+      await gate;
+      return undefined;
+    });
+    t.clock.advance(30_000); // the flush timer fires; its patch (count 3) hangs
+    await new Promise((r) => setImmediate(r));
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done'); // count 4 while the patch is in flight
+    await new Promise((r) => setImmediate(r));
+    release();
+    await t.b.idle();
+    await t.b.flush();
+    const [stored] = await storedEvents(t.fake, 'ns1');
+    expect(stored!.series?.count).toBe(4);
   });
 
   it('rate limits per (source, object): burst 25, then one per 5 minutes', async () => {
@@ -206,6 +241,113 @@ describe('EventBroadcaster', () => {
     await t.b.idle();
     const note = (t.fake.actions[0]!.body as Event).note!;
     expect(Buffer.byteLength(note)).toBe(1024);
+  });
+});
+
+describe('EventBroadcaster core/v1 recorder', () => {
+  function core() {
+    const clock = new FakeClock();
+    const fake = new FakeKubeClient([], { clock });
+    const registry = newRegistry();
+    const logger = new MemoryLogger();
+    const b = new EventBroadcaster({ client: fake, clock, registry, logger });
+    return { clock, fake, b, logger, rec: b.newCoreRecorder('service-cidr-controller') };
+  }
+  const coreEvents = async (fake: FakeKubeClient, namespace: string) =>
+    (await fake.resource<CoreEvent>(Resources.coreEvents).list({ namespace })).items;
+
+  it('creates a core/v1 Event with source.component, as kube-controller-manager does', async () => {
+    const t = core();
+    t.rec.event(cidr, 'Warning', 'KubernetesServiceCIDRError', 'UpdateStatus', 'status not set');
+    await t.b.idle();
+    const a = t.fake.actions[0]!;
+    expect([a.verb, a.resource, a.namespace]).toEqual(['create', 'events', 'default']);
+    const body = a.body as CoreEvent;
+    expect(body.metadata.name).toMatch(/^kubernetes\.[0-9a-f]+$/);
+    expect(body).toEqual({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: body.metadata.name, namespace: 'default' },
+      involvedObject: {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        name: 'kubernetes',
+        uid: 'u-2',
+      },
+      reason: 'KubernetesServiceCIDRError',
+      message: 'status not set',
+      source: { component: 'service-cidr-controller' },
+      firstTimestamp: '2026-01-01T00:00:00Z',
+      lastTimestamp: '2026-01-01T00:00:00Z',
+      count: 1,
+      type: 'Warning',
+      reportingComponent: 'service-cidr-controller',
+      reportingInstance: '',
+    });
+    // Nothing goes to events.k8s.io/v1.
+    expect(
+      t.fake.actions.every((a) => a.body === undefined || (a.body as KubeObject).apiVersion === 'v1'),
+    ).toBe(true);
+  });
+
+  it('counts a repeat on the first Event: patch of count, lastTimestamp and message', async () => {
+    const t = core();
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    await t.b.idle();
+    t.clock.advance(5_000);
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    t.clock.advance(5_000);
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    await t.b.idle();
+    const name = (t.fake.actions[0]!.body as CoreEvent).metadata.name;
+    expect(t.fake.actions.slice(1).map((a) => [a.verb, a.name, a.patchType, a.body])).toEqual([
+      ['patch', name, 'strategic', { count: 2, lastTimestamp: '2026-01-01T00:00:05Z', message: 'done' }],
+      ['patch', name, 'strategic', { count: 3, lastTimestamp: '2026-01-01T00:00:10Z', message: 'done' }],
+    ]);
+    const [stored] = await coreEvents(t.fake, 'ns1');
+    expect(stored).toMatchObject({
+      count: 3,
+      firstTimestamp: '2026-01-01T00:00:00Z',
+      lastTimestamp: '2026-01-01T00:00:10Z',
+    });
+  });
+
+  it('keeps different messages apart until ten similar ones, then combines them', async () => {
+    const t = core();
+    for (let i = 1; i <= 12; i++) t.rec.event(pod, 'Warning', 'FailedSync', 'Sync', `error ${i}`);
+    await t.b.idle();
+    const stored = await coreEvents(t.fake, 'ns1');
+    expect(stored).toHaveLength(10);
+    const combined = stored.find((e) => e.message.startsWith(AGGREGATE_PREFIX));
+    expect(combined).toMatchObject({ message: `${AGGREGATE_PREFIX}error 12`, count: 3 });
+  });
+
+  it('recreates the Event when the one it counts on expired', async () => {
+    const t = core();
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'x');
+    await t.b.idle();
+    const name = (t.fake.actions[0]!.body as CoreEvent).metadata.name!;
+    await t.fake.resource(Resources.coreEvents).delete(name, { namespace: 'ns1' });
+    t.fake.clearActions();
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'x');
+    await t.b.idle();
+    expect(t.fake.actions.map((a) => a.verb)).toEqual(['patch', 'create']);
+    expect((t.fake.actions[1]!.body as CoreEvent).count).toBe(2);
+  });
+
+  it('rate limits per (source, object) like the events.k8s.io recorder', async () => {
+    const t = core();
+    for (let i = 0; i < 30; i++) t.rec.event(pod, 'Normal', `Reason${i}`, 'Sync', 'x');
+    await t.b.idle();
+    expect(t.fake.actions.filter((a) => a.verb === 'create')).toHaveLength(25);
+  });
+
+  it('logs each event at -v 3, as upstream recorders do', async () => {
+    const t = core();
+    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    await t.b.idle();
+    expect(t.logger.printedAt(2)).toEqual([]);
+    expect(t.logger.printedAt(3).map((l) => [l.msg, l.meta?.reason])).toEqual([['event', 'Synced']]);
   });
 });
 

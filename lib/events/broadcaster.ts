@@ -7,7 +7,14 @@ import { Resources, type KubeClient } from '../client/types.js';
 import { RealClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { errorMessage, nopLogger, type Logger } from '../log/index.js';
 import { Counter, getOrCreate } from '../metrics/index.js';
-import { formatMicroTime } from '../api/index.js';
+import { formatMicroTime, formatTime } from '../api/index.js';
+import {
+  buildCoreEvent,
+  CoreEventCorrelator,
+  newCoreEventCache,
+  type CoreCacheEntry,
+  type CoreEvent,
+} from './core.js';
 import { aggregationKey, buildEvent, referenceOf, spamKey, type EventInput } from './event.js';
 import { DEFAULT_SPAM_BURST, DEFAULT_SPAM_REFILL_MS, SpamFilter } from './ratelimit.js';
 import type { EventRecorder, EventType } from './types.js';
@@ -37,11 +44,25 @@ interface SeriesEntry {
   dirty: boolean;
 }
 
+/** Which Event API a recorder writes. */
+export type EventApi = 'v1' | 'events.k8s.io/v1';
+
+/** `at`: when it was recorded (timestamps say when it happened, not when the writer got to it). */
+type QueuedEvent = EventInput & { api: EventApi; at: number };
+
 /**
- * Writes events.k8s.io/v1 Events off the caller's path: recorders enqueue (bounded), one
- * worker writes. A repeat of an event within 6 minutes becomes a series on the first Event
- * (count and lastObservedTime, patched in batches) instead of a new object, and a token bucket
- * per (source, object) drops floods — so a controller in a hot loop cannot flood the apiserver.
+ * Writes Events off the caller's path: recorders enqueue (bounded), one worker writes, and a
+ * token bucket per (source, object) drops floods — so a controller in a hot loop cannot flood
+ * the apiserver. Two kinds of recorder share that machinery:
+ *
+ * - core/v1 (`newCoreRecorder`, what kube-controller-manager's controllers use): a repeat
+ *   patches count, lastTimestamp and message of the first Event; similar events (same object,
+ *   type and reason, ten different messages within 10 minutes) fold into one combined Event.
+ * - events.k8s.io/v1 (`newRecorder`): a repeat within 6 minutes becomes a series on the first
+ *   Event (count and lastObservedTime, patched in batches).
+ *
+ * Every write, series flushes included, goes through the one writer, so no write can
+ * overwrite what another recorded meanwhile.
  */
 export class EventBroadcaster {
   private readonly client: KubeClient;
@@ -52,6 +73,8 @@ export class EventBroadcaster {
   /** One writer, so Events and their series patches go out in the order they were recorded. */
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly series = new Map<string, SeriesEntry>();
+  private readonly correlator = new CoreEventCorrelator();
+  private readonly coreEvents = newCoreEventCache();
   private readonly dropped?: Counter<'reason'>;
   private flushTimer?: TimerHandle;
   private stopped = false;
@@ -82,12 +105,26 @@ export class EventBroadcaster {
     }
   }
 
-  /** A recorder reporting as `component`; instance defaults to client-go's `<component>-<hostname>`. */
+  /** An events.k8s.io/v1 recorder reporting as `component`; instance defaults to client-go's `<component>-<hostname>`. */
   newRecorder(component: string, instance = `${component}-${hostname()}`): EventRecorder {
+    return this.recorder('events.k8s.io/v1', component, instance);
+  }
+
+  /**
+   * A core/v1 recorder with `source.component` = `component`, as kube-controller-manager's
+   * controllers record (they set no `source.host`, so `host` defaults to none).
+   */
+  newCoreRecorder(component: string, host = ''): EventRecorder {
+    return this.recorder('v1', component, host);
+  }
+
+  private recorder(api: EventApi, component: string, instance: string): EventRecorder {
     return {
       event: (regarding: KubeObject, type: EventType, reason: string, action: string, note: string) => {
         try {
           this.record({
+            api,
+            at: this.clock.now(),
             regarding: referenceOf(regarding),
             type,
             reason,
@@ -125,10 +162,10 @@ export class EventBroadcaster {
 
   /** Write pending series updates now (tests; the timer does this every seriesFlushMs). */
   flush(): Promise<void> {
-    return this.flushSeries(false);
+    return this.queue.add(() => this.flushSeries(false));
   }
 
-  private record(input: EventInput): void {
+  private record(input: QueuedEvent): void {
     if (this.stopped) return;
     if (!this.spam.allow(spamKey(input))) {
       this.drop('rate_limited', input);
@@ -140,6 +177,14 @@ export class EventBroadcaster {
       return;
     }
     void this.queue.add(() => this.writeLogged(input));
+    // The event as klog shows it at -v 3 (upstream's recorders log every event at that level).
+    this.logger.v(3).info('event', {
+      object: `${input.regarding.namespace ? input.regarding.namespace + '/' : ''}${input.regarding.name ?? ''}`,
+      kind: input.regarding.kind,
+      type: input.type,
+      reason: input.reason,
+      message: input.note,
+    });
   }
 
   private drop(reason: string, e: EventInput): void {
@@ -153,16 +198,17 @@ export class EventBroadcaster {
   }
 
   /** Never rejects: a failed write is logged and the queue goes on with the next event. */
-  private async writeLogged(input: EventInput): Promise<void> {
+  private async writeLogged(input: QueuedEvent): Promise<void> {
     try {
-      await this.write(input);
+      if (input.api === 'v1') await this.writeCore(input);
+      else await this.write(input);
     } catch (err) {
       this.logger.error('unexpected error writing event', { err: errorMessage(err) });
     }
   }
 
-  private async write(input: EventInput): Promise<void> {
-    const now = this.clock.now();
+  private async write(input: QueuedEvent): Promise<void> {
+    const now = input.at;
     const key = aggregationKey(input);
     const existing = this.series.get(key);
     if (existing) {
@@ -188,6 +234,42 @@ export class EventBroadcaster {
     }
   }
 
+  /** core/v1: create, or count a repeat on the Event first written for it. */
+  private async writeCore(input: QueuedEvent): Promise<void> {
+    const now = input.at;
+    const { key, message } = this.correlator.correlate(input, now);
+    const prev = this.coreEvents.get(key);
+    if (!prev) {
+      const ev = buildCoreEvent(input, message, now, this.seq++);
+      const created = await this.withRetries('create', () =>
+        this.coreEventsClient().create(ev, { namespace: ev.metadata.namespace }),
+      );
+      if (created) this.coreEvents.set(key, cacheEntryOf(created, ev));
+      return;
+    }
+    const count = prev.count + 1;
+    const lastTimestamp = formatTime(now);
+    const written = await this.withRetries('patch', async () => {
+      try {
+        return await this.coreEventsClient().patch(
+          prev.name,
+          { count, lastTimestamp, message },
+          { type: 'strategic', namespace: prev.namespace },
+        );
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        // The Event expired (apiserver event TTL) while it kept happening: write it again.
+        const ev = buildCoreEvent(input, message, now, this.seq++);
+        return this.coreEventsClient().create(
+          { ...ev, count, firstTimestamp: prev.firstTimestamp },
+          { namespace: ev.metadata.namespace },
+        );
+      }
+    });
+    if (written) this.coreEvents.set(key, { ...cacheEntryOf(written, prev), count });
+    else this.coreEvents.delete(key);
+  }
+
   private async writeSeries(key: string, entry: SeriesEntry): Promise<void> {
     entry.dirty = false;
     const { name, namespace } = entry.event.metadata;
@@ -210,9 +292,13 @@ export class EventBroadcaster {
     if (this.flushTimer || this.stopped) return;
     this.flushTimer = this.clock.setTimer(this.cfg.seriesFlushMs, () => {
       this.flushTimer = undefined;
-      void this.flushSeries(false).finally(() => {
-        if (this.series.size > 0) this.ensureFlushTimer();
-      });
+      // Through the writer like every other write: a flush running beside it would overwrite
+      // the counts of repeats recorded while its patch is in flight.
+      void this.queue
+        .add(() => this.flushSeries(false))
+        .finally(() => {
+          if (this.series.size > 0) this.ensureFlushTimer();
+        });
     });
   }
 
@@ -229,8 +315,15 @@ export class EventBroadcaster {
     return this.client.resource<Event>(Resources.events);
   }
 
+  private coreEventsClient() {
+    return this.client.resource<CoreEvent>(Resources.coreEvents);
+  }
+
   /** Retry transport errors like client-go (12 tries, 10 s apart); API errors are final. */
-  private async withRetries(verb: string, fn: () => Promise<Event>): Promise<Event | undefined> {
+  private async withRetries<E extends KubeObject>(
+    verb: string,
+    fn: () => Promise<E>,
+  ): Promise<E | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
@@ -253,4 +346,16 @@ export class EventBroadcaster {
       }
     }
   }
+}
+
+function cacheEntryOf(
+  written: KubeObject & Partial<Pick<CoreEvent, 'count' | 'firstTimestamp'>>,
+  fallback: { count: number; firstTimestamp: string },
+): CoreCacheEntry {
+  return {
+    name: written.metadata.name ?? '',
+    namespace: written.metadata.namespace ?? 'default',
+    count: written.count ?? fallback.count,
+    firstTimestamp: written.firstTimestamp ?? fallback.firstTimestamp,
+  };
 }

@@ -52,7 +52,11 @@ export function buildEvent(input: EventInput, nowMs: number, uniquifier: number)
   };
 }
 
-/** Events that are "the same thing happening again" share this key and are folded into one series. */
+/**
+ * Events that are "the same thing happening again" share this key and are folded into one
+ * series. The note is not part of it, as in client-go's events/v1 recorder: a series keeps
+ * the note of its first Event, so a note that embeds changing detail still makes one series.
+ */
 export function aggregationKey(e: EventInput): string {
   const r = e.regarding;
   return JSON.stringify([
@@ -64,7 +68,6 @@ export function aggregationKey(e: EventInput): string {
     e.reason,
     e.action,
     e.type,
-    e.note,
     e.reportingController,
   ]);
 }

@@ -5,7 +5,7 @@ import { Resources } from '../client/types.js';
 import { FakeClock } from '../clock/index.js';
 import type { Logger, LogMeta } from '../log/index.js';
 import { DefaultSharedInformerFactory } from './factory.js';
-import { cm, RecordingHandler, until } from './test-helpers.js';
+import { cm, RecordingHandler, turn, until } from './test-helpers.js';
 
 class MemoryLogger implements Logger {
   readonly lines: string[] = [];
@@ -14,6 +14,7 @@ class MemoryLogger implements Logger {
   info = (msg: string, meta?: LogMeta) => this.lines.push(`info ${msg} ${JSON.stringify(meta ?? {})}`);
   debug = () => {};
   child = () => this;
+  v = () => this;
 }
 
 describe('DefaultSharedInformerFactory', () => {
@@ -89,5 +90,47 @@ describe('DefaultSharedInformerFactory', () => {
     expect(
       logger.lines.some((l) => l.startsWith('warn list/watch failed') && l.includes('pods is forbidden')),
     ).toBe(true);
+  });
+
+  it('resyncs every --min-resync-period × [1, 2): re-delivers each cached object as an update', async () => {
+    const client = new FakeKubeClient([cm('a', '1')]);
+    const clock = new FakeClock();
+    const f = new DefaultSharedInformerFactory(client, {
+      clock,
+      minResyncPeriodMs: 12 * 3600_000,
+      random: () => 0.5, // jitter factor 1.5: every 18 h
+    });
+    const h = new RecordingHandler();
+    const reg = f.informerFor(Resources.configmaps).addEventHandler(h);
+    const ac = new AbortController();
+    f.start(ac.signal);
+    expect(await f.waitForCacheSync(ac.signal)).toBe(true);
+    await until(() => reg.hasSynced(), 'handler synced');
+    expect(h.calls).toEqual(['add ns1/a@1 initial']);
+    clock.advance(18 * 3600_000 - 1);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(h.calls).toEqual(['add ns1/a@1 initial']);
+    clock.advance(1);
+    await until(() => h.calls.length === 2, 'resync');
+    expect(h.calls[1]).toBe('update ns1/a@1->1');
+    // And again one period later: a key dropped after maxRetries keeps coming back.
+    clock.advance(18 * 3600_000);
+    await until(() => h.calls.length === 3, 'second resync');
+    ac.abort();
+  });
+
+  it('does not resync without --min-resync-period', async () => {
+    const client = new FakeKubeClient([cm('a', '1')]);
+    const clock = new FakeClock();
+    const f = new DefaultSharedInformerFactory(client, { clock });
+    const h = new RecordingHandler();
+    const reg = f.informerFor(Resources.configmaps).addEventHandler(h);
+    const ac = new AbortController();
+    f.start(ac.signal);
+    await until(() => reg.hasSynced(), 'handler synced');
+    clock.advance(48 * 3600_000);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(h.calls).toEqual(['add ns1/a@1 initial']);
+    ac.abort();
   });
 });

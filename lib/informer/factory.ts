@@ -13,12 +13,24 @@ import type { SharedInformerOptions } from './shared-informer.js';
 import { DefaultSharedIndexInformer, resourceLabel, STRIP_MANAGED_FIELDS } from './shared-informer.js';
 import type { InformerOptions, SharedIndexInformer, SharedInformerFactory } from './types.js';
 
+/** kube-controller-manager's --min-resync-period default: 12 h. */
+export const DEFAULT_MIN_RESYNC_PERIOD_MS = 12 * 3600_000;
+
 export interface SharedInformerFactoryOptions {
   logger?: Logger;
   registry?: Registry;
   clock?: Clock;
   /** How often waitForCacheSync names the informers still syncing; default 5 s. */
   syncProgressIntervalMs?: number;
+  /**
+   * kube-controller-manager's --min-resync-period: each informer made here re-delivers its
+   * whole cache to its handlers every minResyncPeriodMs × [1, 2) (a random factor per
+   * informer, so informers do not resync together). That is what brings back a key a
+   * controller dropped after its retries. 0 or absent: no resync.
+   */
+  minResyncPeriodMs?: number;
+  /** Randomness for the resync jitter (tests); default Math.random. */
+  random?: () => number;
   /** Defaults for every informer made here (ring size, reflector knobs such as useWatchList). */
   informerDefaults?: Pick<SharedInformerOptions<KubeObject>, 'ringCapacity' | 'chunkSize' | 'reflector'>;
 }
@@ -57,6 +69,7 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
     if (!informer) {
       const made = new DefaultSharedIndexInformer<T>(ref, this.client.resource<T>(ref), {
         ...this.opts.informerDefaults,
+        resyncPeriodMs: this.resyncPeriod(),
         ...opts,
         transform,
         logger: this.logger,
@@ -68,6 +81,13 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
       if (this.signal) this.runOne(informer, this.signal);
     }
     return informer as unknown as SharedIndexInformer<T>;
+  }
+
+  /** KCM's ResyncPeriod: the minimum stretched by a random factor in [1, 2). */
+  private resyncPeriod(): number {
+    const min = this.opts.minResyncPeriodMs ?? 0;
+    if (!(min > 0)) return 0;
+    return Math.floor(min * (1 + (this.opts.random ?? Math.random)()));
   }
 
   /** Every informer made so far. */

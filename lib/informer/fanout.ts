@@ -247,7 +247,9 @@ class Listener<T extends KubeObject> {
       if (this.cursor < ring.head) {
         // Our interval lost events: serve nothing more from it; re-sync from the store. A walk
         // in progress restarts too, since keys it already visited may have changed unseen.
-        this.startWalk({ initial: this.walk?.initial ?? false, periodic: false });
+        // Until this handler has been given the whole initial list, the adds it lost were
+        // initial ones and say so (a ring overflow during a big first LIST is routine).
+        this.startWalk({ initial: (this.walk?.initial ?? false) || !this.hasSynced(), periodic: false });
       }
       if (this.walk) {
         budget = await this.stepWalk(budget);

@@ -12,7 +12,7 @@
 export * from './types.js';
 export { newIndexer, metaNamespaceKey, splitMetaNamespaceKey, namespaceIndexFunc, Store } from './store.js';
 export type { KeyFunc } from './store.js';
-export { DefaultSharedInformerFactory } from './factory.js';
+export { DefaultSharedInformerFactory, DEFAULT_MIN_RESYNC_PERIOD_MS } from './factory.js';
 export type { SharedInformerFactoryOptions } from './factory.js';
 export {
   DefaultSharedIndexInformer,

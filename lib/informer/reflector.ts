@@ -23,7 +23,7 @@ export interface ListWatcher<T extends KubeObject = KubeObject> {
 /** Where the reflector writes. */
 export interface ReflectorSink<T extends KubeObject = KubeObject> {
   /** The complete state at `resourceVersion`; whatever the sink holds that is not in `objs` is gone. */
-  replace(objs: T[], resourceVersion: string): void;
+  replace(objs: T[], resourceVersion: string): void | Promise<void>;
   event(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void;
 }
 
@@ -203,7 +203,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
       if (!cont) break;
     }
     if (signal.aborted) throw signal.reason;
-    this.sink.replace(items, rv);
+    await this.sink.replace(items, rv);
     this.lastRV = rv;
     this.synced = true;
   }
@@ -272,7 +272,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
         const rv = obj?.metadata?.resourceVersion;
         if (ev.type === 'BOOKMARK') {
           if (pending && obj?.metadata?.annotations?.[INITIAL_EVENTS_END_ANNOTATION] === 'true') {
-            this.sink.replace([...pending.values()], rv ?? '');
+            await this.sink.replace([...pending.values()], rv ?? '');
             pending = undefined;
             this.synced = true;
             this.initialDelivered = true;

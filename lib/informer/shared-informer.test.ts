@@ -191,4 +191,44 @@ describe('DefaultSharedIndexInformer', () => {
     expect(informer.hasSynced()).toBe(false);
     expect(informer.getIndexer().byIndex('namespace', 'ns1').length).toBe(1);
   });
+
+  it('flags every initial add isInInitialList, even when the initial list overflows the ring', async () => {
+    const items = Array.from({ length: 1500 }, (_, i) => cm(`o${i}`, String(i + 1)));
+    const { informer, lw, ac, start } = setup(items); // ring of 1024
+    const flags = new Map<boolean, number>();
+    informer.addEventHandler({
+      onAdd: (_o, initial) => void flags.set(initial, (flags.get(initial) ?? 0) + 1),
+    });
+    const done = start();
+    await until(() => lw.streams.length === 1, 'watch');
+    await informer.whenHandlersIdle();
+    expect(Object.fromEntries(flags)).toEqual({ true: 1500 });
+    ac.abort();
+    await done;
+  });
+
+  it('applies a large relist in chunks, letting other work run in between', async () => {
+    const items = Array.from({ length: 5000 }, (_, i) => cm(`o${i}`, String(i + 1)));
+    const { informer, lw, ac, start } = setup(items, { relistChunkSize: 1000 });
+    const seen: number[] = [];
+    // Another task (a lease renewal, a probe) queued as the list arrives: it must not wait
+    // for the whole list to be applied.
+    const origList = lw.list.bind(lw);
+    lw.list = async (opts) => {
+      const page = await origList(opts);
+      const probe = () => {
+        seen.push(informer.getIndexer().listKeys().length);
+        if (!informer.hasSynced()) setImmediate(probe);
+      };
+      setImmediate(probe);
+      return page;
+    };
+    const done = start();
+    await until(() => informer.hasSynced(), 'synced');
+    expect(informer.getIndexer().listKeys().length).toBe(5000);
+    // The probe ran while the store was partly filled.
+    expect(seen.some((n) => n > 0 && n < 5000)).toBe(true);
+    ac.abort();
+    await done;
+  });
 });

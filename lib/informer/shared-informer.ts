@@ -50,6 +50,12 @@ export interface SharedInformerOptions<T extends KubeObject> extends InformerOpt
   ringCapacity?: number;
   /** Deliveries per handler per event-loop turn; default 100. */
   chunkSize?: number;
+  /**
+   * Objects a relist applies per event-loop turn; default 1000. A 100k-object relist in one
+   * synchronous pass stalls the loop for most of a second (lease renewals, probes, watches
+   * all wait); in chunks, each wait is a few milliseconds.
+   */
+  relistChunkSize?: number;
   /** Reflector knobs (watch list, timeouts, backoff, page size, randomness). */
   reflector?: Partial<Omit<ReflectorOptions, 'name' | 'clock' | 'logger' | 'onError'>>;
 }
@@ -68,6 +74,7 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
   private readonly label: string;
   private readonly defaultResyncMs: number;
   private readonly typeMeta: { apiVersion?: string; kind?: string };
+  private readonly relistChunkSize: number;
   private running = false;
   private syncedWaiters: (() => void)[] = [];
 
@@ -108,6 +115,7 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
       : undefined;
     this.transform = (opts.transform?.fn ?? STRIP_MANAGED_FIELDS.fn) as (obj: T) => T;
     this.defaultResyncMs = opts.resyncPeriodMs ?? 0;
+    this.relistChunkSize = Math.max(1, opts.relistChunkSize ?? 1000);
     this.typeMeta = opts.metadataOnly ? {} : { apiVersion: apiVersionOf(ref), kind: ref.kind };
     this.store = newIndexer<T>();
     this.fanout = new FanOut<T>(this.store, {
@@ -198,11 +206,14 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
     return out;
   }
 
-  private replace(objs: T[], _rv: string): void {
+  /** Apply a full state: in chunks, yielding to the event loop between them (see relistChunkSize). */
+  private async replace(objs: T[], _rv: string): Promise<void> {
     const initial = this.fanout.initialListEnd === undefined;
+    const chunk = this.relistChunkSize;
     const seen = new Set<string>();
-    for (const raw of objs) {
-      const obj = this.prepare(raw);
+    for (let i = 0; i < objs.length; i++) {
+      if (i > 0 && i % chunk === 0) await yieldToEventLoop();
+      const obj = this.prepare(objs[i]!);
       const key = this.store.keyOf(obj);
       seen.add(key);
       // Same resourceVersion, same object: keep the one we hold. Handlers' fan-out listeners
@@ -215,10 +226,12 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
     }
     const gone: string[] = [];
     for (const key of this.store.keysIterator()) if (!seen.has(key)) gone.push(key);
-    for (const key of gone) {
+    for (let i = 0; i < gone.length; i++) {
+      if (i > 0 && i % chunk === 0) await yieldToEventLoop();
+      const key = gone[i]!;
       // We never saw these deletes happen: say so with a tombstone holding the last state we had.
-      const old = this.store.deleteKey(key)!;
-      this.fanout.publish({ type: 'delete', key, obj: new DeletedFinalStateUnknown(key, old) });
+      const old = this.store.deleteKey(key);
+      if (old) this.fanout.publish({ type: 'delete', key, obj: new DeletedFinalStateUnknown(key, old) });
     }
     if (initial) {
       this.fanout.markInitialListEnd();
@@ -238,6 +251,11 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
     if (!old) this.fanout.publish({ type: 'add', key, obj, isInInitialList: false });
     else this.fanout.publish({ type: 'update', key, old, obj });
   }
+}
+
+/** A macrotask turn, so timers and I/O (lease renewals, probes) run before the next chunk. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function rv(obj: KubeObject): string {

@@ -3,7 +3,11 @@ import type { KubeClient } from '../client/types.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import type { ControllerContext, ControllerDefinition, Runnable } from '../controller/types.js';
 import { EventBroadcaster, type EventRecorder } from '../events/index.js';
-import { DefaultSharedInformerFactory, type SharedInformerFactory } from '../informer/index.js';
+import {
+  DEFAULT_MIN_RESYNC_PERIOD_MS,
+  DefaultSharedInformerFactory,
+  type SharedInformerFactory,
+} from '../informer/index.js';
 import { LeaderElector, newIdentity } from '../leaderelection/index.js';
 import { errorMessage, type Logger } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
@@ -29,6 +33,8 @@ export interface ManagerOptions {
   shutdownTimeoutMs: number;
   /** Controller-specific flag values by flag name (e.g. concurrent-service-cidr-syncs). */
   controllerFlags: Record<string, number>;
+  /** --min-resync-period for the informer factory; default 12 h (0: no resync). */
+  minResyncPeriodMs?: number;
 }
 
 export const DEFAULT_MANAGER_OPTIONS: ManagerOptions = {
@@ -237,6 +243,7 @@ export class Manager {
       logger: this.logger,
       registry: this.registry,
       clock: this.clock,
+      minResyncPeriodMs: this.opts.minResyncPeriodMs ?? DEFAULT_MIN_RESYNC_PERIOD_MS,
     });
 
   private contextFor(def: ControllerDefinition, informers: SharedInformerFactory): ControllerContext {
@@ -256,7 +263,7 @@ export class Manager {
   private recorderFor(component: string): EventRecorder {
     let r = this.recorders.get(component);
     if (!r) {
-      r = this.broadcaster.newRecorder(component);
+      r = this.broadcaster.newCoreRecorder(component);
       this.recorders.set(component, r);
     }
     return r;
