@@ -113,7 +113,12 @@ export class FakeClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): TimerHandle {
-    const timer: PendingTimer = { at: this.monotonic + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    const timer: PendingTimer = {
+      at: this.monotonic + Math.max(0, ms),
+      seq: this.seq++,
+      fn,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return { cancel: () => void (timer.cancelled = true) };
   }
