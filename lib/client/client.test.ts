@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceCIDR } from '../api/index.js';
 import { newRegistry } from '../metrics/index.js';
@@ -314,6 +315,27 @@ describe('RestKubeClient requests', () => {
     await c.resource(Resources.nodes).list();
     expect(seen.map((s) => s.headers.authorization)).toEqual(['Bearer old', 'Bearer old', 'Bearer new']);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('asks for gzip on lists and decompresses a gzipped answer; watches do not ask', async () => {
+    const list = {
+      kind: 'NodeList',
+      metadata: { resourceVersion: '7' },
+      items: [{ metadata: { name: 'n' } }],
+    };
+    handler = (req, res) => {
+      if (req.url.includes('watch=true')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+      res.end(zlib.gzipSync(JSON.stringify(list)));
+    };
+    const c = client();
+    expect(await c.resource(Resources.nodes).list()).toEqual(list);
+    for await (const e of c.resource(Resources.nodes).watch({}, new AbortController().signal)) void e;
+    expect(seen.map((s) => s.headers['accept-encoding'])).toEqual(['gzip', undefined]);
   });
 
   it('requestRaw returns any status without throwing', async () => {
