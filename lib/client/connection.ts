@@ -40,6 +40,7 @@ export class Connection {
   private token?: { value: string; readAt: number };
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
+  private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
   constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -74,6 +75,9 @@ export class Connection {
     if (this.tokenFile) headers.Authorization = `Bearer ${this.readToken()}`;
     headers['User-Agent'] = this.userAgent;
     Object.assign(headers, this.extraHeaders);
+    // Cert files are read again for every request (and exec plugins may hand out a new
+    // cert): new material gets a new agent, so the next connection presents it.
+    if (this.agent && this.tlsChanged(opts)) this.retireAgent();
     this.agentPromise ??= Promise.resolve(this.makeAgent(opts));
     return { agent: await this.agentPromise, headers };
   }
@@ -100,7 +104,21 @@ export class Connection {
     return this.token.value;
   }
 
+  private tlsChanged(opts: https.RequestOptions): boolean {
+    return !sameMaterial(opts.cert, this.tls?.cert) || !sameMaterial(opts.key, this.tls?.key);
+  }
+
+  /** The old agent takes no new requests; its sockets close once their requests finish. */
+  private retireAgent(): void {
+    const old = this.agent as http.Agent;
+    old.keepSocketAlive = () => false;
+    for (const sockets of Object.values(old.freeSockets)) for (const s of sockets ?? []) s.destroy();
+    this.agent = undefined;
+    this.agentPromise = undefined;
+  }
+
   private makeAgent(opts: https.RequestOptions): http.Agent {
+    this.tls = { cert: opts.cert, key: opts.key };
     const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
     this.agent = this.secure
       ? new https.Agent({
@@ -116,4 +134,9 @@ export class Connection {
       : new http.Agent(common);
     return this.agent;
   }
+}
+
+function sameMaterial(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  return a === b;
 }
