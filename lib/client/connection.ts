@@ -3,7 +3,9 @@
  * headers that authenticate each request.
  *
  * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
- * request so its auth plugins (exec, OIDC) can refresh what expires. The one thing it does
+ * request (cert files are re-read, auth providers refresh), except exec plugins, which
+ * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
+ * material gets a new agent. The one thing it does
  * not do well is token rotation for service accounts: its FileAuth re-reads the token file
  * only after 60 s and never on a 401. So for a token-file user (in-cluster) we read the file
  * ourselves: at most once a minute (like client-go's cached token source), and at once after
@@ -12,9 +14,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { RealClock, type Clock } from '../clock/index.js';
 import { tokenFileOf } from './config.js';
+import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
 
 /** client-go re-reads a service-account token file at most this often. */
 const tokenFileTTLms = 60_000;
@@ -38,6 +41,8 @@ export class Connection {
   private readonly extraHeaders: Record<string, string>;
   private readonly userAgent: string;
   private token?: { value: string; readAt: number };
+  private readonly exec?: ExecCredentialSource;
+  private lastExec?: ExecCredential;
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
@@ -46,6 +51,14 @@ export class Connection {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    const user = kc.getCurrentUser();
+    if (user?.exec) {
+      // Our own runner (single flight, 401 re-run); client-node sees the user without it.
+      this.exec = new ExecCredentialSource(user.exec as ExecConfig);
+      const rest = new KubeConfig();
+      rest.loadFromClusterAndUser(cluster, { ...user, exec: undefined });
+      kc = rest;
+    }
     this.kc = kc;
     this.server = new URL(cluster.server);
     this.host = this.server.host;
@@ -73,6 +86,14 @@ export class Connection {
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
     if (this.tokenFile) headers.Authorization = `Bearer ${this.readToken()}`;
+    if (this.exec) {
+      const cred = (this.lastExec = await this.exec.get());
+      if (cred.token) headers.Authorization = `Bearer ${cred.token}`;
+      if (cred.cert && cred.key) {
+        opts.cert = cred.cert;
+        opts.key = cred.key;
+      }
+    }
     headers['User-Agent'] = this.userAgent;
     Object.assign(headers, this.extraHeaders);
     // Cert files are read again for every request (and exec plugins may hand out a new
@@ -87,6 +108,10 @@ export class Connection {
    * when that may help (a token-file user), so the caller retries once.
    */
   invalidate(): boolean {
+    if (this.exec) {
+      this.exec.invalidate(this.lastExec);
+      return true;
+    }
     if (!this.tokenFile) return false;
     this.token = undefined;
     return true;
