@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +81,43 @@ describe('client certificate files', () => {
       expect(await presented()).toBe('second');
     } finally {
       await client.close();
+    }
+  });
+
+  it('reaches an https server through a CONNECT tunnel (proxy-url), client cert inside TLS', async () => {
+    const creds = selfSigned('tunnelled');
+    const tunnels: string[] = [];
+    const proxy = http.createServer();
+    proxy.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+      tunnels.push(req.url ?? '');
+      const upstream = net.connect(port, '127.0.0.1', () => {
+        socket.write('HTTP/1.1 200 OK\r\n\r\n');
+        upstream.pipe(socket).pipe(upstream);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'c',
+          server: `https://127.0.0.1:${port}`,
+          skipTLSVerify: true,
+          proxyUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        },
+      ],
+      users: [{ name: 'u', certFile: creds.cert, keyFile: creds.key }],
+      contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
+      currentContext: 'ctx',
+    });
+    const client = createKubeClient(kc, { qps: 0 });
+    try {
+      expect((await client.resource(Resources.nodes).list()).items[0].metadata.name).toBe('tunnelled');
+      expect(tunnels).toEqual([`127.0.0.1:${port}`]);
+    } finally {
+      await client.close();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });

@@ -17,6 +17,7 @@ import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RealClock, type Clock } from '../clock/index.js';
 import { tokenFileOf } from './config.js';
+import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
 
 /** client-go re-reads a service-account token file at most this often. */
@@ -40,6 +41,7 @@ export class Connection {
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
   private readonly userAgent: string;
+  private readonly proxy?: URL;
   private token?: { value: string; readAt: number };
   private readonly exec?: ExecCredentialSource;
   private lastExec?: ExecCredential;
@@ -61,6 +63,7 @@ export class Connection {
     }
     this.kc = kc;
     this.server = new URL(cluster.server);
+    this.proxy = proxyFor(this.server, cluster.proxyUrl);
     this.host = this.server.host;
     this.clock = opts.clock ?? new RealClock();
     this.tokenFile = tokenFileOf(kc);
@@ -145,8 +148,10 @@ export class Connection {
   private makeAgent(opts: https.RequestOptions): http.Agent {
     this.tls = { cert: opts.cert, key: opts.key };
     const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
+    const Https = this.proxy ? TunnelingHttpsAgent.bind(null, this.proxy) : https.Agent;
+    const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : http.Agent;
     this.agent = this.secure
-      ? new https.Agent({
+      ? new Https({
           ...common,
           ca: opts.ca,
           cert: opts.cert,
@@ -156,7 +161,7 @@ export class Connection {
           servername: opts.servername,
           ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
         })
-      : new http.Agent(common);
+      : new Http(common);
     return this.agent;
   }
 }
