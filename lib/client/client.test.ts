@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ServiceCIDR } from '../api/index.js';
 import { newRegistry } from '../metrics/index.js';
@@ -314,6 +315,80 @@ describe('RestKubeClient requests', () => {
     await c.resource(Resources.nodes).list();
     expect(seen.map((s) => s.headers.authorization)).toEqual(['Bearer old', 'Bearer old', 'Bearer new']);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('asks for gzip on lists and decompresses a gzipped answer; watches do not ask', async () => {
+    const list = {
+      kind: 'NodeList',
+      metadata: { resourceVersion: '7' },
+      items: [{ metadata: { name: 'n' } }],
+    };
+    handler = (req, res) => {
+      if (req.url.includes('watch=true')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
+      res.end(zlib.gzipSync(JSON.stringify(list)));
+    };
+    const c = client();
+    expect(await c.resource(Resources.nodes).list()).toEqual(list);
+    for await (const e of c.resource(Resources.nodes).watch({}, new AbortController().signal)) void e;
+    expect(seen.map((s) => s.headers['accept-encoding'])).toEqual(['gzip', undefined]);
+  });
+
+  it('runs an exec plugin once for concurrent requests, and again after a 401', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ts-kcm-exec-'));
+    const plugin = path.join(dir, 'plugin.mjs');
+    // Each run hands out the next token: tok-1, tok-2, ...
+    fs.writeFileSync(
+      plugin,
+      [
+        "import fs from 'node:fs';",
+        `const f = ${JSON.stringify(path.join(dir, 'runs'))};`,
+        "const n = (fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8')) : 0) + 1;",
+        'fs.writeFileSync(f, String(n));',
+        'const info = JSON.parse(process.env.KUBERNETES_EXEC_INFO);',
+        "console.log(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCredential', status: { token: 'tok-' + n } }));",
+      ].join('\n'),
+    );
+    let accepted = 'Bearer tok-1';
+    handler = (req, res) =>
+      req.headers.authorization === accepted
+        ? json(res, 200, { metadata: {}, items: [] })
+        : json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    const c = client(
+      {},
+      kubeConfig({
+        name: 'exec',
+        exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [plugin] },
+      }),
+    );
+    const nodes = c.resource(Resources.nodes);
+    await Promise.all([nodes.list(), nodes.list(), nodes.list(), nodes.list()]);
+    expect(fs.readFileSync(path.join(dir, 'runs'), 'utf8')).toBe('1');
+    accepted = 'Bearer tok-2'; // the server revoked tok-1
+    await nodes.list();
+    expect(fs.readFileSync(path.join(dir, 'runs'), 'utf8')).toBe('2');
+    expect(seen.slice(-2).map((s) => s.headers.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('never puts what an exec plugin printed into an error', async () => {
+    const c = client(
+      {},
+      kubeConfig({
+        name: 'exec',
+        exec: { command: process.execPath, args: ['-e', 'console.log("{ secret-token-xyz")'] },
+      }),
+    );
+    const err = (await c
+      .resource(Resources.nodes)
+      .list()
+      .catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/output is not JSON/);
+    expect(err.message).not.toContain('secret-token-xyz');
   });
 
   it('requestRaw returns any status without throwing', async () => {

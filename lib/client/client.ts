@@ -10,6 +10,7 @@ import { nopLogger, type Logger } from '../log/index.js';
 import type { Registry } from '../metrics/index.js';
 import { Connection } from './connection.js';
 import { NetworkError, WatchDecodeError } from './errors.js';
+import { LineSplitter } from './lines.js';
 import { newClientMetrics } from './metrics.js';
 import { defaultBurst, defaultQPS, newThrottle, type Throttle } from './throttle.js';
 import { Transport, type HttpMethod, type RequestSpec } from './transport.js';
@@ -213,18 +214,13 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     const onAbort = () => res.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     res.setEncoding('utf8');
-    let buffer = '';
+    const lines = new LineSplitter();
     try {
       for await (const chunk of res as AsyncIterable<string>) {
-        buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line) yield parseWatchLine<T>(line, url);
-        }
+        for (const line of lines.push(chunk)) yield parseWatchLine<T>(line, url);
       }
-      if (buffer.trim()) yield parseWatchLine<T>(buffer.trim(), url);
+      const last = lines.end();
+      if (last) yield parseWatchLine<T>(last, url);
     } catch (err) {
       if (signal.aborted) return;
       if (err instanceof WatchDecodeError) throw err;

@@ -99,3 +99,26 @@ describe('loadKubeConfig', () => {
     );
   });
 });
+
+describe('kubeconfig tokenFile', () => {
+  it('builds the user on the token file (relative to the kubeconfig), so it is re-read', () => {
+    const dir = path.join(root, 'tokenfile');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'token'), 'from-file');
+    const p = path.join(dir, 'config');
+    fs.writeFileSync(
+      p,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "https://tf:6443"}}]',
+        'users: [{name: u, user: {tokenFile: token}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+      ].join('\n'),
+    );
+    expect(tokenFileOf(loadKubeConfig({ kubeconfig: p }))).toBe(path.join(dir, 'token'));
+    const merged = loadKubeConfig({ env: { KUBECONFIG: [explicit, p].join(path.delimiter) }, homeDir: home });
+    expect(tokenFileOf(merged)).toBeUndefined(); // the first file's context and user win
+  });
+});

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, loadYaml } from '@kubernetes/client-node';
 
 export { KubeConfig };
 
@@ -90,11 +90,11 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
   } else {
     const [first, ...rest] = source.paths;
     if (!fs.existsSync(first)) throw new Error(`kubeconfig ${first} does not exist`);
-    kc.loadFromFile(first);
+    loadFile(kc, first);
     // $KUBECONFIG lists merge; the first file to set a context wins, as with kubectl.
     for (const p of rest) {
       const more = new KubeConfig();
-      more.loadFromFile(p);
+      loadFile(more, p);
       mergeInto(kc, more);
     }
   }
@@ -105,6 +105,28 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
   if (!kc.getCurrentCluster())
     throw new Error(`${where}: context ${kc.getCurrentContext()} names no known cluster`);
   return kc;
+}
+
+/**
+ * client-node drops the `tokenFile` field of a user (client-go's spelling; it reads only its
+ * own `token-file`, once). Such a user gets the in-cluster user's shape, a tokenFile auth
+ * provider, so the connection re-reads the file as it rotates. A relative path is relative
+ * to the kubeconfig's folder, as client-go resolves it.
+ */
+function loadFile(kc: KubeConfig, file: string): void {
+  kc.loadFromFile(file);
+  const raw = loadYaml<{ users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null>(
+    fs.readFileSync(file, 'utf8'),
+  );
+  for (const entry of raw?.users ?? []) {
+    const tokenFile = entry.user?.tokenFile;
+    if (typeof tokenFile !== 'string' || tokenFile === '') continue;
+    const user = kc.getUsers().find((u) => u.name === entry.name);
+    if (!user || user.authProvider) continue;
+    Object.assign(user, {
+      authProvider: { name: 'tokenFile', config: { tokenFile: path.resolve(path.dirname(file), tokenFile) } },
+    });
+  }
 }
 
 function mergeInto(kc: KubeConfig, more: KubeConfig): void {

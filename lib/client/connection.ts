@@ -3,7 +3,9 @@
  * headers that authenticate each request.
  *
  * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
- * request so its auth plugins (exec, OIDC) can refresh what expires. The one thing it does
+ * request (cert files are re-read, auth providers refresh), except exec plugins, which
+ * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
+ * material gets a new agent. The one thing it does
  * not do well is token rotation for service accounts: its FileAuth re-reads the token file
  * only after 60 s and never on a 401. So for a token-file user (in-cluster) we read the file
  * ourselves: at most once a minute (like client-go's cached token source), and at once after
@@ -12,9 +14,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { RealClock, type Clock } from '../clock/index.js';
 import { tokenFileOf } from './config.js';
+import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
+import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
 
 /** client-go re-reads a service-account token file at most this often. */
 const tokenFileTTLms = 60_000;
@@ -37,16 +41,29 @@ export class Connection {
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
   private readonly userAgent: string;
+  private readonly proxy?: URL;
   private token?: { value: string; readAt: number };
+  private readonly exec?: ExecCredentialSource;
+  private lastExec?: ExecCredential;
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
+  private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
   constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    const user = kc.getCurrentUser();
+    if (user?.exec) {
+      // Our own runner (single flight, 401 re-run); client-node sees the user without it.
+      this.exec = new ExecCredentialSource(user.exec as ExecConfig);
+      const rest = new KubeConfig();
+      rest.loadFromClusterAndUser(cluster, { ...user, exec: undefined });
+      kc = rest;
+    }
     this.kc = kc;
     this.server = new URL(cluster.server);
+    this.proxy = proxyFor(this.server, cluster.proxyUrl);
     this.host = this.server.host;
     this.clock = opts.clock ?? new RealClock();
     this.tokenFile = tokenFileOf(kc);
@@ -72,8 +89,19 @@ export class Connection {
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
     if (this.tokenFile) headers.Authorization = `Bearer ${this.readToken()}`;
+    if (this.exec) {
+      const cred = (this.lastExec = await this.exec.get());
+      if (cred.token) headers.Authorization = `Bearer ${cred.token}`;
+      if (cred.cert && cred.key) {
+        opts.cert = cred.cert;
+        opts.key = cred.key;
+      }
+    }
     headers['User-Agent'] = this.userAgent;
     Object.assign(headers, this.extraHeaders);
+    // Cert files are read again for every request (and exec plugins may hand out a new
+    // cert): new material gets a new agent, so the next connection presents it.
+    if (this.agent && this.tlsChanged(opts)) this.retireAgent();
     this.agentPromise ??= Promise.resolve(this.makeAgent(opts));
     return { agent: await this.agentPromise, headers };
   }
@@ -83,6 +111,10 @@ export class Connection {
    * when that may help (a token-file user), so the caller retries once.
    */
   invalidate(): boolean {
+    if (this.exec) {
+      this.exec.invalidate(this.lastExec);
+      return true;
+    }
     if (!this.tokenFile) return false;
     this.token = undefined;
     return true;
@@ -100,10 +132,26 @@ export class Connection {
     return this.token.value;
   }
 
+  private tlsChanged(opts: https.RequestOptions): boolean {
+    return !sameMaterial(opts.cert, this.tls?.cert) || !sameMaterial(opts.key, this.tls?.key);
+  }
+
+  /** The old agent takes no new requests; its sockets close once their requests finish. */
+  private retireAgent(): void {
+    const old = this.agent as http.Agent;
+    old.keepSocketAlive = () => false;
+    for (const sockets of Object.values(old.freeSockets)) for (const s of sockets ?? []) s.destroy();
+    this.agent = undefined;
+    this.agentPromise = undefined;
+  }
+
   private makeAgent(opts: https.RequestOptions): http.Agent {
+    this.tls = { cert: opts.cert, key: opts.key };
     const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
+    const Https = this.proxy ? TunnelingHttpsAgent.bind(null, this.proxy) : https.Agent;
+    const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : http.Agent;
     this.agent = this.secure
-      ? new https.Agent({
+      ? new Https({
           ...common,
           ca: opts.ca,
           cert: opts.cert,
@@ -113,7 +161,12 @@ export class Connection {
           servername: opts.servername,
           ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
         })
-      : new http.Agent(common);
+      : new Http(common);
     return this.agent;
   }
+}
+
+function sameMaterial(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  return a === b;
 }

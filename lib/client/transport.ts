@@ -7,6 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import zlib from 'node:zlib';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Connection } from './connection.js';
@@ -185,6 +186,9 @@ export class Transport {
     onSocket: (reused: boolean) => void,
   ): Promise<Response & { message?: IncomingMessage }> {
     headers.Accept = spec.accept ?? 'application/json';
+    // Like Go's transport, ask for gzip and decompress; the apiserver compresses large
+    // responses (lists) only. Not for watches, whose events must arrive as they happen.
+    if (!streaming) headers['Accept-Encoding'] = 'gzip';
     if (spec.body !== undefined) {
       headers['Content-Type'] = spec.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(spec.body));
@@ -214,14 +218,17 @@ export class Transport {
           resolve({ status, headers: message.headers, body: '', message });
           return;
         }
-        message.setEncoding('utf8');
+        const gzipped = /^\s*gzip\s*$/i.test(message.headers['content-encoding'] ?? '');
+        const body$ = gzipped ? message.pipe(zlib.createGunzip()) : message;
+        if (gzipped) message.on('error', (err) => body$.destroy(err));
+        body$.setEncoding('utf8');
         let body = '';
-        message.on('data', (chunk: string) => (body += chunk));
-        message.on('end', () => {
+        body$.on('data', (chunk: string) => (body += chunk));
+        body$.on('end', () => {
           done();
           resolve({ status, headers: message.headers, body });
         });
-        message.on('error', (err) => {
+        body$.on('error', (err) => {
           done();
           reject(err);
         });
