@@ -71,7 +71,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       { kubeconfig: proxied },
     );
     await kcm.waitForOutput(/starting workers/, 90_000);
-  }, 240_000);
+  }, 300_000);
 
   afterAll(async () => {
     await kcm?.stop('SIGTERM');
@@ -124,7 +124,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
         violations = await checkServiceCIDRs(admin, s.prefix, s.live, s.deleted);
         return violations.length === 0 ? Date.now() : undefined;
       },
-      { timeoutMs: 90_000, intervalMs: 500, description: `${label}: invariants` },
+      { timeoutMs: 150_000, intervalMs: 500, description: `${label}: invariants` },
     ).catch(() => undefined);
     await s.sampler.stop();
     const all = [...violations, ...s.sampler.earlyReleases()];
@@ -153,7 +153,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     const faults = proxy.stats.cuts - before.cuts + (proxy.stats.resets - before.resets);
     expect(faults).toBeGreaterThan(0);
     expect(await converge(s, 'cuts', faults, Date.now())).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 
   it('refused connections for 5 s after a cut: recovers and loses nothing', async () => {
     const s = begin('refuse');
@@ -173,7 +173,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     const restartedAt = Date.now();
     await churn(s, 60);
     expect(await converge(s, 'apiserver-kill', 1, restartedAt)).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 
   it('etcd SIGKILL + restart during churn loses nothing', async () => {
     const s = begin('etcd-kill');
@@ -189,5 +189,5 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     });
     await churn(s, 60);
     expect(await converge(s, 'etcd-kill', 1, restartedAt)).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 });
