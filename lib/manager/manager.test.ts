@@ -134,7 +134,7 @@ describe('Manager', () => {
     expect(released.spec?.leaseDurationSeconds).toBe(1);
   });
 
-  it('as a standby builds no controllers and is not ready', async () => {
+  it('as a standby builds no controllers and is ready (waiting for the Lease)', async () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     const held: Lease = {
       apiVersion: 'coordination.k8s.io/v1',
@@ -145,7 +145,7 @@ describe('Manager', () => {
     const t = setup({ leaderElect: true }, undefined, [held]);
     await settle();
     expect(t.log).toEqual([]);
-    expect((await get(t.manager.healthAddress, '/readyz'))[0]).toBe(500);
+    expect(await get(t.manager.healthAddress, '/readyz')).toEqual([200, 'ok']);
     expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
     t.stop.abort();
     expect(await t.done).toBe(0);

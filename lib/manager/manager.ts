@@ -325,13 +325,18 @@ export class Manager {
       name: 'leaderElection',
       check: () => this.elector?.check(LEADER_HEALTH_TOLERANCE_MS),
     };
+    // A standby (leader election on, not leading) is Ready: it is healthy and waiting for the
+    // Lease, as kube-controller-manager's and controller-runtime's standbys are, so a
+    // two-replica Deployment can become Available and roll. Once it leads, readiness includes
+    // informer sync and started controllers. leader_election_master_status tells which is which.
+    const standby = (): boolean => this.opts.leaderElect && this.work === undefined;
     const informerSync: HealthCheck = {
       name: 'informer-sync',
-      check: () => (this.cachesSynced ? undefined : new Error('informer caches not synced')),
+      check: () => (standby() || this.cachesSynced ? undefined : new Error('informer caches not synced')),
     };
     const controllers: HealthCheck = {
       name: 'controllers-started',
-      check: () => (this.controllersStarted ? undefined : new Error('controllers not started')),
+      check: () => (standby() || this.controllersStarted ? undefined : new Error('controllers not started')),
     };
     const shutdown: HealthCheck = {
       name: 'shutdown',
