@@ -145,26 +145,33 @@ export class FakeClock implements Clock {
 
   /** Move time forward by `ms`, firing due timers in order. */
   advance(ms: number): void {
-    const target = this.monotonic + Math.max(0, ms);
+    this.advanceTo(this.monotonic + Math.max(0, ms));
+  }
+
+  /** Move time forward until monotonicNow() is exactly `target`, firing due timers in order. */
+  advanceTo(target: number): void {
     for (;;) {
       const due = this.timers
         .filter((t) => !t.cancelled && t.at <= target)
         .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
       if (!due) break;
-      const step = Math.max(0, due.at - this.monotonic);
-      this.monotonic += step;
-      this.current += step;
+      if (due.at > this.monotonic) {
+        this.current += due.at - this.monotonic;
+        this.monotonic = due.at;
+      }
       due.cancelled = true;
       due.fn();
     }
     this.timers = this.timers.filter((t) => !t.cancelled);
-    this.current += target - this.monotonic;
-    this.monotonic = target;
+    if (target > this.monotonic) {
+      this.current += target - this.monotonic;
+      this.monotonic = target;
+    }
   }
 
   /** Move both clocks forward until the wall clock reads `time` (never backwards; see stepWall). */
   set(time: number): void {
-    if (time > this.current) this.advance(time - this.current);
+    this.advance(Math.max(0, time - this.current)); // advance(0) still fires timers due now
   }
 
   /** Step the wall clock alone by `ms` (either direction), as NTP or a VM resume does; no timer fires. */

@@ -67,10 +67,8 @@ export class Controller implements Runnable {
     this.clock = opts.clock ?? new RealClock();
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.metrics = reconcileMetrics(opts.name, opts.registry);
-    // Clock.now() has millisecond resolution; real reconciles are often faster, so time them
-    // with the monotonic performance.now() unless a test clock is in charge.
     const clock = this.clock;
-    this.elapsedMs = clock instanceof RealClock ? () => performance.now() : () => clock.now();
+    this.elapsedMs = () => clock.monotonicNow();
   }
 
   /** Start the workers; after `signal` aborts, stop taking keys and wait for in-flight ones (bounded). */

@@ -150,6 +150,46 @@ describe('LeaderElector', () => {
     await t.done;
   });
 
+  it('a standby whose wall clock steps forward an hour does not take a live lease', async () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const t = setup([lease('other', start, 2)]);
+    await settle();
+    expect(t.elector.isLeader()).toBe(false);
+    const leases = t.fake.resource<Lease>(Resources.leases);
+    // The holder renews every 4 s (well within its 15 s lease); our wall clock jumps an hour
+    // (NTP step, VM resume) right after a poll, so the next poll sees an unchanged record.
+    for (let i = 0; i < 10; i++) {
+      await advance(t.clock, 1_000, 1_000);
+      if (i === 3) t.clock.stepWall(3_600_000);
+      await advance(t.clock, 1, 1);
+      if (i % 2 === 0) {
+        const cur = await stored(t.fake);
+        await leases.update({ ...cur, spec: { ...cur.spec, renewTime: formatMicroTime(t.clock.now()) } });
+      }
+      await advance(t.clock, 999, 999);
+    }
+    expect(t.elector.isLeader()).toBe(false);
+    expect((await stored(t.fake)).spec?.holderIdentity).toBe('other');
+    expect(t.fake.writeActions().filter((a) => a.verb === 'update' && a.resource === 'leases')).toHaveLength(
+      5, // only the holder's renews
+    );
+    t.stop.abort();
+    await t.done;
+  });
+
+  it('a leader whose wall clock steps forward does not report itself unhealthy', async () => {
+    const t = setup();
+    await settle();
+    expect(t.elector.isLeader()).toBe(true);
+    t.clock.stepWall(3_600_000);
+    expect(t.elector.check(20_000)).toBeUndefined();
+    await advance(t.clock, 4_000);
+    expect(t.elector.isLeader()).toBe(true);
+    expect(t.elector.check(20_000)).toBeUndefined();
+    t.stop.abort();
+    await t.done;
+  });
+
   it('leaves a failed expiry attempt to the next poll instead of retrying at once', async () => {
     const start = Date.parse('2026-01-01T00:00:00Z');
     const t = setup([lease('other', start)]);
@@ -333,7 +373,7 @@ class SteppingClock extends FakeClock {
   private readonly due = new Set<{ at: number }>();
 
   override setTimer(ms: number, fn: () => void): { cancel(): void } {
-    const entry = { at: this.now() + Math.max(0, ms) };
+    const entry = { at: this.monotonicNow() + Math.max(0, ms) };
     this.due.add(entry);
     const handle = super.setTimer(ms, () => {
       this.due.delete(entry);
@@ -354,14 +394,19 @@ class SteppingClock extends FakeClock {
   }
 }
 
-/** Fire every timer due up to `until`, each at its exact time, letting the loops run after each. */
+/** Fire every timer due up to wall time `until`, each at its exact time, letting the loops run after each. */
 async function runTo(clock: SteppingClock, until: number, stop: () => boolean = () => false): Promise<void> {
   await settle();
-  for (let next = clock.nextDue(); next !== undefined && next <= until && !stop(); next = clock.nextDue()) {
-    clock.set(next);
+  const untilMono = clock.monotonicNow() + (until - clock.now());
+  for (
+    let next = clock.nextDue();
+    next !== undefined && next <= untilMono && !stop();
+    next = clock.nextDue()
+  ) {
+    clock.advanceTo(next);
     await settle();
   }
-  if (!stop() && clock.now() < until) clock.set(until);
+  if (!stop() && clock.monotonicNow() < untilMono) clock.advanceTo(untilMono);
 }
 
 describe('LeaderElector takeover after the holder dies', () => {

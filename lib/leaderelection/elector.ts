@@ -71,6 +71,7 @@ export class LeaderElector {
   private readonly gauge?: Gauge<'name'>;
   private observedRecord?: LeaderElectionRecord;
   private observedLease?: Lease;
+  /** When (clock.monotonicNow()) we last saw the record change: the start of its lease, on our clock. */
   private observedTime = 0;
   private reportedLeader = '';
 
@@ -124,7 +125,8 @@ export class LeaderElector {
   check(maxTolerableExpiredMs = 20_000): Error | undefined {
     if (!this.isLeader()) return undefined;
     const overdue =
-      this.opts.clock.now() - (this.observedTime + this.opts.leaseDurationMs + maxTolerableExpiredMs);
+      this.opts.clock.monotonicNow() -
+      (this.observedTime + this.opts.leaseDurationMs + maxTolerableExpiredMs);
     if (overdue > 0) return new Error(`failed election to renew leadership on lease ${this.opts.name}`);
     return undefined;
   }
@@ -176,7 +178,7 @@ export class LeaderElector {
   private async acquire(signal: AbortSignal): Promise<boolean> {
     const { logger, clock } = this.opts;
     logger.info('attempting to acquire leader lease', { identity: this.identity });
-    let pollAt = clock.now();
+    let pollAt = clock.monotonicNow();
     let polling = true; // whether this attempt is the grid poll due at pollAt (else an expiry attempt)
     while (!signal.aborted) {
       // A request hanging on a dead apiserver must not hold up shutdown.
@@ -188,7 +190,7 @@ export class LeaderElector {
         this.gauge?.set({ name: this.opts.name }, 1);
         return true;
       }
-      const now = clock.now();
+      const now = clock.monotonicNow();
       // Keep the grid while requests are quick (a timer firing late or early does not shift
       // it); after a request slower than a period, poll again at once.
       if (polling) pollAt = Math.max(now, pollAt + this.standbyPollPeriod());
@@ -252,17 +254,23 @@ export class LeaderElector {
   /** One attempt to take or keep the lease. Never throws. */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { clock, logger, namespace, name } = this.opts;
-    const now = clock.now();
+    // Wall time only for what the Lease says; every expiry decision uses the monotonic clock.
+    const wallNow = formatMicroTime(clock.now());
     const desired: LeaderElectionRecord = {
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.round(this.opts.leaseDurationMs / 1000),
-      acquireTime: formatMicroTime(now),
-      renewTime: formatMicroTime(now),
+      acquireTime: wallNow,
+      renewTime: wallNow,
       leaderTransitions: 0,
     };
 
     // Fast path (as client-go since 1.27): a leader with a valid lease renews from its cached copy, no GET.
-    if (this.isLeader() && this.isLeaseValid(now) && this.observedLease && this.observedRecord) {
+    if (
+      this.isLeader() &&
+      this.isLeaseValid(clock.monotonicNow()) &&
+      this.observedLease &&
+      this.observedRecord
+    ) {
       const rec = {
         ...desired,
         acquireTime: this.observedRecord.acquireTime,
@@ -273,7 +281,7 @@ export class LeaderElector {
           { ...this.observedLease, spec: leaseSpecFromRecord(rec) },
           { namespace },
         );
-        this.observe(updated, rec, clock.now());
+        this.observe(updated, rec, clock.monotonicNow());
         return true;
       } catch (err) {
         logger.debug('optimistic lease renew failed, reading the lease', { err: errorMessage(err) });
@@ -298,7 +306,7 @@ export class LeaderElector {
           },
           { namespace },
         );
-        this.observe(created, desired, clock.now());
+        this.observe(created, desired, clock.monotonicNow());
         return true;
       } catch (createErr) {
         logger.error('error initially creating lease', { err: errorMessage(createErr) });
@@ -308,7 +316,7 @@ export class LeaderElector {
 
     const old = recordFromLease(lease);
     // As client-go: the record counts as seen when the answer arrives, not when we asked.
-    const seenAt = clock.now();
+    const seenAt = clock.monotonicNow();
     if (!sameRecord(this.observedRecord, old)) {
       // The holder wrote something new: restart *our* expiry clock from now.
       this.observedRecord = old;
@@ -330,7 +338,7 @@ export class LeaderElector {
         { ...lease, spec: leaseSpecFromRecord(desired) },
         { namespace },
       );
-      this.observe(updated, desired, clock.now());
+      this.observe(updated, desired, clock.monotonicNow());
       return true;
     } catch (err) {
       // A conflict here means another candidate wrote first: it won this round.
@@ -361,7 +369,7 @@ export class LeaderElector {
       );
       const updated = await Promise.race([write, abortedAsFalse(deadline.signal)]);
       if (updated === false) throw new Error('timed out');
-      this.observe(updated, rec, clock.now());
+      this.observe(updated, rec, clock.monotonicNow());
       logger.info('released leader lease', { identity: this.identity });
     } catch (err) {
       logger.error('failed to release lease', { err: errorMessage(err) });

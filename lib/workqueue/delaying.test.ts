@@ -32,6 +32,18 @@ describe('DelayedQueue.addAfter', () => {
     expect(drain(q)).toEqual(['a']);
   });
 
+  it('measures delays on the monotonic clock: a wall-clock step back does not hold a key', () => {
+    const { clock, q } = setup();
+    q.addAfter('a', 10_000);
+    clock.stepWall(-3_600_000);
+    clock.advance(10_000);
+    expect(drain(q)).toEqual(['a']);
+    q.addAfter('b', 10_000);
+    clock.stepWall(3_600_000);
+    clock.advance(9_999);
+    expect(q.len()).toBe(0);
+  });
+
   it('adds immediately when the delay is zero or negative', () => {
     const { clock, q } = setup();
     q.addAfter('zero', 0);

@@ -2,7 +2,8 @@
  * addAfter(key, ms): keys wait in a min-heap ordered by ready time, and one Clock timer is
  * armed for the earliest. As in client-go, a key already waiting keeps the EARLIER of its
  * two ready times (a short retry is not pushed back by a later long one), and a delay <= 0
- * adds at once. Every addAfter counts as a retry in workqueue_retries_total, like client-go.
+ * adds at once. Ready times are on the monotonic clock, so a wall-clock step moves no key.
+ * Every addAfter counts as a retry in workqueue_retries_total, like client-go.
  */
 import type { TimerHandle } from '../clock/index.js';
 import { Queue } from './queue.js';
@@ -112,7 +113,7 @@ export class DelayedQueue<K = string> extends Queue<K> implements DelayingQueue<
       this.add(key);
       return;
     }
-    const readyAt = this.clock.now() + delayMs;
+    const readyAt = this.clock.monotonicNow() + delayMs;
     const existing = this.waiting.get(key);
     if (existing) {
       if (readyAt < existing.readyAt) {
@@ -153,13 +154,15 @@ export class DelayedQueue<K = string> extends Queue<K> implements DelayingQueue<
     if (this.timer && this.timerAt <= next.readyAt) return;
     this.timer?.cancel();
     this.timerAt = next.readyAt;
-    this.timer = this.clock.setTimer(Math.max(0, next.readyAt - this.clock.now()), () => this.fire());
+    this.timer = this.clock.setTimer(Math.max(0, next.readyAt - this.clock.monotonicNow()), () =>
+      this.fire(),
+    );
   }
 
   private fire(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    const now = this.clock.now();
+    const now = this.clock.monotonicNow();
     for (let next = this.heap.peek(); next && next.readyAt <= now; next = this.heap.peek()) {
       this.heap.pop();
       this.waiting.delete(next.key);

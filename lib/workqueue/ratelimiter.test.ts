@@ -39,6 +39,16 @@ describe('ItemExponentialFailureRateLimiter', () => {
 });
 
 describe('BucketRateLimiter', () => {
+  it('refills on the monotonic clock: a wall-clock step back does not stall the bucket', () => {
+    const clock = new FakeClock();
+    const rl = new BucketRateLimiter<string>(10, 100, clock);
+    for (let i = 0; i < 100; i++) rl.when('k');
+    clock.stepWall(-3_600_000);
+    clock.advance(1_000);
+    const delays = Array.from({ length: 10 }, () => rl.when('k'));
+    expect(delays).toEqual(Array(10).fill(0));
+  });
+
   it('gives a full burst for free, then reserves future tokens at qps', () => {
     const clock = new FakeClock();
     const rl = new BucketRateLimiter<string>(10, 100, clock);

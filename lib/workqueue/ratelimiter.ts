@@ -52,11 +52,11 @@ export class BucketRateLimiter<K = string> implements RateLimiter<K> {
     if (qps <= 0) throw new Error(`BucketRateLimiter: qps must be > 0, got ${qps}`);
     this.clock = clock ?? new RealClock();
     this.tokens = burst;
-    this.last = this.clock.now();
+    this.last = this.clock.monotonicNow();
   }
 
   when(_key: K): number {
-    const now = this.clock.now();
+    const now = this.clock.monotonicNow();
     // A clock that went backwards refills nothing (x/time/rate does the same).
     const elapsedMs = Math.max(0, now - this.last);
     this.last = Math.max(this.last, now);
