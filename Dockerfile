@@ -1,22 +1,33 @@
-# ts-kcm controller-manager image. Build: docker build -t ts-kcm .
-FROM node:24-bookworm-slim AS build
+# ts-kcm controller-manager image: docker build -t ts-kcm:0.1.0 .
+# Without a container engine, `npm run image` builds the same layout (scripts/image.sh).
+# Node 24 pinned by exact tag (the version of the `node` devDependency).
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY lib lib
 COPY controllers controllers
 COPY scripts scripts
 COPY test/bench test/bench
-RUN npx tsc -p tsconfig.build.json
+RUN npx tsc -p tsconfig.build.json && find dist -name '*.test.js*' -delete
 
-FROM node:24-bookworm-slim
-ENV NODE_ENV=production
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-COPY --from=build /src/dist dist
-# Numeric, so runAsNonRoot in manifests/deployment.yaml can verify it (the image's "node" user).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json ./
+COPY --from=deps /app/node_modules node_modules
+COPY --from=build /src/dist/lib dist/lib
+COPY --from=build /src/dist/controllers dist/controllers
+# Numeric, so the Deployment's runAsNonRoot can verify it (the base image's "node" user).
 USER 1000:1000
 EXPOSE 8080 8081
 ENTRYPOINT ["node", "dist/controllers/main.js"]

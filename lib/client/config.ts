@@ -12,6 +12,11 @@ export { KubeConfig };
 
 /** Where the service account's token, CA and namespace are mounted in a pod. */
 export const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+/**
+ * Names another directory holding the service account's `token` and `ca.crt`, used instead
+ * of the pod mount: for tests and image smoke runs outside a pod (the file must exist).
+ */
+export const SERVICE_ACCOUNT_DIR_ENV = 'TS_KCM_SERVICE_ACCOUNT_DIR';
 
 export type KubeConfigSource =
   | { kind: 'explicit'; paths: string[] }
@@ -45,7 +50,8 @@ export function findKubeConfigSource(
   if (opts.kubeconfig) return { kind: 'explicit', paths: [opts.kubeconfig] };
   const fromEnv = (env.KUBECONFIG ?? '').split(path.delimiter).filter((p) => p !== '' && fs.existsSync(p));
   if (fromEnv.length) return { kind: 'env', paths: fromEnv };
-  const tokenFile = path.join(opts.serviceAccountRoot ?? '', serviceAccountDir, 'token');
+  const saDir = env[SERVICE_ACCOUNT_DIR_ENV] || path.join(opts.serviceAccountRoot ?? '', serviceAccountDir);
+  const tokenFile = path.join(saDir, 'token');
   if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && fs.existsSync(tokenFile)) {
     return {
       kind: 'in-cluster',
@@ -87,6 +93,18 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
     withEnv({ KUBERNETES_SERVICE_HOST: source.host, KUBERNETES_SERVICE_PORT: source.port }, () =>
       kc.loadFromCluster(prefix),
     );
+    if (!source.tokenFile.endsWith(path.join(serviceAccountDir, 'token'))) {
+      // $TS_KCM_SERVICE_ACCOUNT_DIR: token and CA from that directory instead of the mount.
+      const dir = path.dirname(source.tokenFile);
+      const [cluster] = kc.getClusters();
+      kc.loadFromClusterAndUser(
+        { ...cluster!, caFile: path.join(dir, 'ca.crt') },
+        {
+          name: 'inClusterUser',
+          authProvider: { name: 'tokenFile', config: { tokenFile: source.tokenFile } },
+        },
+      );
+    }
   } else {
     const [first, ...rest] = source.paths;
     if (!fs.existsSync(first)) throw new Error(`kubeconfig ${first} does not exist`);
