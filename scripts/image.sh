@@ -9,7 +9,7 @@
 #   node  /usr/local/bin/node from the `node` npm package (the devDependency's exact version)
 #   app   /app: package.json, package-lock.json, production node_modules (npm ci --omit=dev), dist
 # umoci (Debian) writes the OCI layout and its config; skopeo (Debian) turns it into a
-# docker-archive. Everything is staged under .ts-kcm/image (git-ignored). Same entrypoint,
+# docker-archive. Staged in ~/.cache/ts-kcm/image; the archive goes to .ts-kcm/ (git-ignored). Same entrypoint,
 # user and ports as the Dockerfile.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ PATH="$PWD/node_modules/.bin:$PATH"
 
 version=$(node_modules/.bin/node -p 'require("./package.json").version')
 tag="ts-kcm:${version}"
-output=".ts-kcm/image/ts-kcm.tar"
+output=".ts-kcm/ts-kcm-image.tar"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
@@ -34,7 +34,8 @@ for tool in umoci skopeo dpkg-deb apt-get strip; do
   }
 done
 
-work=.ts-kcm/image
+# Staged outside the repository, where jest and tsc do not look.
+work="${XDG_CACHE_HOME:-$HOME/.cache}/ts-kcm/image"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 step() { printf 'image: %s\n' "$*" >&2; }
