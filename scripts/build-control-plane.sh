@@ -87,7 +87,7 @@ build() { # name module-dir package ldflags
   echo "ts-kcm: building $name ($pkg) into $out — the first build takes several minutes" >&2
   # The total: every non-standard package it depends on (downloads the modules first, once).
   local total
-  total="$(cd "$dir" && CGO_ENABLED=0 go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$pkg" | grep -c . || true)"
+  total="$(cd "$dir" && { CGO_ENABLED=0 go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$pkg" | grep -c . || true; })"
   (cd "$dir" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg" 2>&1 >/dev/null) |
     progress "$name" "${total:-?}" "$start"
   mv "$out/$name.tmp" "$out/$name"
