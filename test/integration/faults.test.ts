@@ -158,9 +158,20 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
   it('refused connections for 5 s after a cut: recovers and loses nothing', async () => {
     const s = begin('refuse');
     const before = proxy.stats.refused;
+    // Keep refusing until ts-kcm has tried to reconnect at least once (its backoff after the
+    // earlier scenario's cuts may be longer than one window), then let the last 5 s run out.
     proxy.refuse(5_000);
+    const refusedOnce = waitFor(
+      () => {
+        if (proxy.stats.refused > before) return true;
+        proxy.refuse(5_000);
+        return false;
+      },
+      { timeoutMs: 90_000, intervalMs: 250, description: 'a refused reconnect' },
+    );
     proxy.cutAll();
     await churn(s, 60);
+    await refusedOnce;
     await sleep(5_000);
     expect(proxy.stats.refused - before).toBeGreaterThan(0);
     expect(await converge(s, 'refuse', proxy.stats.refused - before, Date.now())).toEqual([]);
