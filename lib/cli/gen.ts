@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { loadAll } from 'js-yaml';
-import { compile, type JSONSchema } from 'json-schema-to-typescript';
+import type { JSONSchema } from 'json-schema-to-typescript';
 import { EXIT_USAGE, ExitError } from './exit.js';
 
 interface CRDVersion {
@@ -112,6 +112,9 @@ export async function generateCRDTypes(crd: CRD): Promise<GeneratedFile> {
   const served = crd.spec.versions.filter((v) => v.served !== false);
   if (served.length === 0) throw new Error(`CRD ${crd.metadata?.name ?? names.plural}: no served version`);
   const several = served.length > 1;
+  // Loaded here, not at the top: every `ts-kcm run` imports this module through the CLI, and
+  // the generator (with prettier) would add ~100 ms and ~30 MB to each start-up.
+  const { compile } = await import('json-schema-to-typescript');
   const parts: string[] = [];
   for (const version of served) {
     const typeName = several ? `${names.kind}${pascal(version.name)}` : names.kind;
