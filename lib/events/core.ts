@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { formatTime, type KubeObject } from '../api/index.js';
-import type { EventInput, ObjectReference } from './event.js';
+import { sourceAndObject, type EventInput, type ObjectReference } from './event.js';
 import type { EventType } from './types.js';
 
 /** A core/v1 Event as we write it. */
@@ -60,19 +60,6 @@ export function buildCoreEvent(
   };
 }
 
-function objectKey(e: EventInput): string[] {
-  const r = e.regarding;
-  return [
-    e.reportingController,
-    e.reportingInstance,
-    r.apiVersion ?? '',
-    r.kind ?? '',
-    r.namespace ?? '',
-    r.name ?? '',
-    r.uid ?? '',
-  ];
-}
-
 interface SimilarEvents {
   messages: Set<string>;
   since: number;
@@ -94,7 +81,7 @@ export class CoreEventCorrelator {
   private readonly similar = new LRUCache<string, SimilarEvents>({ max: CACHE_ENTRIES });
 
   correlate(e: EventInput, nowMs: number): Correlated {
-    const similarKey = JSON.stringify([...objectKey(e), e.type, e.reason]);
+    const similarKey = JSON.stringify([...sourceAndObject(e), e.type, e.reason]);
     let group = this.similar.get(similarKey);
     if (!group || nowMs - group.since > AGGREGATE_INTERVAL_MS) {
       group = { messages: new Set(), since: nowMs };

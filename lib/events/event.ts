@@ -72,10 +72,10 @@ export function aggregationKey(e: EventInput): string {
   ]);
 }
 
-/** Rate limits apply per (source, regarding object), like client-go's spam filter. */
-export function spamKey(e: EventInput): string {
+/** The reporting source and the regarding object: the parts every event key starts with. */
+export function sourceAndObject(e: EventInput): string[] {
   const r = e.regarding;
-  return JSON.stringify([
+  return [
     e.reportingController,
     e.reportingInstance,
     r.apiVersion ?? '',
@@ -83,7 +83,12 @@ export function spamKey(e: EventInput): string {
     r.namespace ?? '',
     r.name ?? '',
     r.uid ?? '',
-  ]);
+  ];
+}
+
+/** Rate limits apply per (source, regarding object), like client-go's spam filter. */
+export function spamKey(e: EventInput): string {
+  return JSON.stringify(sourceAndObject(e));
 }
 
 function truncateBytes(s: string, limit: number): string {
