@@ -313,15 +313,10 @@ function build<T extends KubeObject>(
 }
 
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
-export interface ContextBase<T extends KubeObject> {
-  client: KubeClient;
-  recorder: EventRecorder;
-  logger: Logger;
-  signal: AbortSignal;
-  clock: Clock;
-  flags: Record<string, number>;
-  get(key: string): T | undefined;
-}
+export type ContextBase<T extends KubeObject> = Pick<
+  ReconcileContext<T>,
+  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'get'
+>;
 
 /** Runs spec.reconcile for one key with the helpers bound. */
 export function reconcileKey<T extends KubeObject>(
