@@ -65,7 +65,12 @@ export class RealClock implements Clock {
     });
   }
 
-  /** setTimeout for any delay: arm at most maxTimerDelayMs at once, re-arm for the rest. */
+  /**
+   * setTimeout for any delay: arm at most maxTimerDelayMs at once, re-arm for the rest. Node
+   * counts a timer from the event loop's cached time, which can trail performance.now() by the
+   * length of the current loop turn, so any link (the last one too) can fire early; when more
+   * than the 1 ms timer granularity is still left, re-arm instead of firing.
+   */
   private schedule(ms: number, fn: () => void, keepAlive: boolean): TimerHandle {
     const due = performance.now() + Math.max(0, ms);
     let t: NodeJS.Timeout | undefined;
@@ -73,7 +78,7 @@ export class RealClock implements Clock {
       const chunk = Math.min(left, this.maxTimerDelayMs);
       t = setTimeout(() => {
         const rest = due - performance.now();
-        if (left > chunk && rest > 0) arm(rest);
+        if (rest > 1) arm(rest);
         else fn();
       }, chunk);
       if (!keepAlive) t.unref();
