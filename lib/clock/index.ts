@@ -66,10 +66,10 @@ export class RealClock implements Clock {
   }
 
   /**
-   * setTimeout for any delay: arm at most maxTimerDelayMs at once, re-arm for the rest. Node
-   * counts a timer from the event loop's cached time, which can trail performance.now() by the
-   * length of the current loop turn, so any link (the last one too) can fire early; when more
-   * than the 1 ms timer granularity is still left, re-arm instead of firing.
+   * setTimeout for any delay: arm at most maxTimerDelayMs at once, re-arm for the rest. libuv
+   * keeps its loop time in whole milliseconds (floored), so any link, the last one too, can fire
+   * up to 1 ms before performance.now() says it is due; when more than that 1 ms granularity is
+   * still left, re-arm instead of firing.
    */
   private schedule(ms: number, fn: () => void, keepAlive: boolean): TimerHandle {
     const due = performance.now() + Math.max(0, ms);
