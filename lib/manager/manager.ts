@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { KubeClient } from '../client/types.js';
 import { RealClock, type Clock } from '../clock/index.js';
@@ -14,7 +17,9 @@ import { newRegistry } from '../metrics/index.js';
 import { parseBindAddress } from './address.js';
 import { resolveControllers } from './controllers.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
-import { HttpEndpoint } from './server.js';
+import { HttpEndpoint, type TlsMaterial } from './server.js';
+import { DelegatedAuth } from './delegated-auth.js';
+import { issueCertificate } from '../pki/x509.js';
 
 /** The manager's knobs; every default is kube-controller-manager's (or controller-runtime's for the servers). */
 export interface ManagerOptions {
@@ -28,6 +33,14 @@ export interface ManagerOptions {
   leaseNamespace: string;
   /** "host:port", ":port" or "0" (off). */
   metricsBindAddress: string;
+  /**
+   * Serve /metrics over HTTPS, authenticating each scrape with a TokenReview and authorizing
+   * it with a SubjectAccessReview (get on the non-resource path /metrics), as
+   * kube-controller-manager's secure port does. Off by default (plain HTTP for local use).
+   */
+  metricsSecure?: boolean;
+  /** tls.crt and tls.key for the secure metrics endpoint; absent: a self-signed certificate. */
+  metricsCertDir?: string;
   healthProbeBindAddress: string;
   /** How long in-flight reconciles may take to finish after SIGTERM. */
   shutdownTimeoutMs: number;
@@ -293,16 +306,34 @@ export class Manager {
     const servers: HttpEndpoint[] = [];
     const metricsBind = parseBindAddress(this.opts.metricsBindAddress);
     if (metricsBind) {
-      const s = new HttpEndpoint(async (req, res) => {
-        if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return false;
-        const body = await this.registry.metrics();
-        res.writeHead(200, { 'Content-Type': this.registry.contentType });
-        res.end(body);
-        return true;
-      });
+      const auth = this.opts.metricsSecure
+        ? new DelegatedAuth(this.deps.client, { clock: this.clock })
+        : undefined;
+      const s = new HttpEndpoint(
+        async (req, res) => {
+          const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+          if (path !== '/metrics') return false;
+          if (auth) {
+            const decision = await auth.check(req, path);
+            if (!decision.allowed) {
+              res.writeHead(decision.status, { 'Content-Type': 'text/plain; charset=utf-8' });
+              res.end(`${decision.message}\n`);
+              return true;
+            }
+          }
+          const body = await this.registry.metrics();
+          res.writeHead(200, { 'Content-Type': this.registry.contentType });
+          res.end(body);
+          return true;
+        },
+        this.opts.metricsSecure ? this.metricsTls() : undefined,
+      );
       this.metricsAddress = await s.listen(metricsBind);
       servers.push(s);
-      this.logger.info('serving metrics', { address: this.metricsAddress });
+      this.logger.info('serving metrics', {
+        address: this.metricsAddress,
+        scheme: this.opts.metricsSecure ? 'https' : 'http',
+      });
     }
     const healthBind = parseBindAddress(this.opts.healthProbeBindAddress);
     if (healthBind) {
@@ -318,6 +349,29 @@ export class Manager {
       this.logger.info('serving health probes', { address: this.healthAddress });
     }
     return servers;
+  }
+
+  /** The secure metrics endpoint's certificate: from --metrics-cert-dir, else self-signed. */
+  private metricsTls(): TlsMaterial {
+    const dir = this.opts.metricsCertDir;
+    if (dir) {
+      return {
+        cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
+        key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+      };
+    }
+    const now = this.clock.now();
+    const self = issueCertificate({
+      subject: { commonName: `${hostname()}-metrics` },
+      isCA: false,
+      usage: 'server',
+      dnsNames: ['localhost', hostname()],
+      ipAddresses: ['127.0.0.1', '::1'],
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(now + 365 * 86_400_000),
+    });
+    this.logger.info('no --metrics-cert-dir: serving metrics with a self-signed certificate');
+    return { cert: self.certPem, key: self.keyPem };
   }
 
   private healthChecks(): HealthChecks {
