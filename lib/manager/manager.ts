@@ -232,9 +232,13 @@ export class Manager {
     informers.start(signal);
     // Each controller starts as soon as its own caches have synced (WaitForNamedCacheSync),
     // not when every informer of every controller has.
-    for (const { name, runnable, gate } of built) {
+    const waits = built.map(({ gate }) => gate.wait(signal));
+    void Promise.all(waits).then((synced) => {
+      if (synced.every(Boolean)) logger.info('caches synced', { controllers: built.map((b) => b.name) });
+    });
+    for (const [i, { name, runnable }] of built.entries()) {
       this.running.push(
-        gate.wait(signal).then(async (synced) => {
+        waits[i]!.then(async (synced) => {
           if (!synced) return;
           logger.info('started controller', { controller: name });
           try {
