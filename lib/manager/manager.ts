@@ -16,6 +16,7 @@ import { errorMessage, type Logger } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { parseBindAddress } from './address.js';
 import { resolveControllers } from './controllers.js';
+import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
 import { HttpEndpoint, type TlsMaterial } from './server.js';
 import { DelegatedAuth } from './delegated-auth.js';
@@ -109,8 +110,8 @@ export class Manager {
   private work?: AbortController;
   private starting?: Promise<void>;
   private running: Promise<void>[] = [];
-  private cachesSynced = false;
-  private controllersStarted = false;
+  /** One per enabled controller once they are built (leader only). */
+  private gates?: CacheSyncGate[];
   private shuttingDown = false;
   private failure?: string;
   private readonly stop = new AbortController();
@@ -227,28 +228,41 @@ export class Manager {
   private async buildAndRun(signal: AbortSignal): Promise<void> {
     const { logger } = this;
     const informers = (this.deps.informerFactory ?? this.defaultFactory)(this.deps.client);
-    const runnables: { name: string; runnable: Runnable }[] = [];
+    const built: { name: string; runnable: Runnable; gate: CacheSyncGate }[] = [];
     for (const def of this.enabled) {
+      // Informers stay shared; the view only records which ones this controller waits for.
+      const own = new ControllerInformers(informers, this.clock);
+      let runnable: Runnable;
       try {
-        runnables.push({ name: def.name, runnable: def.create(this.contextFor(def, informers)) });
+        runnable = def.create(this.contextFor(def, own));
       } catch (err) {
         throw new Error(`${def.name}: ${errorMessage(err)}`, { cause: err });
       }
+      const gate = new CacheSyncGate(def.name, own.used, { clock: this.clock, logger });
+      built.push({ name: def.name, runnable, gate });
     }
+    this.gates = built.map((b) => b.gate);
     informers.start(signal);
-    if (!(await informers.waitForCacheSync(signal))) return;
-    this.cachesSynced = true;
-    logger.info('caches synced', { controllers: runnables.map((r) => r.name) });
-    for (const { name, runnable } of runnables) {
-      logger.info('started controller', { controller: name });
+    // Each controller starts as soon as its own caches have synced (WaitForNamedCacheSync),
+    // not when every informer of every controller has.
+    const waits = built.map(({ gate }) => gate.wait(signal));
+    void Promise.all(waits).then((synced) => {
+      if (synced.every(Boolean)) logger.info('caches synced', { controllers: built.map((b) => b.name) });
+    });
+    for (const [i, { name, runnable }] of built.entries()) {
       this.running.push(
-        runnable.run(signal).then(
-          () => logger.info('controller stopped', { controller: name }),
-          (err: unknown) => logger.error('controller failed', { controller: name, err: errorMessage(err) }),
-        ),
+        waits[i]!.then(async (synced) => {
+          if (!synced) return;
+          logger.info('started controller', { controller: name });
+          try {
+            await runnable.run(signal);
+            logger.info('controller stopped', { controller: name });
+          } catch (err) {
+            logger.error('controller failed', { controller: name, err: errorMessage(err) });
+          }
+        }),
       );
     }
-    this.controllersStarted = true;
   }
 
   private readonly defaultFactory = (client: KubeClient): SharedInformerFactory =>
@@ -384,13 +398,33 @@ export class Manager {
     // two-replica Deployment can become Available and roll. Once it leads, readiness includes
     // informer sync and started controllers. leader_election_master_status tells which is which.
     const standby = (): boolean => this.opts.leaderElect && this.work === undefined;
+    // A controller waiting for an API the server does not serve (a CRD not installed yet) does
+    // not make the process unready: the others work, and it starts when the API appears.
+    // ?verbose says which controller waits and why.
+    const waiting = (): string | undefined => {
+      const reasons = (this.gates ?? []).filter((g) => g.phase === 'unserved').map((g) => g.reason);
+      return reasons.length ? reasons.join('; ') : undefined;
+    };
     const informerSync: HealthCheck = {
       name: 'informer-sync',
-      check: () => (standby() || this.cachesSynced ? undefined : new Error('informer caches not synced')),
+      check: () => {
+        if (standby()) return undefined;
+        const notSynced = (this.gates ?? []).filter((g) => g.phase === 'syncing' || g.phase === 'blocked');
+        if (!this.gates || notSynced.length)
+          return new Error(`informer caches not synced: ${names(notSynced)}`);
+        return undefined;
+      },
+      detail: waiting,
     };
     const controllers: HealthCheck = {
       name: 'controllers-started',
-      check: () => (standby() || this.controllersStarted ? undefined : new Error('controllers not started')),
+      check: () => {
+        if (standby()) return undefined;
+        const notStarted = (this.gates ?? []).filter((g) => g.phase !== 'synced' && g.phase !== 'unserved');
+        if (!this.gates || notStarted.length)
+          return new Error(`controllers not started: ${names(notStarted)}`);
+        return undefined;
+      },
     };
     const shutdown: HealthCheck = {
       name: 'shutdown',
@@ -402,6 +436,10 @@ export class Manager {
       this.logger,
     );
   }
+}
+
+function names(gates: CacheSyncGate[]): string {
+  return gates.map((g) => g.controller).join(', ') || 'not built yet';
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
