@@ -52,6 +52,8 @@ describe('ts-kcm run flags', () => {
       metricsBindAddress: ':8080',
       metricsSecure: false,
       metricsCertDir: undefined,
+      useServiceAccountCredentials: false,
+      serviceAccountCredentialsNamespace: 'kube-system',
       healthProbeBindAddress: ':8081',
       shutdownTimeoutMs: 30_000,
       minResyncPeriodMs: 12 * 3600_000,

@@ -73,6 +73,11 @@ export interface ManagerDeps {
    * deadline. Default: `client`.
    */
   leaderElectionClient?: KubeClient;
+  /**
+   * Each controller's own client (--use-service-account-credentials: its ServiceAccount's
+   * token), for its reads and writes. Informers and events keep `client`. Default: `client`.
+   */
+  controllerClient?: (controller: string) => KubeClient;
   definitions: ControllerDefinition[];
   logger: Logger;
   /** Default: a fresh registry with process metrics. Pass the one the client records into. */
@@ -277,7 +282,7 @@ export class Manager {
     const flags: Record<string, number> = {};
     for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
     return {
-      client: this.deps.client,
+      client: this.deps.controllerClient?.(def.name) ?? this.deps.client,
       informers,
       eventRecorder: (component) => this.recorderFor(component),
       logger: this.logger.child({ controller: def.name }),

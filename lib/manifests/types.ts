@@ -36,6 +36,12 @@ export interface ManifestOptions {
   resources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
   /** Arguments appended after the generated ones. */
   extraArgs: string[];
+  /**
+   * kube-controller-manager's --use-service-account-credentials: one ServiceAccount, ClusterRole
+   * and binding per enabled controller (its own rules); the manager's ServiceAccount keeps only
+   * reads (for the shared informers), its own rights and the right to mint those tokens.
+   */
+  useServiceAccountCredentials: boolean;
 }
 
 export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = {
@@ -55,4 +61,5 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = {
   // Idle RSS measured at 146 MiB (2 controllers, empty cluster; docs/deploy.md); the pod informer grows with the cluster.
   resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '512Mi' } },
   extraArgs: [],
+  useServiceAccountCredentials: false,
 };

@@ -21,6 +21,9 @@ export function deploymentArgs(o: ManifestOptions): string[] {
     '--metrics-secure=true',
     `--health-probe-bind-address=:${o.probePort}`,
     `--shutdown-timeout=${o.shutdownTimeoutSeconds}s`,
+    ...(o.useServiceAccountCredentials
+      ? ['--use-service-account-credentials=true', `--service-account-credentials-namespace=${o.namespace}`]
+      : []),
     ...o.extraArgs,
   ];
 }
