@@ -85,7 +85,7 @@ export class RestKubeClient implements KubeClient {
     return this.conn.server.toString();
   }
 
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T> {
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T> {
     return new RestResourceClient<T>(this, ref);
   }
 

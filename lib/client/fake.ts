@@ -108,7 +108,7 @@ export class FakeKubeClient implements KubeClient {
     this.reactors.unshift({ verb, resource, fn });
   }
 
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T> {
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T> {
     this.tracker.register(ref);
     return new FakeResourceClient<T>(this, ref);
   }

@@ -1,12 +1,18 @@
 import type { KubeList, KubeObject } from '../api/index.js';
 
 /** Identifies a REST resource: enough to build its URL and to name it in messages and metrics. */
-export interface ResourceRef {
+/**
+ * A resource the client, informers and RBAC can name. `T` is the object type it holds:
+ * `client.resource(ref)` and `informerFor(ref)` infer it (see sdk's `resourceRef<T>()`).
+ */
+export interface ResourceRef<T extends KubeObject = KubeObject> {
   group: string; // '' for the core group
   version: string;
   resource: string; // plural, lower case: 'pods', 'servicecidrs'
   kind: string;
   namespaced: boolean;
+  /** Type-level only, never set: carries T (a method, so refs of related types stay assignable). */
+  __objectType?(obj: T): void;
 }
 
 /** The resources ts-kcm uses, defined once. */
@@ -137,7 +143,7 @@ export interface ResourceClient<T extends KubeObject = KubeObject> {
 
 /** The client every controller and the machinery use. */
 export interface KubeClient {
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T>;
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T>;
   /** GET /version of the server. */
   serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }>;
   /** A raw request for what the typed surface lacks (e.g. /readyz). Path starts with '/'. */
