@@ -18,6 +18,7 @@ import {
   qualifiedResource,
   type DeleteOptions,
   type KubeClient,
+  type GetOptions,
   type ListOptions,
   type PatchOptions,
   type ResourceClient,
@@ -177,8 +178,13 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     }
   }
 
-  async get(name: string, namespace?: string): Promise<T> {
-    return this.json<T>({ method: 'GET', path: this.path(namespace, name), verb: 'get' });
+  async get(name: string, namespace?: string, opts: GetOptions = {}): Promise<T> {
+    return this.json<T>({
+      method: 'GET',
+      path: this.path(namespace, name),
+      verb: 'get',
+      signal: opts.signal,
+    });
   }
 
   async list(opts: ListOptions = {}): Promise<KubeList<T>> {
@@ -187,6 +193,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(opts.namespace), listQuery(opts)),
       accept: opts.metadataOnly ? metadataListAccept : undefined,
       verb: 'list',
+      signal: opts.signal,
     });
   }
 
@@ -244,6 +251,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(path, writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'create',
+      signal: opts.signal,
     });
   }
 
@@ -255,6 +263,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(ns, name, opts.subresource), writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'update',
+      signal: opts.signal,
     });
   }
 
@@ -271,6 +280,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: typeof patch === 'string' ? patch : JSON.stringify(patch),
       contentType: patchContentTypes[opts.type],
       verb: 'patch',
+      signal: opts.signal,
     });
   }
 
@@ -282,6 +292,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: body && JSON.stringify(body),
       verb: 'delete',
       resource: this.what,
+      signal: opts.signal,
     });
   }
 }

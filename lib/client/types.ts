@@ -79,7 +79,14 @@ export function apiVersionOf(ref: ResourceRef): string {
   return ref.group === '' ? ref.version : `${ref.group}/${ref.version}`;
 }
 
-export interface ListOptions {
+/** Every request takes an AbortSignal: aborting it cancels the request in flight (or before it is sent). */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export type GetOptions = RequestOptions;
+
+export interface ListOptions extends RequestOptions {
   namespace?: string; // omitted: all namespaces (or a cluster-scoped resource)
   labelSelector?: string;
   fieldSelector?: string;
@@ -91,7 +98,7 @@ export interface ListOptions {
   metadataOnly?: boolean;
 }
 
-export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
+export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue' | 'signal'> {
   timeoutSeconds?: number;
   allowWatchBookmarks?: boolean;
   sendInitialEvents?: boolean;
@@ -107,7 +114,7 @@ export interface WatchEvent<T = KubeObject> {
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
-export interface WriteOptions {
+export interface WriteOptions extends RequestOptions {
   namespace?: string;
   subresource?: string; // 'status', 'finalizers', ...
   fieldManager?: string;
@@ -120,7 +127,7 @@ export interface PatchOptions extends WriteOptions {
   force?: boolean;
 }
 
-export interface DeleteOptions {
+export interface DeleteOptions extends RequestOptions {
   namespace?: string;
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
@@ -130,7 +137,7 @@ export interface DeleteOptions {
 /** Typed access to one resource. Errors are ApiError (see errors.ts). */
 export interface ResourceClient<T extends KubeObject = KubeObject> {
   readonly ref: ResourceRef;
-  get(name: string, namespace?: string): Promise<T>;
+  get(name: string, namespace?: string, opts?: GetOptions): Promise<T>;
   list(opts?: ListOptions): Promise<KubeList<T>>;
   /** A watch stream; ends when the server closes it or `signal` aborts. Each event is parsed JSON. */
   watch(opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent<T>>;
