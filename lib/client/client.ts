@@ -18,6 +18,7 @@ import {
   qualifiedResource,
   type DeleteOptions,
   type KubeClient,
+  type GetOptions,
   type ListOptions,
   type PatchOptions,
   type ResourceClient,
@@ -92,7 +93,7 @@ export class RestKubeClient implements KubeClient {
     return this.conn.server.toString();
   }
 
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T> {
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T> {
     return new RestResourceClient<T>(this, ref);
   }
 
@@ -184,8 +185,13 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     }
   }
 
-  async get(name: string, namespace?: string): Promise<T> {
-    return this.json<T>({ method: 'GET', path: this.path(namespace, name), verb: 'get' });
+  async get(name: string, namespace?: string, opts: GetOptions = {}): Promise<T> {
+    return this.json<T>({
+      method: 'GET',
+      path: this.path(namespace, name),
+      verb: 'get',
+      signal: opts.signal,
+    });
   }
 
   async list(opts: ListOptions = {}): Promise<KubeList<T>> {
@@ -194,6 +200,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(opts.namespace), listQuery(opts)),
       accept: opts.metadataOnly ? metadataListAccept : undefined,
       verb: 'list',
+      signal: opts.signal,
     });
   }
 
@@ -251,6 +258,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(path, writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'create',
+      signal: opts.signal,
     });
   }
 
@@ -262,6 +270,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(ns, name, opts.subresource), writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'update',
+      signal: opts.signal,
     });
   }
 
@@ -278,6 +287,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: typeof patch === 'string' ? patch : JSON.stringify(patch),
       contentType: patchContentTypes[opts.type],
       verb: 'patch',
+      signal: opts.signal,
     });
   }
 
@@ -289,6 +299,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: body && JSON.stringify(body),
       verb: 'delete',
       resource: this.what,
+      signal: opts.signal,
     });
   }
 }

@@ -75,7 +75,7 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 export interface SharedInformerFactory {
   /** One informer per (resource, namespace, selectors, transform, metadataOnly), shared by all callers. */
   informerFor<T extends KubeObject = KubeObject>(
-    ref: ResourceRef,
+    ref: ResourceRef<T>,
     opts?: InformerOptions<T>,
   ): SharedIndexInformer<T>;
   /** Starts every informer created so far (and later ones as they are created) until `signal` aborts. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
+import { fencedClient } from '../client/fence.js';
 import type { KubeClient } from '../client/types.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import type { ControllerContext, ControllerDefinition, Runnable } from '../controller/types.js';
@@ -120,6 +121,14 @@ export class Manager {
   private shuttingDown = false;
   private failure?: string;
   private readonly stop = new AbortController();
+  /**
+   * The fence: aborts when the Lease is lost (or the start failed) and when the shutdown
+   * budget is spent. It is every reconcile's signal, and the controllers and the event sink
+   * write through a client fenced by it, so once it aborts requests in flight are cancelled
+   * and nothing more is written — also by code that forgot to pass its signal.
+   */
+  private readonly fence = new AbortController();
+  private readonly fencedClient: KubeClient;
 
   /** Throws on an unknown controller name or a malformed bind address. */
   constructor(options: Partial<ManagerOptions>, deps: ManagerDeps) {
@@ -132,8 +141,9 @@ export class Manager {
     this.clock = deps.clock ?? new RealClock();
     this.logger = deps.logger;
     this.identity = deps.identity ?? newIdentity();
+    this.fencedClient = fencedClient(deps.client, this.fence.signal);
     this.broadcaster = new EventBroadcaster({
-      client: deps.client,
+      client: this.fencedClient,
       clock: this.clock,
       logger: this.logger,
       registry: this.registry,
@@ -171,13 +181,24 @@ export class Manager {
       }
       await aborted(this.stop.signal);
       this.shuttingDown = true;
-      // After a lost lease another replica may already be working: stop now, do not drain.
-      await this.stopControllers(this.failure ? 0 : this.opts.shutdownTimeoutMs);
+      if (this.failure) {
+        // After a lost lease another replica may already be working: no drain, no further
+        // write. Cancel every request in flight, drop queued events, exit non-zero now, as
+        // kube-controller-manager does.
+        this.fence.abort(new Error(`stopping at once: ${this.failure}`));
+        this.work?.abort(this.fence.signal.reason);
+        this.broadcaster.abandon();
+        electorStop.abort();
+        await electing;
+        return 1;
+      }
+      await this.drain(this.opts.shutdownTimeoutMs);
       await this.broadcaster.shutdown();
-      // Only now give up the lease: the successor must not start while our reconciles still run.
+      // Only now give up the lease: every worker has stopped, so the successor cannot start
+      // while one of our reconciles still runs.
       electorStop.abort();
       await electing;
-      return this.failure ? 1 : 0;
+      return 0;
     } finally {
       signal.removeEventListener('abort', onSignal);
       await Promise.all(servers.map((s) => s.close()));
@@ -260,7 +281,7 @@ export class Manager {
           if (!synced) return;
           logger.info('started controller', { controller: name });
           try {
-            await runnable.run(signal);
+            await runnable.run(signal, this.fence.signal);
             logger.info('controller stopped', { controller: name });
           } catch (err) {
             logger.error('controller failed', { controller: name, err: errorMessage(err) });
@@ -282,7 +303,10 @@ export class Manager {
     const flags: Record<string, number> = {};
     for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
     return {
-      client: this.deps.controllerClient?.(def.name) ?? this.deps.client,
+      // A controller's own client (--use-service-account-credentials) is fenced the same way.
+      client: this.deps.controllerClient
+        ? fencedClient(this.deps.controllerClient(def.name), this.fence.signal)
+        : this.fencedClient,
       informers,
       eventRecorder: (component) => this.recorderFor(component),
       logger: this.logger.child({ controller: def.name }),
@@ -301,24 +325,31 @@ export class Manager {
     return r;
   }
 
-  /** Abort the controllers and wait (up to `timeoutMs`) for their in-flight work. */
-  private async stopControllers(timeoutMs: number): Promise<void> {
+  /**
+   * The one drain budget (--shutdown-timeout): stop handing out keys, wait for every worker to
+   * stop. When the budget is spent, the fence aborts the stragglers' signals (their requests
+   * are cancelled, nothing more is written) and we keep waiting until they have returned:
+   * the Lease is released only after that, never while a reconcile may still run.
+   */
+  private async drain(budgetMs: number): Promise<void> {
     this.work?.abort(new Error('shutting down'));
     const done = (async () => {
       await this.starting;
       await Promise.all(this.running);
     })();
-    let timer: { cancel(): void } | undefined;
-    const timedOut = await Promise.race([
-      done.then(() => false),
-      new Promise<boolean>((r) => (timer = this.clock.setTimer(timeoutMs, () => r(true)))),
-    ]);
-    timer?.cancel();
-    if (timedOut && timeoutMs > 0) {
-      this.logger.warn('controllers did not finish within the shutdown timeout', {
-        shutdownTimeoutMs: timeoutMs,
+    let finished = false;
+    const timer = this.clock.setTimer(budgetMs, () => {
+      if (finished) return;
+      this.logger.warn('shutdown timeout: cancelling the reconciles still running', {
+        shutdownTimeoutMs: budgetMs,
       });
-    }
+      this.fence.abort(new Error(`shutdown timeout (${budgetMs} ms) reached`));
+      // The fenced sink cannot write any more: drop queued events instead of retrying them.
+      this.broadcaster.abandon();
+    });
+    await done;
+    finished = true;
+    timer.cancel();
   }
 
   private async startServers(): Promise<HttpEndpoint[]> {
