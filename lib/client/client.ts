@@ -67,7 +67,12 @@ export class RestKubeClient implements KubeClient {
 
   constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
-    this.conn = new Connection(kc, { clock: opts.clock, userAgent, headers: opts.headers });
+    this.conn = new Connection(kc, {
+      clock: opts.clock,
+      userAgent,
+      headers: opts.headers,
+      logger: opts.logger,
+    });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {
       throttle: this.throttle,
