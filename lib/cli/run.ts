@@ -3,7 +3,8 @@
  * defaults (and controller-runtime's for the probe and metrics servers). With no kubeconfig
  * anywhere it brings up the embedded local control plane and runs against that.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   createKubeClient,
@@ -213,6 +214,8 @@ interface ParsedFlags {
   leaderElectResourceNamespace: string;
   leaderElectResourceLock: string;
   metricsBindAddress: string;
+  metricsSecure: boolean;
+  metricsCertDir?: string;
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
@@ -239,6 +242,19 @@ export function runOptionsFromFlags(
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
+  }
+  if (flags.metricsCertDir !== undefined) {
+    if (!flags.metricsSecure) {
+      throw new ExitError(EXIT_USAGE, 'error: --metrics-cert-dir needs --metrics-secure=true');
+    }
+    for (const f of ['tls.crt', 'tls.key']) {
+      if (!existsSync(join(flags.metricsCertDir, f))) {
+        throw new ExitError(
+          EXIT_USAGE,
+          `error: --metrics-cert-dir: ${join(flags.metricsCertDir, f)} not found`,
+        );
+      }
+    }
   }
   const d = DEFAULT_RUN_OPTIONS;
   if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
@@ -268,6 +284,8 @@ export function runOptionsFromFlags(
     leaseName: flags.leaderElectResourceName,
     leaseNamespace: flags.leaderElectResourceNamespace,
     metricsBindAddress: flags.metricsBindAddress,
+    metricsSecure: flags.metricsSecure,
+    metricsCertDir: flags.metricsCertDir,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
@@ -339,6 +357,18 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       '--metrics-bind-address <addr>',
       "address for /metrics: host:port, ':port' for all interfaces, '0' to disable",
       d.metricsBindAddress,
+    )
+    .addOption(
+      new Option(
+        '--metrics-secure [bool]',
+        'serve /metrics over HTTPS; each scrape needs a bearer token that a TokenReview authenticates and a SubjectAccessReview allows (get /metrics)',
+      )
+        .argParser(bool)
+        .default(false),
+    )
+    .option(
+      '--metrics-cert-dir <dir>',
+      'directory with tls.crt and tls.key for --metrics-secure; default a self-signed certificate',
     )
     .option(
       '--health-probe-bind-address <addr>',

@@ -49,6 +49,12 @@ export interface SharedIndexInformer<T extends KubeObject = KubeObject> {
   getIndexer(): Indexer<T>;
   addIndexers(indexers: Record<string, IndexFunc<T>>): void;
   hasSynced(): boolean;
+  /**
+   * Why the informer has not synced yet: the last list/watch error since it started, or
+   * undefined (none yet, or synced). The manager uses it to tell a controller waiting for an
+   * API the server does not serve (404) from one that is merely slow.
+   */
+  syncError?(): unknown;
   lastSyncResourceVersion(): string;
   /** Runs until `signal` aborts; never stops on its own (errors are retried with backoff). */
   run(signal: AbortSignal): Promise<void>;

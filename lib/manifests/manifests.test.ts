@@ -37,6 +37,7 @@ describe('renderManifests', () => {
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
+      'ClusterRole',
       'Role',
       'RoleBinding',
       'Deployment',
@@ -53,9 +54,13 @@ describe('renderManifests', () => {
     const rules = byKind(objects, 'ClusterRole').rules as PolicyRule[];
     expect(rules).toEqual([
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
       { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get'] },
     ]);
+    const reader = objects.find((o) => o.metadata.name === 'ts-kcm-metrics-reader');
+    expect(reader?.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
     const onlyA = byKind(
       renderManifests({ definitions: [a, b], controllers: ['*', '-b-controller'] }),
       'ClusterRole',
@@ -129,7 +134,7 @@ describe('renderManifests', () => {
 
   it('renders one YAML stream for `ts-kcm manifests`', () => {
     const yaml = renderManifestsYaml([a, b]);
-    expect(yaml.split(/^---$/m)).toHaveLength(9);
+    expect(yaml.split(/^---$/m)).toHaveLength(10);
     expect(yaml).toMatch(/^kind: PodDisruptionBudget$/m);
   });
 });

@@ -13,9 +13,15 @@ export interface NamedPolicyRule extends PolicyRule {
   resourceNames?: string[];
 }
 
-/** What the manager itself needs cluster-wide: the events it records (in the objects' namespaces). */
+/**
+ * What the manager itself needs cluster-wide: the events it records (in the objects'
+ * namespaces), and the reviews with which --metrics-secure checks each scrape (what the
+ * system:auth-delegator ClusterRole grants kube-controller-manager).
+ */
 export const managerClusterRules: PolicyRule[] = [
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
 /**
@@ -93,6 +99,13 @@ export function rbacObjects(rules: PolicyRule[], o: ManifestOptions): KubeManife
       metadata: { name: o.name, labels },
       roleRef: roleRef('ClusterRole'),
       subjects: [subject],
+    },
+    {
+      // Bind a scraper (e.g. Prometheus's ServiceAccount) to this to read the secure /metrics.
+      apiVersion: RBAC_API,
+      kind: 'ClusterRole',
+      metadata: { name: `${o.name}-metrics-reader`, labels },
+      rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }],
     },
     {
       apiVersion: RBAC_API,

@@ -49,7 +49,7 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = {
   // kube-controller-manager has no drain; controller-runtime's default graceful shutdown is 30 s.
   shutdownTimeoutSeconds: 30,
   shutdownSlackSeconds: 15,
-  metricsPort: 8080,
+  metricsPort: 8443,
   probePort: 8081,
   runAsUser: 1000,
   // Idle RSS measured at 146 MiB (2 controllers, empty cluster; docs/deploy.md); the pod informer grows with the cluster.
