@@ -2,7 +2,8 @@
  * No credential ever reaches the log, even at -v 10: `ts-kcm run` against the real apiserver
  * with every default controller and leader election, once per way of holding a secret — a
  * token in the kubeconfig, a token file named by the kubeconfig (client-go's `tokenFile`)
- * beside client-certificate and key data, and the in-cluster service-account directory —
+ * beside client-certificate and key data, a kind-style client-certificate kubeconfig (the
+ * test control plane's kubeconfig-cert), and the in-cluster service-account directory —
  * until its caches sync, then SIGINT. Its whole output is searched for the secrets (raw and
  * base64) and for Authorization headers. A kubeconfig with insecure-skip-tls-verify runs too,
  * and must say once that TLS verification is off.
@@ -133,6 +134,17 @@ describe('credentials never reach the log at -v 10', () => {
     );
     const out = await runUntilSynced(kubeconfig);
     expect(leaks(out, [token, keyPem])).toEqual([]);
+  }, 120_000);
+
+  it('client certificate kubeconfig (kind-style, the certificate is what authenticates)', async () => {
+    const dirOfPlane = process.env.TS_KCM_TEST_DIR;
+    if (!dirOfPlane) throw new Error('TS_KCM_TEST_DIR is not set: run with the integration project');
+    const kubeconfig = join(dirOfPlane, 'kubeconfig-cert');
+    const user = (load(readFileSync(kubeconfig, 'utf8')) as KubeconfigFile).users[0]!.user;
+    const keyData = String(user['client-key-data']);
+    expect(user.token).toBeUndefined();
+    const out = await runUntilSynced(kubeconfig);
+    expect(leaks(out, [Buffer.from(keyData, 'base64').toString('utf8'), keyData])).toEqual([]);
   }, 120_000);
 
   it('in-cluster service-account directory', async () => {
