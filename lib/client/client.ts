@@ -75,6 +75,7 @@ export class RestKubeClient implements KubeClient {
       userAgent,
       headers: opts.headers,
       tokenSource: opts.tokenSource,
+      logger: opts.logger,
     });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {

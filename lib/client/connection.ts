@@ -16,6 +16,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RealClock, type Clock } from '../clock/index.js';
+import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
@@ -40,6 +41,35 @@ export interface ConnectionOptions {
   headers?: Record<string, string>;
   /** Overrides the kubeconfig user's credentials with this bearer token. */
   tokenSource?: TokenSource;
+  /** Where the warning about switched-off TLS verification goes. */
+  logger?: Logger;
+}
+
+/** Configurations already warned about, so the clients sharing one warn once. */
+const warnedInsecure = new WeakSet<KubeConfig>();
+
+/**
+ * TLS verification of the apiserver is on unless the user switched it off explicitly: the
+ * kubeconfig's insecure-skip-tls-verify, or Node's NODE_TLS_REJECT_UNAUTHORIZED=0. Either
+ * way it is said once, as a warning, since anyone on the path could then act as the apiserver
+ * and collect the credentials we send.
+ */
+function warnIfUnverified(kc: KubeConfig, server: URL, skipTLSVerify: boolean, logger: Logger): void {
+  if (server.protocol !== 'https:' || warnedInsecure.has(kc)) return;
+  const why = skipTLSVerify
+    ? 'insecure-skip-tls-verify is set in the kubeconfig'
+    : process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0'
+      ? 'NODE_TLS_REJECT_UNAUTHORIZED=0 is set'
+      : undefined;
+  if (!why) return;
+  warnedInsecure.add(kc);
+  logger.warn(
+    'TLS verification of the apiserver certificate is off: anyone on the network path can impersonate it',
+    {
+      server: server.host,
+      reason: why,
+    },
+  );
 }
 
 export class Connection {
@@ -64,6 +94,7 @@ export class Connection {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    warnIfUnverified(kc, new URL(cluster.server), cluster.skipTLSVerify, opts.logger ?? nopLogger());
     const user = kc.getCurrentUser();
     if (user?.exec) {
       // Our own runner (single flight, 401 re-run); client-node sees the user without it.
