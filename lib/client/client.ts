@@ -57,6 +57,10 @@ export interface KubeClientOptions {
   maxRetries?: number;
   /** Deadline for a non-watch request. Default 60 s. */
   requestTimeoutMs?: number;
+  /** A non-watch request whose socket is silent this long fails (half-open). Default 30 s. */
+  requestIdleTimeoutMs?: number;
+  /** Pooled sockets idle this long are closed. Default 15 s. */
+  idleSocketTimeoutMs?: number;
 }
 
 export class RestKubeClient implements KubeClient {
@@ -67,7 +71,12 @@ export class RestKubeClient implements KubeClient {
 
   constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
-    this.conn = new Connection(kc, { clock: opts.clock, userAgent, headers: opts.headers });
+    this.conn = new Connection(kc, {
+      clock: opts.clock,
+      userAgent,
+      headers: opts.headers,
+      idleSocketTimeoutMs: opts.idleSocketTimeoutMs,
+    });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {
       throttle: this.throttle,
@@ -76,6 +85,7 @@ export class RestKubeClient implements KubeClient {
       logger: opts.logger ?? nopLogger(),
       maxRetries: opts.maxRetries,
       requestTimeoutMs: opts.requestTimeoutMs,
+      requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
     });
     this.fieldManager = opts.fieldManager ?? userAgent.split('/')[0];
   }
