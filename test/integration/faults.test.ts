@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
-import { ControlPlane } from '../../lib/controlplane/index.js';
+import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
+import { DefaultSharedIndexInformer, DeletedFinalStateUnknown } from '../../lib/informer/index.js';
+import { newRegistry } from '../../lib/metrics/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { HttpFaultProxy, type HttpFault } from '../support/http-fault-proxy.js';
@@ -71,6 +73,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
   let proxy: FaultProxy;
   let kcm: TsKcmProcess;
   let counter = 0;
+  let proxiedKubeconfig = '';
 
   beforeAll(async () => {
     cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-faults-')) });
@@ -81,7 +84,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       targetPort: Number(target.port),
       maxLifetimeMs: 8 * 60_000,
     });
-    const proxied = join(cp.dir, 'proxied.kubeconfig');
+    const proxied = (proxiedKubeconfig = join(cp.dir, 'proxied.kubeconfig'));
     writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
       mode: 0o600,
     });
@@ -261,6 +264,137 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     expect(await converge(s, 'etcd-kill', 1, restartedAt)).toEqual([]);
   }, 300_000);
 
+  /** Compacts etcd at its current revision (etcd's JSON gateway: no etcdctl needed). */
+  async function compactEtcd(): Promise<number> {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${cp.etcdClientURL}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { header?: { revision?: string } };
+    };
+    const range = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), count_only: true });
+    const revision = Number(range.header?.revision);
+    await post('/v3/kv/compaction', { revision, physical: true });
+    return revision;
+  }
+
+  /** SIGKILL + restart; the apiserver's ephemeral port may be taken meanwhile, so a few tries. */
+  async function restartApiserver(): Promise<void> {
+    await cp.stopComponent('kube-apiserver', { graceMs: 0 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await cp.startComponent('kube-apiserver');
+        break;
+      } catch (err) {
+        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
+        await sleep(1000);
+      }
+    }
+    await waitFor(async () => (await admin.requestRaw('GET', '/readyz')).status === 200, {
+      timeoutMs: 60_000,
+      description: 'apiserver ready after restart',
+    });
+  }
+
+  it('repeated etcd compaction forcing 410 Gone: relists, tombstones for missed deletions, nothing lost', async () => {
+    const s = begin('compaction');
+    const rounds = FULL ? 6 : 1;
+    // An informer of our own on ConfigMaps, through the same proxy as ts-kcm, shows the
+    // tombstones directly; ts-kcm's ServiceCIDRs show that the controller loses nothing.
+    const ns = uniqueName('f-compaction');
+    await admin
+      .resource(Resources.namespaces)
+      .create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const viaProxy = createKubeClient(loadKubeConfig({ kubeconfig: proxiedKubeconfig }), { qps: -1 });
+    const informer = new DefaultSharedIndexInformer(
+      Resources.configmaps,
+      viaProxy.resource(Resources.configmaps),
+      {
+        namespace: ns,
+        registry: newRegistry(),
+      },
+    );
+    const seen = { adds: new Set<string>(), deletes: [] as string[], tombstones: [] as string[] };
+    informer.addEventHandler({
+      onAdd: (o) => void seen.adds.add(o.metadata.name ?? ''),
+      onUpdate: () => {},
+      onDelete: (o) => {
+        if (o instanceof DeletedFinalStateUnknown) seen.tombstones.push(o.obj.metadata.name ?? '');
+        else seen.deletes.push(o.metadata.name ?? '');
+      },
+    });
+    const ac = new AbortController();
+    const running = informer.run(ac.signal);
+    const cms = admin.resource(Resources.configmaps);
+    const cmLive = new Set<string>();
+    const cmDeleted = new Set<string>();
+    let cmNext = 0;
+    const createCMs = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const name = `cm-${cmNext++}`;
+        await cms.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns } });
+        cmLive.add(name);
+      }
+    };
+    const storeMatches = async () => {
+      const list = await cms.list({ namespace: ns });
+      const server = list.items.map((o) => o.metadata.name ?? '').sort();
+      const store = informer
+        .getIndexer()
+        .listKeys()
+        .map((k) => k.split('/')[1])
+        .sort();
+      return JSON.stringify(server) === JSON.stringify(store);
+    };
+    let relistAt = 0;
+    const recoveries: number[] = [];
+    try {
+      await createCMs(20);
+      await informer.whenSynced();
+      await waitFor(storeMatches, { timeoutMs: 60_000, description: 'informer caught up' });
+      for (let round = 0; round < rounds; round++) {
+        // Cut ts-kcm and our informer off, change things behind their backs, compact etcd,
+        // and restart the apiserver so a fresh watch cache cannot serve their old RVs either.
+        proxy.refuse(600_000);
+        proxy.cutAll();
+        const victims = [...cmLive].slice(0, 5);
+        for (const name of victims) {
+          await cms.delete(name, { namespace: ns });
+          cmLive.delete(name);
+          cmDeleted.add(name);
+        }
+        await createCMs(5);
+        await churn(s, scale(20));
+        await compactEtcd();
+        await restartApiserver();
+        const relistsBefore = informer.stats().relists;
+        proxy.refuse(0);
+        const reopenedAt = Date.now();
+        await waitFor(() => informer.stats().relists > relistsBefore, {
+          timeoutMs: 120_000,
+          description: `round ${round}: informer relisted after 410`,
+        });
+        await waitFor(storeMatches, { timeoutMs: 60_000, description: `round ${round}: store matches` });
+        relistAt = Date.now();
+        recoveries.push(relistAt - reopenedAt);
+      }
+      // Every deletion missed while cut off arrives once, as a tombstone; nothing else is deleted.
+      expect([...seen.tombstones, ...seen.deletes].sort()).toEqual([...cmDeleted].sort());
+      expect(seen.tombstones.length).toBeGreaterThan(0);
+      const relists = (kcm.output().match(/resourceVersion too old; relisting/g) ?? []).length;
+      const violations = await converge(s, 'compaction', rounds, relistAt);
+      report[report.length - 1].note =
+        `${rounds} compactions; informer: ${informer.stats().relists} relists, ${seen.tombstones.length} tombstones ` +
+        `for ${cmDeleted.size} missed deletions; ts-kcm logged ${relists} relists; ` +
+        `informer caught up ${recoveries.map((ms) => `${Math.round(ms / 100) / 10} s`).join(', ')} after reconnecting`;
+      expect(violations).toEqual([]);
+    } finally {
+      ac.abort();
+      await running;
+      await viaProxy.close();
+      proxy.refuse(0);
+    }
+  }, 420_000);
+
   /**
    * The same controller behind the HTTP-level proxy, which can answer for the apiserver:
    * 429 storms, 500 storms and garbage. The TCP-proxied ts-kcm is stopped first, so what
@@ -291,8 +425,6 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
      * informers must come back through it. Returns the requests seen meanwhile.
      */
     async function storm(s: Scenario, fault: HttpFault, ms: number, creates: number) {
-      await churn(s, 15);
-      await converge(s, `${fault.kind}-warmup`, 0, Date.now());
       const from = Date.now();
       http.inject(fault, ms);
       const cut = setTimeout(() => http.cutStreams(), ms / 2);
