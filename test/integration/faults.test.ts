@@ -95,7 +95,11 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
   afterAll(async () => {
     await kcm?.stop('SIGTERM');
     if (kcm) writeFileSync(join(tmpdir(), 'ts-kcm-faults.log'), kcm.output());
-    if (REPORT_FILE) writeFileSync(REPORT_FILE, JSON.stringify({ full: FULL, scenarios: report }, null, 2));
+    if (REPORT_FILE)
+      writeFileSync(
+        REPORT_FILE,
+        `${JSON.stringify({ full: FULL, at: new Date().toISOString(), scenarios: report }, null, 2)}\n`,
+      );
     await proxy?.stop();
     await cp?.stop();
   }, 60_000);
@@ -208,7 +212,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
 
   it('half-open stall of every open connection: a ServiceCIDR created 20 s in is reconciled within 45 s of the stall', async () => {
     const s = begin('stall');
-    await churn(s, 30);
+    await churn(s, 2); // creates only (no deletes, so no 10 s grace to wait out)
     await converge(s, 'stall-warmup', 0, Date.now()); // pooled sockets and watches are all in use now
     const stallAt = Date.now();
     const stalled = proxy.stall(120_000); // far longer than any guard: only a new connection helps
@@ -363,7 +367,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
           cmDeleted.add(name);
         }
         await createCMs(5);
-        await churn(s, scale(20));
+        await churn(s, scale(10));
         await compactEtcd();
         await restartApiserver();
         const relistsBefore = informer.stats().relists;
@@ -442,7 +446,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     it('429 storm with Retry-After: honoured, no retry storm, nothing lost', async () => {
       const s = begin('429');
       const retryAfterSeconds = 2;
-      const ms = FULL ? 60_000 : 20_000;
+      const ms = FULL ? 60_000 : 12_000;
       const { seen, faulted } = await storm(s, { kind: 'tooManyRequests', retryAfterSeconds }, ms, scale(60));
       // Each request loop of ts-kcm (5 workers, 2 informers, a little slack for events and
       // discovery) may try once per Retry-After, plus its first try: anything near this is a
@@ -463,7 +467,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
 
     it('garbage answers (truncated JSON, text/html, a 500 storm): logged, backed off, nothing lost', async () => {
       const s = begin('garbage');
-      const ms = FULL ? 30_000 : 8_000;
+      const ms = FULL ? 30_000 : 5_000;
       let faults = 0;
       let stormRequests = 0;
       for (const fault of [
