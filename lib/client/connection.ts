@@ -25,6 +25,13 @@ import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './ex
 const tokenFileTTLms = 60_000;
 /** client-go dials with 30 s TCP keep-alive: half-open connections surface instead of hanging. */
 const tcpKeepAliveMs = 30_000;
+/**
+ * A pooled socket idle this long is closed (Go's transport: 90 s). Short, because an idle
+ * socket cannot be probed through a middlebox that stalls: closing it before the transport's
+ * 30 s request idle guard runs out means a stalled link never sits in the pool for the next
+ * request to hang on — after a stall, only sockets that are not silent are reused.
+ */
+export const defaultIdleSocketTimeoutMs = 15_000;
 
 /** A bearer token that changes over time (e.g. a ServiceAccount's, from TokenRequest). */
 export interface TokenSource {
@@ -43,6 +50,8 @@ export interface ConnectionOptions {
   tokenSource?: TokenSource;
   /** Where the warning about switched-off TLS verification goes. */
   logger?: Logger;
+  /** Close a pooled socket after this much idle time. Default 15 s (defaultIdleSocketTimeoutMs). */
+  idleSocketTimeoutMs?: number;
 }
 
 /** Configurations already warned about, so the clients sharing one warn once. */
@@ -82,6 +91,7 @@ export class Connection {
   private readonly extraHeaders: Record<string, string>;
   private readonly userAgent: string;
   private readonly proxy?: URL;
+  private readonly idleSocketTimeoutMs: number;
   private token?: { value: string; readAt: number };
   private readonly exec?: ExecCredentialSource;
   private lastExec?: ExecCredential;
@@ -112,6 +122,7 @@ export class Connection {
     this.extraHeaders = opts.headers ?? {};
     this.userAgent = opts.userAgent ?? 'ts-kcm';
     this.tokenSource = opts.tokenSource;
+    this.idleSocketTimeoutMs = opts.idleSocketTimeoutMs ?? defaultIdleSocketTimeoutMs;
   }
 
   get secure(): boolean {
@@ -195,7 +206,9 @@ export class Connection {
 
   private makeAgent(opts: https.RequestOptions): http.Agent {
     this.tls = { cert: opts.cert, key: opts.key };
-    const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
+    // `timeout` closes a socket idle in the pool; on a socket in use it only emits an event
+    // (the transport sets its own guard on non-watch requests).
+    const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs, timeout: this.idleSocketTimeoutMs };
     const Https = this.proxy ? TunnelingHttpsAgent.bind(null, this.proxy) : https.Agent;
     const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : http.Agent;
     this.agent = this.secure
