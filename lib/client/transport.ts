@@ -97,7 +97,7 @@ export class Transport {
     let authRetried = false;
     let resetRetried = false;
     for (;;) {
-      const waited = await this.throttle.acquire();
+      const waited = await this.throttle.acquire(signal);
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000)
         this.logger.info('client-side throttling', {
