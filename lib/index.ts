@@ -85,6 +85,7 @@ export {
   applyPatch,
   type KubeClient,
   type KubeClientOptions,
+  type KubeConfigLike,
   type ResourceClient,
   type ResourceRef,
   type ListOptions,

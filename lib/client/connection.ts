@@ -2,7 +2,7 @@
  * Connection: the server URL, a keep-alive agent carrying the TLS material, and the
  * headers that authenticate each request.
  *
- * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
+ * Credentials come from the kubeconfig's applyToHTTPSOptions (kubeconfig.ts), asked again for every
  * request (cert files are re-read, auth providers refresh), except exec plugins, which
  * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
  * material gets a new agent. The one thing it does
@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
@@ -36,7 +36,7 @@ export class Connection {
   readonly server: URL;
   /** host:port, the `host` label of the client metrics. */
   readonly host: string;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly clock: Clock;
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
@@ -49,7 +49,7 @@ export class Connection {
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
-  constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);

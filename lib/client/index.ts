@@ -25,6 +25,7 @@ export {
   serviceAccountDir,
 } from './config.js';
 export type { KubeConfigSource } from './config.js';
+export type { KubeConfigLike, Cluster, User, Context } from './kubeconfig.js';
 export { retryOnConflict, retryOnError, defaultRetry, defaultBackoff } from './retry.js';
 export type { Backoff, RetryOptions } from './retry.js';
 export { mergePatch, strategicMergePatch, jsonPatch, applyPatch } from './patch.js';
