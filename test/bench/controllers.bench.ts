@@ -9,10 +9,10 @@
  * the controller's 10 s deletion grace period, for both contenders).
  * Idle: both controllers, empty cluster, RSS after a settle period.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
@@ -216,5 +216,65 @@ export async function idleRun(who: Contender, settleMs: number): Promise<IdleRun
     } finally {
       await stopProcess(child);
     }
+  });
+}
+
+export interface RawWriteRun {
+  n: number;
+  writes: number;
+  seconds: number;
+  writesPerSecond: number;
+}
+
+/** Build test/bench/go's rawwrite once into the cache (standard library only, no download). */
+export function buildRawWrite(): string {
+  const out = join(dirname(cachedBinDir(pinnedVersions(projectRoot()))), '..', 'bench', 'rawwrite');
+  if (!existsSync(out)) {
+    const res = spawnSync('go', ['build', '-o', out, './rawwrite'], {
+      cwd: join(projectRoot(), 'test', 'bench', 'go'),
+      stdio: 'inherit',
+    });
+    if (res.status !== 0) throw new Error('go build of test/bench/go/rawwrite failed');
+  }
+  return out;
+}
+
+/**
+ * The physical limit: the same writes the ServiceCIDR controller needs per object (finalizer
+ * patch, status patch) made by a bare concurrent Go loop against a fresh apiserver.
+ */
+export async function rawWriteRun(binary: string, n: number): Promise<RawWriteRun> {
+  return withControlPlane(async (client, kubeconfig, dir) => {
+    const scs = client.resource<ServiceCIDR>(Resources.serviceCIDRs);
+    const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
+    await inParallel(names, 32, async (name) => {
+      await scs.create({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        metadata: { name },
+        spec: { cidrs: [cidrOf(Number(name.slice(6)))] },
+      } as ServiceCIDR);
+    });
+    const kc = loadKubeConfig({ kubeconfig });
+    const cluster = kc.getCurrentCluster()!;
+    let ca = cluster.caFile ?? '';
+    if (cluster.caData) {
+      ca = join(dir, 'bench-ca.crt');
+      writeFileSync(ca, Buffer.from(cluster.caData, 'base64'));
+    }
+    const res = spawnSync(
+      binary,
+      [
+        `-server=${cluster.server}`,
+        `-token=${kc.getCurrentUser()?.token ?? ''}`,
+        `-ca=${ca}`,
+        `-n=${n}`,
+        '-workers=32',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (res.status !== 0) throw new Error(`rawwrite failed: ${res.stderr}`);
+    const r = JSON.parse(res.stdout) as { writes: number; seconds: number; writesPerSecond: number };
+    return { n, ...r };
   });
 }
