@@ -83,9 +83,12 @@ function spawnController(
 ): ChildProcess {
   if (who === 'ts-kcm') {
     const main = fileURLToPath(new URL('../../controllers/main.js', import.meta.url));
+    // TS_KCM_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the contender.
+    const nodeArgs = (process.env.TS_KCM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     return spawn(
       process.execPath,
       [
+        ...nodeArgs,
         main,
         'run',
         `--kubeconfig=${kubeconfig}`,
