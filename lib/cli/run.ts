@@ -11,7 +11,7 @@ import {
   loadKubeConfig,
   type RestKubeClient,
 } from '../client/index.js';
-import type { ControllerDefinition } from '../controller/types.js';
+import type { ControllerDefinition, ControllerFlag } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
@@ -223,6 +223,23 @@ interface ParsedFlags {
   [controllerFlag: string]: unknown;
 }
 
+/** A controller's flag as a commander option; every type parses to a number (see ControllerFlag). */
+function controllerFlagOption(f: ControllerFlag, controller: string): Option {
+  const description = `${f.description} (${controller})`;
+  switch (f.type ?? 'number') {
+    case 'boolean':
+      return new Option(`--${f.name} [bool]`, description)
+        .argParser((v: string | boolean) => (bool(v) ? 1 : 0))
+        .default(f.defaultValue, String(f.defaultValue !== 0));
+    case 'duration':
+      return new Option(`--${f.name} <duration>`, description)
+        .argParser(duration)
+        .default(f.defaultValue, formatDuration(f.defaultValue));
+    default:
+      return new Option(`--${f.name} <n>`, description).argParser(integer).default(f.defaultValue);
+  }
+}
+
 /** commander's camelCase attribute for a dashed flag name. */
 function attributeOf(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -235,7 +252,10 @@ export function runOptionsFromFlags(
 ): Partial<RunOptions> {
   const controllerFlags: Record<string, number> = {};
   for (const def of definitions) {
-    for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
+    for (const f of def.flags) {
+      const v = flags[attributeOf(f.name)];
+      controllerFlags[f.name] = v === true ? 1 : (v as number); // a bare boolean --flag
+    }
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
@@ -373,9 +393,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       ),
     );
   for (const def of definitions) {
-    for (const f of def.flags) {
-      cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, integer, f.defaultValue);
-    }
+    for (const f of def.flags) cmd.addOption(controllerFlagOption(f, def.name));
   }
   cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
     const options = runOptionsFromFlags(flags, definitions);

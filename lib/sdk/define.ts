@@ -25,6 +25,7 @@ import type { EventRecorder } from '../events/types.js';
 import { DeletedFinalStateUnknown, type IndexFunc, type SharedIndexInformer } from '../informer/types.js';
 import { metaNamespaceKey } from '../informer/store.js';
 import type { Logger } from '../log/index.js';
+import type { Registry } from '../metrics/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../workqueue/index.js';
 
 /** What a handler enqueues: the primary object's namespace (absent when cluster-scoped) and name. */
@@ -64,10 +65,23 @@ export interface WriteRule {
   verbs: Array<'create' | 'update' | 'patch' | 'delete' | 'deletecollection'>;
 }
 
+/** A read-only view of one watched resource's shared cache. */
+export interface CacheReader<T extends KubeObject = KubeObject> {
+  /** `namespace/name`, or `name` for a cluster-scoped object. */
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+/**
+ * The cache of any resource the controller declares in `for`, `owns` or `watches` (those
+ * are the informers it starts and has RBAC for); any other resource throws.
+ */
+export type CacheLookup = <U extends KubeObject = KubeObject>(resource: ResourceRef) => CacheReader<U>;
+
 export interface WatchSpec {
   resource: ResourceRef;
-  /** The primary objects this object's change concerns. */
-  map(obj: KubeObject): ObjectKey[];
+  /** The primary objects this object's change concerns; `cache` reads any watched resource. */
+  map(obj: KubeObject, cache: CacheLookup): ObjectKey[];
 }
 
 export interface WorkersFlag {
@@ -89,6 +103,10 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
   flags: Record<string, number>;
   /** The primary object with `key` from the cache (another one than the request's, if you like). */
   get(key: string): T | undefined;
+  /** The shared cache of any resource in `for`, `owns` or `watches`. */
+  cache: CacheLookup;
+  /** The manager's Prometheus registry (served on /metrics): register controller metrics here. */
+  metrics: Registry;
   /**
    * Sets one condition on the object's status by server-side apply (status subresource),
    * with observedGeneration; keeps lastTransitionTime while the status does not change.
@@ -266,6 +284,7 @@ function build<T extends KubeObject>(
     onDelete: (obj) => queue.add(metaNamespaceKey(unwrap(obj))),
   });
   const enqueueAll = (keys: string[]): void => keys.forEach((k) => queue.add(k));
+  const cache = cacheLookup(spec, ctx);
   for (const ref of spec.owns ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(ref);
     inf.addEventHandler({
@@ -279,7 +298,7 @@ function build<T extends KubeObject>(
   }
   for (const w of spec.watches ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(w.resource);
-    const map = (obj: KubeObject): string[] => w.map(obj).map(keyOf);
+    const map = (obj: KubeObject): string[] => w.map(obj, cache).map(keyOf);
     inf.addEventHandler({
       onAdd: (obj) => enqueueAll(map(obj)),
       onUpdate: (oldObj, obj) => enqueueAll([...new Set([...map(oldObj), ...map(obj)])]),
@@ -298,6 +317,8 @@ function build<T extends KubeObject>(
         clock: ctx.clock,
         flags: ctx.flags,
         get: (k) => indexer.get(k),
+        cache,
+        metrics: ctx.metrics,
       }),
   };
   return new Controller({
@@ -312,10 +333,25 @@ function build<T extends KubeObject>(
   });
 }
 
+/** Caches of the declared resources only: informers are built (and RBAC granted) for those alone. */
+function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: ControllerContext): CacheLookup {
+  const declared = new Map<string, ResourceRef>();
+  for (const ref of [spec.for, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)])
+    declared.set(`${ref.group}/${ref.resource}`, ref);
+  return <U extends KubeObject>(resource: ResourceRef): CacheReader<U> => {
+    const ref = declared.get(`${resource.group}/${resource.resource}`);
+    if (!ref)
+      throw new Error(
+        `${spec.name}: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
+      );
+    return ctx.informers.informerFor<U>(ref).getIndexer();
+  };
+}
+
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
 export type ContextBase<T extends KubeObject> = Pick<
   ReconcileContext<T>,
-  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'get'
+  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'get' | 'cache' | 'metrics'
 >;
 
 /** Runs spec.reconcile for one key with the helpers bound. */

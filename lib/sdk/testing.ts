@@ -17,6 +17,7 @@ import type { ReconcileResult } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { FakeEventRecorder } from '../events/fake.js';
 import { nopLogger, type Logger } from '../log/index.js';
+import { newRegistry, type Registry } from '../metrics/index.js';
 import { CONTROLLER_SPEC, reconcileKey, type DefinedController } from './define.js';
 
 export interface ReconcileOnceOptions {
@@ -30,6 +31,8 @@ export interface ReconcileOnceOptions {
   recorder?: FakeEventRecorder;
   logger?: Logger;
   signal?: AbortSignal;
+  /** Where the controller's metrics register; default a fresh registry. */
+  metrics?: Registry;
 }
 
 /**
@@ -45,11 +48,14 @@ export async function reconcileOnce(
   const ref = spec.for;
   opts.client.resource(ref); // registers a CRD's resource with the tracker
   const cache = new Map<string, KubeObject>();
+  const declared = [ref, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)];
+  const caches = new Map<ResourceRef, Map<string, KubeObject>>(declared.map((r) => [r, new Map()]));
+  caches.set(ref, cache);
   for (const obj of opts.objects ?? []) {
     const key = obj.metadata.namespace
       ? `${obj.metadata.namespace}/${obj.metadata.name}`
       : (obj.metadata.name ?? '');
-    if (isOf(obj, ref)) cache.set(key, obj);
+    for (const [r, m] of caches) if (isOf(obj, r)) m.set(key, obj);
     try {
       opts.client.tracker.add(obj);
     } catch {
@@ -64,6 +70,17 @@ export async function reconcileOnce(
     clock: opts.clock ?? new FakeClock(),
     flags: opts.flags ?? {},
     get: (k) => cache.get(k),
+    cache: <U extends KubeObject>(resource: ResourceRef) => {
+      const m = [...caches].find(
+        ([r]) => r.group === resource.group && r.resource === resource.resource,
+      )?.[1];
+      if (!m)
+        throw new Error(
+          `reconcileOnce: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
+        );
+      return { get: (k: string) => m.get(k) as U | undefined, list: () => [...m.values()] as U[] };
+    },
+    metrics: opts.metrics ?? newRegistry(),
   });
 }
 
