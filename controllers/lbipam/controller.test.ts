@@ -293,7 +293,7 @@ describe('service-lb-ipam-controller release and hold', () => {
     const svc = client.tracker.get(Resources.services, 'ns', 'a') as LBService;
     client.tracker.update(
       Resources.services,
-      { ...svc, spec: { ...svc.spec, loadBalancerClass: 'example.com/cloud' } },
+      { ...svc, spec: { ...svc.spec, loadBalancerClass: 'example.com/cloud' } } as LBService,
       'ns',
     );
     const { writes } = await sync('ns/a');
@@ -306,11 +306,19 @@ describe('service-lb-ipam-controller release and hold', () => {
     seed(pool('p', ['10.9.0.0/30']), service('a'));
     await sync('ns/a');
     const p = client.tracker.get(loadBalancerIPPools, undefined, 'p') as LoadBalancerIPPool;
-    client.tracker.update(loadBalancerIPPools, { ...p, spec: { addresses: ['10.9.0.0/29'] } }, undefined);
+    client.tracker.update(
+      loadBalancerIPPools,
+      { ...p, spec: { addresses: ['10.9.0.0/29'] } } as LoadBalancerIPPool,
+      undefined,
+    );
     expect((await sync('ns/a')).writes).toEqual([]);
     client.tracker.update(
       loadBalancerIPPools,
-      { ...client.tracker.get(loadBalancerIPPools, undefined, 'p')!, spec: { addresses: ['10.9.1.0/30'] } },
+      {
+        ...p,
+        metadata: { ...p.metadata, resourceVersion: undefined },
+        spec: { addresses: ['10.9.1.0/30'] },
+      } as LoadBalancerIPPool,
       undefined,
     );
     const { writes } = await sync('ns/a');
