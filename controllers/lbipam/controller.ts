@@ -85,6 +85,9 @@ export const serviceLBIPAMController = defineController<LBService>({
     },
     { resource: Resources.namespaces, map: (ns, cache) => pendingServiceKeys(cache, ns.metadata.name) },
   ],
+  // Off until lib/manager waits for a missing CRD per controller: today an informer on an
+  // absent LoadBalancerIPPool CRD would keep every controller from starting.
+  enabledByDefault: false,
   workers: { flag: CONCURRENT_SYNCS_FLAG, default: DEFAULT_WORKERS },
   flags: [
     {
