@@ -42,6 +42,7 @@ import {
   MANAGED_BY_LABEL,
   parentKey,
   POOL_ANNOTATION,
+  poolCRDPath,
   RELEASE_HOLD_FLAG,
   RELEASED_AT_ANNOTATION,
   RELEASED_LABEL,
@@ -109,6 +110,7 @@ export const serviceLBIPAMController = defineController<LBService>({
     { resource: Resources.ipAddresses, verbs: ['create', 'patch', 'delete'] },
     { resource: loadBalancerIPPools, subresource: 'status', verbs: ['patch'] },
   ],
+  crds: [poolCRDPath()],
   async reconcile(req, ctx) {
     if (req.namespace === undefined) return syncPool(req.name, ctx);
     return syncService(req.key, req.object, ctx);

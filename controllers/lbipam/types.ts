@@ -1,4 +1,7 @@
 /** Names, API shapes and small predicates of service-lb-ipam-controller. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { resourceRef, type Condition, type IPAddress, type KubeObject } from '../../lib/index.js';
 import type { Family } from './pool.js';
 
@@ -32,6 +35,21 @@ export const loadBalancerIPPools = resourceRef({
   kind: 'LoadBalancerIPPool',
   namespaced: false,
 });
+
+const CRD_FILE = join('manifests', 'crds', 'lb.ts-kcm.io_loadbalancerippools.yaml');
+
+/**
+ * The LoadBalancerIPPool CRD file: manifests/ sits at the package root, two folders above this
+ * file in the sources and three above it in dist/ (the package ships manifests/).
+ */
+export function poolCRDPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir))
+    if (existsSync(join(dir, CRD_FILE))) return join(dir, CRD_FILE);
+  throw new Error(
+    `service-lb-ipam-controller: ${CRD_FILE} not found above ${fileURLToPath(import.meta.url)}`,
+  );
+}
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;

@@ -27,6 +27,7 @@ import {
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { pluginOption } from './plugins.js';
+import { installCRDs, readCRDs } from '../sdk/testing.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -101,6 +102,14 @@ export async function runManager(
       userAgent: 'ts-kcm/leader-election',
     });
     clients.push(client, leaderElectionClient);
+    if (embedded || kubeconfig !== opts.kubeconfig) {
+      // Our own local control plane: give it the CRDs the enabled controllers need.
+      const crdFiles = resolveControllers(definitions, opts.controllers).flatMap((d) => d.crds ?? []);
+      if (crdFiles.length > 0) {
+        await installCRDs(client, readCRDs(crdFiles), 'ts-kcm');
+        logger.info('installed CRDs into the embedded control plane', { files: crdFiles.length });
+      }
+    }
     const manager = new Manager(opts, { client, leaderElectionClient, definitions, logger, registry });
     return await manager.run(signal);
   } catch (err) {

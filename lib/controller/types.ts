@@ -63,5 +63,10 @@ export interface ControllerDefinition {
   flags: ControllerFlag[];
   /** The RBAC rules this controller needs, and nothing more. manifests/ is generated from these. */
   rbac: PolicyRule[];
+  /**
+   * CRD YAML files (absolute paths) of custom resources it needs. `ts-kcm run` installs them
+   * into the embedded control plane it starts; on a cluster of yours, apply them yourself.
+   */
+  crds?: string[];
   create(ctx: ControllerContext): Runnable;
 }

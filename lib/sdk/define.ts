@@ -149,6 +149,8 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   aliases?: string[];
   /** What it writes; reads (get/list/watch) come from for/owns/watches, events are added. */
   writes?: WriteRule[];
+  /** CRD YAML files (absolute paths) it needs; the embedded control plane of `ts-kcm run` gets them. */
+  crds?: string[];
   reconcile(request: ReconcileRequest<T>, ctx: ReconcileContext<T>): Promise<ReconcileResult | void>;
 }
 
@@ -255,6 +257,7 @@ export function defineController<T extends KubeObject = KubeObject>(
     name: spec.name,
     enabledByDefault: spec.enabledByDefault ?? true,
     ...(spec.aliases ? { aliases: spec.aliases } : {}),
+    ...(spec.crds ? { crds: spec.crds } : {}),
     flags: [...workersFlag, ...(spec.flags ?? [])],
     rbac: rulesOf(spec),
     create: (ctx) => build(spec, ctx, workers),

@@ -161,6 +161,34 @@ export function readCRDs(paths: string[]): KubeObject[] {
   return out;
 }
 
+/** Create or update each CRD by server-side apply, then wait until all are Established. */
+export async function installCRDs(
+  client: KubeClient,
+  crds: KubeObject[],
+  fieldManager: string,
+): Promise<void> {
+  const rc = client.resource(CRDS);
+  for (const crd of crds)
+    await rc.patch(crd.metadata.name ?? '', crd, { type: 'apply', fieldManager, force: true });
+  await waitForEstablished(client, crds);
+}
+
+async function waitForEstablished(client: KubeClient, crds: KubeObject[]): Promise<void> {
+  const rc = client.resource(CRDS);
+  for (const crd of crds) {
+    const name = crd.metadata.name ?? '';
+    await waitFor(
+      async () => {
+        const got = (await rc.get(name)) as KubeObject & {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      },
+      { timeoutMs: 60_000, description: `CRD ${name} Established` },
+    );
+  }
+}
+
 /**
  * Starts etcd + kube-apiserver (+ kube-scheduler) on free loopback ports — building them from
  * Go modules into ~/.cache/ts-kcm the first time — installs the CRDs and waits until each is
@@ -185,18 +213,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   try {
     const rc = client.resource(CRDS);
     for (const crd of crds) await rc.create(crd);
-    for (const crd of crds) {
-      const name = crd.metadata.name ?? '';
-      await waitFor(
-        async () => {
-          const got = (await rc.get(name)) as KubeObject & {
-            status?: { conditions?: { type: string; status: string }[] };
-          };
-          return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-        },
-        { timeoutMs: 60_000, description: `CRD ${name} Established` },
-      );
-    }
+    await waitForEstablished(client, crds);
   } catch (err) {
     await stop();
     throw err;
