@@ -7,7 +7,8 @@
  * 10.0.0.0/24 on purpose.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
@@ -67,7 +68,7 @@ function startLBIPAM(extra: string[] = []): TsKcmProcess {
 }
 
 async function stopAll(): Promise<void> {
-  await Promise.all(started.splice(0).map((p) => p.stop('SIGKILL').catch(() => undefined)));
+  await Promise.all(started.map((p) => p.stop('SIGKILL').catch(() => undefined)));
 }
 
 async function installCRD(): Promise<void> {
@@ -119,15 +120,18 @@ async function createPool(
   return name;
 }
 
+/** A Service of our class; `pool` pins it to that pool (the run's pools would otherwise all match). */
 function lbService(
   name: string,
+  pool: string,
   extra: Partial<LBService['spec']> = {},
-  annotations?: Record<string, string>,
+  more: Record<string, string> = {},
 ): LBService {
+  const annotations = { 'lb.ts-kcm.io/address-pool': pool, ...more };
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: ns, ...(annotations ? { annotations } : {}) },
+    metadata: { name, namespace: ns, annotations },
     spec: {
       type: 'LoadBalancer',
       loadBalancerClass: LB_CLASS,
@@ -204,6 +208,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const [i, p] of started.entries()) writeFileSync(join(tmpdir(), `ts-kcm-lbipam-${i}.log`), p.output()); // for a post-mortem
   await stopAll();
   // Leave nothing that holds addresses for the rest of the run: finalizers off, pools gone.
   for (const s of (await services().list({ namespace: ns })).items)
@@ -229,8 +234,8 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
   it('allocates from a pool, keeps pool status, releases with the hold, then hands the IP to a pending Service', async () => {
     const kcm = startLBIPAM();
     const pool = await createPool(['192.168.50.0/31']);
-    await services().create(lbService('a'));
-    await services().create(lbService('b'));
+    await services().create(lbService('a', pool));
+    await services().create(lbService('b', pool));
     expect(await waitForIP('a')).toMatch(/^192\.168\.50\.[01]$/);
     await waitForIP('b');
     expect(new Set([...(await ingressIPs('a')), ...(await ingressIPs('b'))])).toEqual(
@@ -253,7 +258,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
     expect(table.stdout).toMatch(/IPV4 USED\s+IPV4 FREE/);
 
     // Exhausted: c waits, with an event a user can act on.
-    await services().create(lbService('c'));
+    await services().create(lbService('c', pool));
     await waitFor(
       async () =>
         (await client.resource(Resources.events).list({ namespace: ns })).items.some(
@@ -299,8 +304,8 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
       spec: { clusterIP: '10.0.0.250', ports: [{ port: 80 }] },
     } as LBService);
     expect(clusterFirst.spec?.clusterIP).toBe('10.0.0.250');
-    await createPool(['10.0.0.250-10.0.0.253']);
-    await services().create(lbService('over-1'));
+    const pool = await createPool(['10.0.0.250-10.0.0.253']);
+    await services().create(lbService('over-1', pool));
     expect(await waitForIP('over-1')).toBe('10.0.0.251'); // 10.0.0.250 is the ClusterIP's
     // A ClusterIP asking for our IP is refused by the apiserver: the IPAddress name is taken.
     await expect(
@@ -322,7 +327,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
         } as LBService),
       ),
     );
-    await services().create(lbService('over-2'));
+    await services().create(lbService('over-2', pool));
     await waitForIP('over-2');
     // The repair loop of kube-apiserver runs on IPAddress events and on its interval; give it
     // a few seconds, then our IPAddresses must be untouched and no repair event name them.
@@ -348,10 +353,10 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
   }, 60_000);
 
   it('SIGKILL mid-churn and restart: no duplicate, no orphan, no IP changed', async () => {
-    await createPool(['192.168.51.0/24']);
+    const pool = await createPool(['192.168.51.0/24']);
     let kcm = startLBIPAM();
     const names = [...Array(30).keys()].map((i) => `churn-${i}`);
-    const creating = Promise.all(names.map((n) => services().create(lbService(n))));
+    const creating = Promise.all(names.map((n) => services().create(lbService(n, pool))));
     await waitFor(
       async () =>
         (await ourAddresses()).filter((a) => a.metadata.name?.startsWith('192.168.51.')).length >= 8,
@@ -383,7 +388,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
   }, 90_000);
 
   it('two replicas with leader election, the leader SIGKILLed during churn: the same invariants', async () => {
-    await createPool(['192.168.52.0/24']);
+    const pool = await createPool(['192.168.52.0/24']);
     const lease = uniqueName('lbipam');
     const args = [
       '--leader-elect=true',
@@ -397,7 +402,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
     await r1.waitForOutput(/successfully acquired lease/, 30_000);
     const r2 = startLBIPAM(args);
     const names = [...Array(20).keys()].map((i) => `ha-${i}`);
-    const creating = Promise.all(names.map((n) => services().create(lbService(n))));
+    const creating = Promise.all(names.map((n) => services().create(lbService(n, pool))));
     await waitFor(
       async () =>
         (await ourAddresses()).filter((a) => a.metadata.name?.startsWith('192.168.52.')).length >= 5,
@@ -429,9 +434,9 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
 // A requested IP and the annotation path, cheap enough to ride along.
 describe('requested addresses', () => {
   it('honours lb.ts-kcm.io/load-balancer-ips', async () => {
-    await createPool(['192.168.53.0/28']);
+    const pool = await createPool(['192.168.53.0/28']);
     const kcm = startLBIPAM();
-    await services().create(lbService('asks', {}, { [IPS_ANNOTATION]: '192.168.53.9' }));
+    await services().create(lbService('asks', pool, {}, { [IPS_ANNOTATION]: '192.168.53.9' }));
     expect(await waitForIP('asks')).toBe('192.168.53.9');
     await kcm.stop('SIGTERM');
   }, 30_000);
