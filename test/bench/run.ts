@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { runInformerBench } from './informer.bench.js';
+import { runLBIPAMBench } from './lbipam.bench.js';
 import { runPeerBench } from './peer.bench.js';
 import { runWorkqueueBench } from './workqueue.bench.js';
 
@@ -19,6 +20,7 @@ try {
   await runWorkqueueBench();
   await runInformerBench({ kubeconfig: cp.kubeconfigPath });
   await runPeerBench({ kubeconfig: cp.kubeconfigPath });
+  await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
 } finally {
   await cp.stop({ removeData: true });
   rmSync(dir, { recursive: true, force: true });
