@@ -232,6 +232,34 @@ describe('service-lb-ipam-controller allocation', () => {
   });
 });
 
+describe('concurrent workers', () => {
+  it('two syncs at once pick different addresses: no request lost to AlreadyExists', async () => {
+    seed(
+      pool('p', ['10.9.0.0/28']),
+      ...['a', 'b', 'c'].map((n) => service(n, {}, { finalizers: [LB_FINALIZER] })),
+    );
+    const cache = world();
+    const run = (key: string) =>
+      reconcileOnce(serviceLBIPAMController, {
+        client,
+        objects: cache,
+        key,
+        clock,
+        recorder,
+        flags: { 'lb-ipam-release-hold': HOLD },
+      });
+    client.clearActions();
+    await Promise.all([run('ns/a'), run('ns/b'), run('ns/c')]);
+    expect(
+      client
+        .writeActions()
+        .filter((a) => a.verb === 'create')
+        .map(brief)
+        .sort(),
+    ).toEqual(['create ipaddresses 10.9.0.0', 'create ipaddresses 10.9.0.1', 'create ipaddresses 10.9.0.2']);
+  });
+});
+
 describe('service-lb-ipam-controller release and hold', () => {
   it('holds a released IP until the hold ends, then a pending Service gets it through a timed requeue', async () => {
     seed(pool('p', ['10.9.0.0/32']), service('a'), service('b', {}, { finalizers: [LB_FINALIZER] }));
@@ -379,5 +407,21 @@ describe('pool status', () => {
       message: '10.9.0.2-10.9.0.9 overlaps 10.9.0.0/30 of LoadBalancerIPPool a',
     });
     expect((await sync('a')).writes).toEqual([]);
+  });
+});
+
+describe('pool status under churn', () => {
+  it('writes a pool status at most once a second; the rest of a burst folds into a timed requeue', async () => {
+    seed(pool('p', ['10.9.0.0/28']), service('a'), service('b'));
+    await sync('ns/a');
+    expect((await sync('p')).writes).toEqual(['patch loadbalancerippools/status p']);
+    await sync('ns/b');
+    const folded = await sync('p');
+    expect(folded.writes).toEqual([]);
+    expect(folded.result).toEqual({ requeueAfterMs: 1_000 });
+    clock.advance(1_000);
+    expect((await sync('p')).writes).toEqual(['patch loadbalancerippools/status p']);
+    const p = client.tracker.get(loadBalancerIPPools, undefined, 'p') as LoadBalancerIPPool;
+    expect(p.status?.allocated).toEqual({ ipv4: 2, ipv6: 0 });
   });
 });

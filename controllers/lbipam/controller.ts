@@ -397,6 +397,24 @@ function candidatePools(
 
 const MAX_TAKEN_SKIPS = 64;
 
+/** Created by another worker of this process after this sync's view was taken. */
+function createdSince(ctx: Ctx, name: string): boolean {
+  const w = overlayFor(ctx.client).get(name);
+  return !!w && 'obj' in w && !isReleased(w.obj);
+}
+
+/**
+ * Names this process is creating right now, per manager (client). Workers run concurrently:
+ * without this, all of them would pick the same lowest free address and all but one would
+ * lose a request to AlreadyExists.
+ */
+const creating = new WeakMap<object, Set<string>>();
+function inFlight(ctx: Ctx): Set<string> {
+  let s = creating.get(ctx.client);
+  if (!s) creating.set(ctx.client, (s = new Set()));
+  return s;
+}
+
 /** Create the IPAddress for one family: the requested address, else the lowest free one. */
 async function allocateOne(
   svc: LBService,
@@ -431,12 +449,17 @@ async function allocateOne(
     return ip;
   }
   const tried = new Set<string>();
+  const busy = inFlight(ctx);
   for (const pool of pools) {
     for (let skips = 0; skips < MAX_TAKEN_SKIPS; skips++) {
       const name = lowestFree(
         pool.ranges,
         family,
-        (ip) => tried.has(ip) || (view.has(ip) && !expiredHold(view.get(ip))),
+        (ip) =>
+          tried.has(ip) ||
+          busy.has(ip) ||
+          createdSince(ctx, ip) ||
+          (view.has(ip) && !expiredHold(view.get(ip))),
       );
       if (!name) break;
       const existing = view.get(name);
@@ -475,6 +498,8 @@ async function createAddress(
   svc: LBService,
   ctx: Ctx,
 ): Promise<IPAddress | undefined> {
+  const busy = inFlight(ctx);
+  busy.add(name);
   try {
     const ip = await ctx.client.resource<IPAddress>(Resources.ipAddresses).create(
       {
@@ -498,6 +523,8 @@ async function createAddress(
   } catch (err) {
     if (isAlreadyExists(err)) return undefined;
     throw err;
+  } finally {
+    busy.delete(name); // created: the overlay has it from here on; refused: the caller moves on
   }
 }
 

@@ -129,8 +129,19 @@ function gauge(registry: Registry): Gauge<'pool' | 'family' | 'state'> {
 
 type PoolStatus = NonNullable<LoadBalancerIPPool['status']>;
 
+/**
+ * Every allocation changes its pool's counts; writing status for each would cost one request
+ * per allocation under churn. A pool's status is written at most once per this interval
+ * (monotonic), the rest of a burst folds into one write at its end.
+ */
+export const POOL_STATUS_INTERVAL_MS = 1_000;
+const lastStatusWrite = new WeakMap<object, Map<string, number>>();
+
 /** Pool sync: status (allocated, available, Ready) by server-side apply, and the gauge. */
-export async function syncPool(name: string, ctx: ReconcileContext<LBService>): Promise<void> {
+export async function syncPool(
+  name: string,
+  ctx: ReconcileContext<LBService>,
+): Promise<{ requeueAfterMs: number } | void> {
   const g = gauge(ctx.metrics);
   const infos = poolInfos(ctx.cache);
   const info = infos.find((i) => i.name === name);
@@ -177,6 +188,11 @@ export async function syncPool(name: string, ctx: ReconcileContext<LBService>): 
     ],
   };
   if (sameStatus(pool.status, status)) return;
+  let writes = lastStatusWrite.get(ctx.client);
+  if (!writes) lastStatusWrite.set(ctx.client, (writes = new Map()));
+  const since = ctx.clock.monotonicNow() - (writes.get(name) ?? -Infinity);
+  if (since < POOL_STATUS_INTERVAL_MS) return { requeueAfterMs: POOL_STATUS_INTERVAL_MS - since };
+  writes.set(name, ctx.clock.monotonicNow());
   if (info.problem && (old?.status !== 'False' || old.reason !== info.problem.reason))
     ctx.recorder.event(pool, 'Warning', info.problem.reason, 'Validate', info.problem.message);
   await ctx.client

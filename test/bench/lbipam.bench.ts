@@ -15,7 +15,8 @@ import { createKubeClient, isAlreadyExists, loadKubeConfig, Resources } from '..
 import { loadBalancerIPPools, type LBService } from '../../controllers/lbipam/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const SERVICES = 150;
+// Two rounds of this many must fit in the ServiceCIDR (10.0.0.0/24 on the local control plane).
+const SERVICES = 100;
 
 export interface LBIPAMBenchOptions {
   kubeconfig: string;
@@ -53,11 +54,11 @@ export async function runLBIPAMBench(opts: LBIPAMBenchOptions): Promise<void> {
     ['default (qps 20, burst 30)', 20, 30, 1],
     ['raised (qps 200, burst 400)', 200, 400, 2],
   ] as const) {
-    const ns = `lbipam-bench-${round}`;
+    const ns = `lbipam-bench-${round}-${Date.now().toString(36)}`;
     await client
       .resource(Resources.namespaces)
       .create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    const pool = `bench-${round}`;
+    const pool = `bench-${round}-${Date.now().toString(36)}`;
     await client.resource(loadBalancerIPPools).create({
       apiVersion: 'lb.ts-kcm.io/v1alpha1',
       kind: 'LoadBalancerIPPool',
