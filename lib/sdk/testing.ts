@@ -70,6 +70,8 @@ export async function reconcileOnce(
     clock: opts.clock ?? new FakeClock(),
     flags: opts.flags ?? {},
     get: (k) => cache.get(k),
+    list: (namespace) =>
+      [...cache.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace),
     cache: <U extends KubeObject>(resource: ResourceRef) => {
       const m = [...caches].find(
         ([r]) => r.group === resource.group && r.resource === resource.resource,
