@@ -86,9 +86,8 @@ export const serviceLBIPAMController = defineController<LBService>({
     },
     { resource: Resources.namespaces, map: (ns, cache) => pendingServiceKeys(cache, ns.metadata.name) },
   ],
-  // Off until lib/manager waits for a missing CRD per controller: today an informer on an
-  // absent LoadBalancerIPPool CRD would keep every controller from starting.
-  enabledByDefault: false,
+  // On by default: without the CRD, the manager's per-controller cache-sync gate says so once
+  // and holds back this controller alone until the CRD appears.
   workers: { flag: CONCURRENT_SYNCS_FLAG, default: DEFAULT_WORKERS },
   flags: [
     {
@@ -184,7 +183,7 @@ async function release(svc: LBService | undefined, ips: IPAddress[], ctx: Ctx): 
             annotations: { [RELEASED_AT_ANNOTATION]: formatMicroTime(ctx.clock.now()) },
           },
         },
-        { type: 'merge', fieldManager: CONTROLLER_NAME },
+        { type: 'merge', fieldManager: CONTROLLER_NAME, signal: ctx.signal },
       );
       overlay.set(name, { obj: patched });
     } catch (err) {
@@ -210,6 +209,7 @@ async function deleteAddress(ip: IPAddress, ctx: Ctx): Promise<void> {
   try {
     await ctx.client.resource(Resources.ipAddresses).delete(name, {
       ...(ip.metadata.uid ? { preconditions: { uid: ip.metadata.uid } } : {}),
+      signal: ctx.signal,
     });
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -515,7 +515,7 @@ async function createAddress(
           },
         },
       },
-      { fieldManager: CONTROLLER_NAME },
+      { fieldManager: CONTROLLER_NAME, signal: ctx.signal },
     );
     overlayFor(ctx.client).set(name, { obj: ip });
     ctx.logger.v(2).info('allocated', { service: key, ip: name });
@@ -537,6 +537,7 @@ async function patchIngress(svc: LBService, ingress: LoadBalancerIngress[], ctx:
       subresource: 'status',
       namespace: svc.metadata.namespace,
       fieldManager: CONTROLLER_NAME,
+      signal: ctx.signal,
     },
   );
 }

@@ -3,10 +3,10 @@ import { builtinControllers } from '../index.js';
 import { serviceLBIPAMController } from './index.js';
 
 describe('service-lb-ipam-controller definition', () => {
-  it('is a built-in with its flags; off by default until the manager waits for a missing CRD', () => {
+  it('is a built-in, on by default, with its flags', () => {
     expect(builtinControllers).toContain(serviceLBIPAMController);
     expect(serviceLBIPAMController.name).toBe('service-lb-ipam-controller');
-    expect(serviceLBIPAMController.enabledByDefault).toBe(false);
+    expect(serviceLBIPAMController.enabledByDefault).toBe(true);
     expect(serviceLBIPAMController.flags.map((f) => [f.name, f.type ?? 'number', f.defaultValue])).toEqual([
       ['concurrent-lb-ipam-syncs', 'number', 5],
       ['lb-ipam-default-class', 'boolean', 0],

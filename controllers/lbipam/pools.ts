@@ -200,7 +200,13 @@ export async function syncPool(
     .patch(
       name,
       { apiVersion: 'lb.ts-kcm.io/v1alpha1', kind: 'LoadBalancerIPPool', metadata: { name }, status },
-      { type: 'apply', subresource: 'status', fieldManager: 'service-lb-ipam-controller', force: true },
+      {
+        type: 'apply',
+        subresource: 'status',
+        fieldManager: 'service-lb-ipam-controller',
+        force: true,
+        signal: ctx.signal,
+      },
     );
 }
 

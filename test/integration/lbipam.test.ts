@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import type { IPAddress, KubeObject } from '../../lib/api/index.js';
+import type { KubeClient } from '../../lib/client/index.js';
+import { startControlPlane } from '../../lib/testing.js';
 import {
   createKubeClient,
   isAlreadyExists,
@@ -71,9 +73,9 @@ async function stopAll(): Promise<void> {
   await Promise.all(started.map((p) => p.stop('SIGKILL').catch(() => undefined)));
 }
 
-async function installCRD(): Promise<void> {
+async function installCRD(on: KubeClient = client): Promise<void> {
   const crd = load(readFileSync(CRD_FILE, 'utf8')) as KubeObject;
-  const crds = client.resource({
+  const crds = on.resource({
     group: 'apiextensions.k8s.io',
     version: 'v1',
     resource: 'customresourcedefinitions',
@@ -97,7 +99,7 @@ async function installCRD(): Promise<void> {
   // Discovery and the new resource's storage take a moment after Established.
   await waitFor(
     () =>
-      client
+      on
         .resource(loadBalancerIPPools)
         .list()
         .then(() => true),
@@ -429,6 +431,62 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
     for (const [n, ip] of before) expect([n, after.get(n)]).toEqual([n, ip]);
     await r2.stop('SIGTERM');
   }, 90_000);
+});
+
+describe('without the LoadBalancerIPPool CRD', () => {
+  it('says so once, leaves the others and /readyz alone, and starts when the CRD appears', async () => {
+    // A private control plane: the run's shared one has the CRD installed already.
+    const cp = await startControlPlane({});
+    const kcm = startTsKcm(
+      ['run', '--leader-elect=false', '--metrics-bind-address=0', '--health-probe-bind-address=127.0.0.1:0'],
+      { kubeconfig: cp.kubeconfigPath },
+    );
+    started.push(kcm);
+    try {
+      const waits =
+        /service-lb-ipam-controller waits for lb.ts-kcm.io\/v1alpha1 loadbalancerippools: the API server does not serve it \(is the CRD installed\?\)/g;
+      await kcm.waitForOutput(waits, 60_000);
+      const m = await kcm.waitForOutput(/"address":"([^"]+)"[^\n]*"message":"serving health probes"/);
+      // The other controllers run: service-cidr-controller finalizes the default ServiceCIDR.
+      await waitFor(
+        async () =>
+          (await cp.client.resource(Resources.serviceCIDRs).get('kubernetes')).metadata.finalizers?.includes(
+            'networking.k8s.io/service-cidr-finalizer',
+          ),
+        { description: 'service-cidr-controller at work' },
+      );
+      await waitFor(async () => (await fetch(`http://${m[1]}/readyz`)).status === 200, {
+        description: '/readyz 200',
+      });
+      await installCRD(cp.client);
+      const pool = uniqueName('lbpool');
+      await cp.client.resource(loadBalancerIPPools).create({
+        apiVersion: 'lb.ts-kcm.io/v1alpha1',
+        kind: 'LoadBalancerIPPool',
+        metadata: { name: pool },
+        spec: { addresses: ['192.168.60.0/30'] },
+      } as LoadBalancerIPPool);
+      await cp.client.resource(Resources.services).create({
+        ...lbService('late', pool),
+        metadata: {
+          name: 'late',
+          namespace: 'default',
+          annotations: { 'lb.ts-kcm.io/address-pool': pool },
+        },
+      });
+      await waitFor(
+        async () =>
+          (await cp.client.resource<LBService>(Resources.services).get('late', 'default')).status
+            ?.loadBalancer?.ingress?.[0]?.ip === '192.168.60.0',
+        { timeoutMs: 60_000, description: 'an IP once the CRD is there' },
+      );
+      expect(kcm.output().match(waits)).toHaveLength(1);
+      await kcm.stop('SIGTERM');
+    } finally {
+      await kcm.stop('SIGKILL').catch(() => undefined);
+      await cp.stop();
+    }
+  }, 120_000);
 });
 
 // A requested IP and the annotation path, cheap enough to ride along.
