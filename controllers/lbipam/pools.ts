@@ -195,19 +195,17 @@ export async function syncPool(
   writes.set(name, ctx.clock.monotonicNow());
   if (info.problem && (old?.status !== 'False' || old.reason !== info.problem.reason))
     ctx.recorder.event(pool, 'Warning', info.problem.reason, 'Validate', info.problem.message);
-  await ctx.client
-    .resource<LoadBalancerIPPool>(loadBalancerIPPools)
-    .patch(
-      name,
-      { apiVersion: 'lb.ts-kcm.io/v1alpha1', kind: 'LoadBalancerIPPool', metadata: { name }, status },
-      {
-        type: 'apply',
-        subresource: 'status',
-        fieldManager: 'service-lb-ipam-controller',
-        force: true,
-        signal: ctx.signal,
-      },
-    );
+  await ctx.client.resource<LoadBalancerIPPool>(loadBalancerIPPools).patch(
+    name,
+    { apiVersion: 'lb.ts-kcm.io/v1alpha1', kind: 'LoadBalancerIPPool', metadata: { name }, status },
+    {
+      type: 'apply',
+      subresource: 'status',
+      fieldManager: 'service-lb-ipam-controller',
+      force: true,
+      signal: ctx.signal,
+    },
+  );
 }
 
 function sameStatus(a: PoolStatus | undefined, b: PoolStatus): boolean {
