@@ -156,7 +156,7 @@ describe('ShardMembership', () => {
     const c = cluster();
     const a = c.add('a');
     await c.advance(L + P);
-    const b = c.add('b');
+    c.add('b');
     await c.advance(P + 200);
     // a has listed b's Lease: b's share is nobody's while b warms up.
     expect(a.m.state().ring.members).toEqual(['a', 'b']);
@@ -248,7 +248,7 @@ describe('ShardMembership', () => {
 
   it('a Lease deleted under a live member does not hand its keys out early', async () => {
     const c = cluster();
-    const a = c.add('a');
+    c.add('a');
     c.add('b');
     await c.advance(L + 2 * P);
     const aKeys = c.ownedBy('a');
