@@ -266,10 +266,10 @@ describe('ShardMembership', () => {
 
   it('with slow requests (each takes a quarter of a retry period) no key ever has two owners through join, partition and leave', async () => {
     const c = cluster();
-    const a = c.add('a', { slow: P / 4 });
-    const b = c.add('b', { slow: P / 4 });
+    const a = c.add('a', { slow: P / 2 });
+    const b = c.add('b', { slow: P / 2 });
     await c.advance(L + 3 * P);
-    const d = c.add('d', { slow: P / 4 });
+    const d = c.add('d', { slow: P / 2 });
     await c.advance(P);
     b.cut.all = true;
     await c.advance(L + 2 * P);

@@ -1,7 +1,7 @@
 /**
  * Ring membership over Leases. Each replica holds one Lease of its own, labelled
  * `sharding.ts-kcm.io/ring=<ring>` in the leader-election namespace, renews it every retry
- * period and lists the ring's Leases right after. Every replica builds the same HashRing from
+ * period and lists the ring's Leases at the same time. Every replica builds the same HashRing from
  * the members it considers live, and reconciles a key only while it is *active* and owns it.
  *
  * The timing rules (the argument is in docs/sharding.md; membership.test.ts drives each case
@@ -163,13 +163,15 @@ export class ShardMembership {
     const now = clock.monotonicNow();
     const me = s.active
       ? 'active'
-      : this.stintStart === undefined
-        ? 'joining'
-        : now < this.stintStart + leaseDurationMs
-          ? 'warming-up'
-          : now >= this.listedAt + listFreshnessMs
-            ? 'list-stale'
-            : 'inactive';
+      : this.stopped
+        ? 'left'
+        : this.stintStart === undefined
+          ? 'joining'
+          : now < this.stintStart + leaseDurationMs
+            ? 'warming-up'
+            : now >= this.listedAt + listFreshnessMs
+              ? 'list-stale'
+              : 'inactive';
     return `ring=${this.ringName} members=${s.ring.members.length} [${s.ring.toString()}] self=${me}`;
   }
 
@@ -197,10 +199,12 @@ export class ShardMembership {
     await this.release();
   }
 
-  /** One round: renew our Lease, then list the ring's. Exposed for tests. */
+  /**
+   * One round: renew our Lease and list the ring's, side by side, so a slow renew does not
+   * delay the list (each list must start within the freshness window of the last).
+   */
   async tick(signal?: AbortSignal): Promise<void> {
-    await this.renew(signal);
-    await this.list(signal);
+    await Promise.all([this.renew(signal), this.list(signal)]);
     this.evaluate();
   }
 
