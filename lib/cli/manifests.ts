@@ -19,6 +19,8 @@ export interface ManifestsOptions {
   image: string;
   /** Name of every object and of the Lease. */
   name: string;
+  /** `--sharding-ring`: the Deployment runs every replica on its share; the Lease Role lists and watches. */
+  shardingRing?: string;
 }
 
 export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
@@ -49,6 +51,7 @@ interface ManifestsFlags {
   controllers: string;
   namespace: string;
   image: string;
+  shardingRing?: string;
   plugin?: string[];
 }
 
@@ -63,6 +66,10 @@ export function manifestsCommand(
     .option('--controllers <list>', "controllers to enable, as `run` takes them ('*', 'foo', '-foo')", '*')
     .option('--namespace <ns>', 'namespace of the ServiceAccount, Lease and Deployment', d.namespace)
     .addOption(new Option('--image <image>', 'container image of the Deployment').default(d.image))
+    .option(
+      '--sharding-ring <name>',
+      'run every replica on its share of the keys (ts-kcm run --sharding-ring)',
+    )
     .allowExcessArguments(false)
     .action((flags: ManifestsFlags) => {
       let yaml: string;
@@ -71,6 +78,7 @@ export function manifestsCommand(
           controllers: flags.controllers.split(','),
           namespace: flags.namespace,
           image: flags.image,
+          ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
         });
       } catch (err) {
         throw new ExitError(EXIT_USAGE, `error: --controllers: ${errorMessage(err)}`);

@@ -216,6 +216,7 @@ interface ParsedFlags {
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
+  shardingRing?: string;
   v: number;
   logFormat?: 'json' | 'text';
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
@@ -241,16 +242,17 @@ export function runOptionsFromFlags(
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
   }
   const d = DEFAULT_RUN_OPTIONS;
-  if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
+  if (
+    (flags.leaderElect || Boolean(flags.shardingRing)) &&
+    !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)
+  ) {
     throw new ExitError(
       EXIT_USAGE,
       'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline',
     );
   }
-  if (
-    flags.leaderElect &&
-    !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)
-  ) {
+  const electing = flags.leaderElect || Boolean(flags.shardingRing);
+  if (electing && !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)) {
     throw new ExitError(
       EXIT_USAGE,
       `error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * ${DEFAULT_JITTER_FACTOR}`,
@@ -271,6 +273,7 @@ export function runOptionsFromFlags(
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
+    ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
     verbosity: flags.v,
     logFormat: flags.logFormat,
     controllerFlags,
@@ -360,6 +363,10 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       )
         .argParser(duration)
         .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
+    )
+    .option(
+      '--sharding-ring <name>',
+      'every replica works: join the ring NAME (a Lease per replica in the leader-election namespace) and reconcile only the keys this replica owns; --leader-elect is then ignored',
     )
     .option(
       '-v, --v <level>',

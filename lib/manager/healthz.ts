@@ -11,6 +11,8 @@ export interface HealthCheck {
   name: string;
   /** undefined: healthy. */
   check(): Error | undefined;
+  /** Shown after the check's line in `?verbose` output, e.g. the sharding ring. */
+  detail?(): string;
 }
 
 export const ping: HealthCheck = { name: 'ping', check: () => undefined };
@@ -48,7 +50,10 @@ export class HealthChecks {
       }
       const err = this.run(group!, c);
       failed ||= err !== undefined;
-      lines.push(err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok`);
+      const detail = c.detail?.() ?? '';
+      lines.push(
+        err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok${detail ? ` (${detail})` : ''}`,
+      );
     }
     if (failed) {
       reply(res, 500, `${lines.join('\n')}\n${group} check failed\n`);
