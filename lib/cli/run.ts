@@ -41,6 +41,12 @@ export interface RunOptions extends ManagerOptions {
   logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
+  /**
+   * User-Agent of the controllers' client (default `ts-kcm`). The apiserver names the manager
+   * of an Update or Patch without fieldManager after its part before the first `/`, so giving
+   * each replica of a sharding ring its own tells in managedFields which replica wrote what.
+   */
+  userAgent?: string;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -94,7 +100,10 @@ export async function runManager(
     const registry = newRegistry({ processMetrics: true });
     const kc = loadKubeConfig({ kubeconfig });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
-    const client = createKubeClient(kc, clientOptions);
+    const client = createKubeClient(kc, {
+      ...clientOptions,
+      ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+    });
     // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
     const leaderElectionClient = createKubeClient(kc, {
       ...clientOptions,
@@ -217,6 +226,7 @@ interface ParsedFlags {
   shutdownTimeout: number;
   minResyncPeriod: number;
   shardingRing?: string;
+  userAgent?: string;
   v: number;
   logFormat?: 'json' | 'text';
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
@@ -274,6 +284,7 @@ export function runOptionsFromFlags(
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
     ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
+    ...(flags.userAgent ? { userAgent: flags.userAgent } : {}),
     verbosity: flags.v,
     logFormat: flags.logFormat,
     controllerFlags,
@@ -367,6 +378,10 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
     .option(
       '--sharding-ring <name>',
       'every replica works: join the ring NAME (a Lease per replica in the leader-election namespace) and reconcile only the keys this replica owns; --leader-elect is then ignored',
+    )
+    .option(
+      '--user-agent <ua>',
+      "User-Agent of the controllers' client (default ts-kcm); the apiserver names Update/Patch managers after its part before '/'",
     )
     .option(
       '-v, --v <level>',
