@@ -21,6 +21,8 @@ export interface ManifestsOptions {
   name: string;
   /** `--sharding-ring`: the Deployment runs every replica on its share; the Lease Role lists and watches. */
   shardingRing?: string;
+  /** One ServiceAccount and ClusterRole per controller (--use-service-account-credentials). */
+  useServiceAccountCredentials: boolean;
 }
 
 export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
@@ -28,6 +30,7 @@ export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
   namespace: DEFAULT_MANIFEST_OPTIONS.namespace,
   image: DEFAULT_MANIFEST_OPTIONS.image,
   name: DEFAULT_MANIFEST_OPTIONS.name,
+  useServiceAccountCredentials: false,
 };
 
 /** The objects for the enabled controllers, the same set as manifests/ (lib/manifests). */
@@ -52,6 +55,7 @@ interface ManifestsFlags {
   namespace: string;
   image: string;
   shardingRing?: string;
+  useServiceAccountCredentials: boolean;
   plugin?: string[];
 }
 
@@ -70,6 +74,11 @@ export function manifestsCommand(
       '--sharding-ring <name>',
       'run every replica on its share of the keys (ts-kcm run --sharding-ring)',
     )
+    .option(
+      '--use-service-account-credentials',
+      'one ServiceAccount and ClusterRole per controller; the Deployment runs with --use-service-account-credentials',
+      false,
+    )
     .allowExcessArguments(false)
     .action((flags: ManifestsFlags) => {
       let yaml: string;
@@ -79,6 +88,7 @@ export function manifestsCommand(
           namespace: flags.namespace,
           image: flags.image,
           ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
+          useServiceAccountCredentials: flags.useServiceAccountCredentials,
         });
       } catch (err) {
         throw new ExitError(EXIT_USAGE, `error: --controllers: ${errorMessage(err)}`);

@@ -34,6 +34,8 @@ export interface RequestSpec {
   /** Kubernetes verb and resource, for error messages ('list', 'configmaps'). */
   verb: string;
   resource: string;
+  /** Cancels the request: before it is sent, while throttled or waiting to retry, or in flight. */
+  signal?: AbortSignal;
 }
 
 export interface Response {
@@ -73,7 +75,7 @@ export class Transport {
 
   /** A request whose whole body is read. Non-2xx throws ApiError unless `raw`. */
   async request(spec: RequestSpec, raw = false): Promise<Response> {
-    const res = await this.exchange(spec, false);
+    const res = await this.exchange(spec, false, spec.signal);
     if (!raw && (res.status < 200 || res.status > 299)) throw this.apiError(spec, res);
     return res;
   }
@@ -97,7 +99,10 @@ export class Transport {
     let authRetried = false;
     let resetRetried = false;
     for (;;) {
+      signal?.throwIfAborted();
       const waited = await this.throttle.acquire();
+      // The throttle cannot be left early; a request cancelled while it waited is not sent.
+      signal?.throwIfAborted();
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000)
         this.logger.info('client-side throttling', {
@@ -108,6 +113,7 @@ export class Transport {
       // Credentials are fetched per attempt (exec plugins, rotated tokens); a failure here is
       // an auth problem, not a network one, and propagates as is.
       const { agent, headers } = await this.conn.requestOptions();
+      signal?.throwIfAborted();
       const start = performance.now();
       let res: Response & { message?: IncomingMessage };
       let reusedSocket = false;

@@ -11,8 +11,8 @@ export interface HealthCheck {
   name: string;
   /** undefined: healthy. */
   check(): Error | undefined;
-  /** Shown after the check's line in `?verbose` output, e.g. the sharding ring. */
-  detail?(): string;
+  /** A note for `?verbose` on a passing check (e.g. a controller waiting for an API not served). */
+  detail?(): string | undefined;
 }
 
 export const ping: HealthCheck = { name: 'ping', check: () => undefined };
@@ -50,10 +50,8 @@ export class HealthChecks {
       }
       const err = this.run(group!, c);
       failed ||= err !== undefined;
-      const detail = c.detail?.() ?? '';
-      lines.push(
-        err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok${detail ? ` (${detail})` : ''}`,
-      );
+      const note = err ? undefined : c.detail?.();
+      lines.push(err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok${note ? ` (${note})` : ''}`);
     }
     if (failed) {
       reply(res, 500, `${lines.join('\n')}\n${group} check failed\n`);
