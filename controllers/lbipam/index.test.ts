@@ -16,17 +16,17 @@ describe('service-lb-ipam-controller definition', () => {
 
   it('asks for exactly the rules it uses', () => {
     expect(serviceLBIPAMController.rbac).toEqual([
-      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'patch', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['list', 'patch', 'watch'] },
       { apiGroups: [''], resources: ['services/status'], verbs: ['patch'] },
-      { apiGroups: ['lb.ts-kcm.io'], resources: ['loadbalancerippools'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['lb.ts-kcm.io'], resources: ['loadbalancerippools'], verbs: ['list', 'watch'] },
       { apiGroups: ['lb.ts-kcm.io'], resources: ['loadbalancerippools/status'], verbs: ['patch'] },
       {
         apiGroups: ['networking.k8s.io'],
         resources: ['ipaddresses'],
-        verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'],
+        verbs: ['create', 'delete', 'list', 'patch', 'watch'],
       },
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
   });
 });

@@ -38,20 +38,15 @@ export const resourceClaimController: ControllerDefinition = {
   ],
   rbac: [
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
-    { apiGroups: [''], resources: ['pods/finalizers'], verbs: ['update'] },
+    { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
     {
       apiGroups: ['resource.k8s.io'],
       resources: ['resourceclaims'],
-      verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
+      verbs: ['list', 'watch', 'create', 'delete', 'update'],
     },
     { apiGroups: ['resource.k8s.io'], resources: ['resourceclaims/status'], verbs: ['update', 'patch'] },
-    {
-      apiGroups: ['resource.k8s.io'],
-      resources: ['resourceclaimtemplates'],
-      verbs: ['get', 'list', 'watch'],
-    },
-    { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
+    { apiGroups: ['resource.k8s.io'], resources: ['resourceclaimtemplates'], verbs: ['list', 'watch'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   ],
   sharding: {
     shardable: true,

@@ -24,15 +24,11 @@ export const serviceCIDRControllerRBAC: PolicyRule[] = [
   {
     apiGroups: ['networking.k8s.io'],
     resources: ['servicecidrs'],
-    verbs: ['get', 'list', 'watch', 'patch', 'update'],
+    verbs: ['list', 'watch', 'patch'],
   },
-  {
-    apiGroups: ['networking.k8s.io'],
-    resources: ['servicecidrs/status', 'servicecidrs/finalizers'],
-    verbs: ['patch', 'update'],
-  },
-  { apiGroups: ['networking.k8s.io'], resources: ['ipaddresses'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs/status'], verbs: ['patch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['ipaddresses'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 
 export const serviceCIDRController: ControllerDefinition = {

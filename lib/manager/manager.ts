@@ -17,6 +17,7 @@ import { controllerSharding, ShardMembership } from '../sharding/index.js';
 import { errorMessage, type Logger } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { parseBindAddress } from './address.js';
+import { watchListClientEnabled } from './features.js';
 import { resolveControllers } from './controllers.js';
 import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
@@ -328,6 +329,8 @@ export class Manager {
       registry: this.registry,
       clock: this.clock,
       minResyncPeriodMs: this.opts.minResyncPeriodMs ?? DEFAULT_MIN_RESYNC_PERIOD_MS,
+      // KUBE_FEATURE_WatchListClient=false: paginated LIST from the start, as client-go.
+      informerDefaults: { reflector: { useWatchList: watchListClientEnabled() } },
     });
 
   private contextFor(def: ControllerDefinition, informers: SharedInformerFactory): ControllerContext {

@@ -53,10 +53,11 @@ describe('renderManifests', () => {
   it('grants the enabled controllers their rules, merged and sorted, and no lease rights cluster-wide', () => {
     const rules = byKind(objects, 'ClusterRole').rules as PolicyRule[];
     expect(rules).toEqual([
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
       { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get'] },
     ]);
     const reader = objects.find((o) => o.metadata.name === 'ts-kcm-metrics-reader');
@@ -214,12 +215,8 @@ describe('renderManifests with useServiceAccountCredentials', () => {
     const rules = named('ClusterRole', 'ts-kcm')?.rules as PolicyRule[];
     for (const r of rules.filter(
       (r) =>
-        !r.apiGroups.some(
-          (g) =>
-            g.endsWith('authentication.k8s.io') ||
-            g.endsWith('authorization.k8s.io') ||
-            g === 'events.k8s.io',
-        ),
+        !r.resources.includes('events') &&
+        !r.apiGroups.some((g) => g.endsWith('authentication.k8s.io') || g.endsWith('authorization.k8s.io')),
     )) {
       expect(r.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
     }

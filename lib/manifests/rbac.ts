@@ -19,7 +19,7 @@ export interface NamedPolicyRule extends PolicyRule {
  * system:auth-delegator ClusterRole grants kube-controller-manager).
  */
 export const managerClusterRules: PolicyRule[] = [
-  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];

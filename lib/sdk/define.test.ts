@@ -50,11 +50,11 @@ const ready = defineController<Widget>({
 describe('defineController', () => {
   it('derives least-privilege rules: reads of for/owns/watches, declared writes, events', () => {
     expect(ready.rbac).toEqual([
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: ['example.com'], resources: ['widgets'], verbs: ['list', 'watch'] },
       { apiGroups: ['example.com'], resources: ['widgets/status'], verbs: ['patch'] },
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
     expect(ready.enabledByDefault).toBe(true);
     expect(ready.flags).toEqual([]);

@@ -189,12 +189,10 @@ export type DefinedController<T extends KubeObject = KubeObject> = ControllerDef
   readonly [CONTROLLER_SPEC]: ControllerSpec<T>;
 };
 
-const READ_VERBS = ['get', 'list', 'watch'];
-const EVENT_RULE: PolicyRule = {
-  apiGroups: ['', 'events.k8s.io'],
-  resources: ['events'],
-  verbs: ['create', 'patch', 'update'],
-};
+/** What an informer needs (a WatchList stream, or LIST then WATCH); reconcile reads the caches. */
+const READ_VERBS = ['list', 'watch'];
+/** The recorder writes core v1 Events: create, and patch for a repeat (never update). */
+const EVENT_RULE: PolicyRule = { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] };
 
 /** Least-privilege rules: reads of every watched resource, the declared writes, events. */
 export function rulesOf(spec: Pick<ControllerSpec, 'for' | 'owns' | 'watches' | 'writes'>): PolicyRule[] {
