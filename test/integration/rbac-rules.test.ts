@@ -148,7 +148,8 @@ const serviceCIDRScenario: Scenario = async ({ id, signal }) => {
 /**
  * ResourceClaim: a pod with a template claim (create claim, apply pod status), that pod done
  * (delete the generated claim), an allocated claim reserved for a pod gone unseen (GET pod,
- * PUT status, PUT claim to drop the finalizer) and one for a pod with nodeName (patch status).
+ * PUT status, PUT claim to drop the finalizer), one for a pod with nodeName (patch status), and
+ * a pod naming a missing template (the same Warning event on every retry: create, then patch).
  */
 const resourceClaimScenario: Scenario = async ({ ns, id, signal }) => {
   const driver = 'rbac.example.com';
@@ -202,6 +203,8 @@ const resourceClaimScenario: Scenario = async ({ ns, id, signal }) => {
   await apply([
     pod('templated', { resourceClaimTemplateName: 'tpl' }),
     pod('on-node', { resourceClaimName: 'node-claim' }, 'nowhere'),
+    // No such template: a Warning event per retry, so the repeats are patches of one Event.
+    pod('no-template', { resourceClaimTemplateName: 'missing' }),
   ]);
   await pause(4_000, signal);
   // The templated pod is done: its generated claim goes.
@@ -284,9 +287,9 @@ function planOf(c: Case): { controllers: string[]; scenario: Scenario } {
   );
   if (c.role === 'Role') return { controllers: ['service-cidr-controller'], scenario: leaseScenario };
   if (declaring.length === 0) return { controllers: ['service-cidr-controller'], scenario: metricsScenario };
-  // Events: every controller records them; one that records on its plain path is enough.
+  // Events: every controller records them; one whose scenario repeats an event is enough.
   const chosen =
-    c.resource === 'events' ? declaring.filter((d) => d.name === 'service-lb-ipam-controller') : declaring;
+    c.resource === 'events' ? declaring.filter((d) => d.name === 'resourceclaim-controller') : declaring;
   const names = (chosen.length ? chosen : declaring).map((d) => d.name);
   for (const n of names)
     if (!controllerScenarios[n]) throw new Error(`no scenario for controller ${n} (${label(c)})`);
