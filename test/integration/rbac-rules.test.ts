@@ -31,6 +31,7 @@ import {
   startTsKcm,
   testKubeConfig,
   uniqueName,
+  waitFor,
   type TsKcmProcess,
 } from '../support/cluster.js';
 
@@ -107,6 +108,8 @@ interface Run {
   id: number;
   token: string;
   signal: AbortSignal;
+  /** The baseline: wait for each step's result and throw if it does not come. */
+  verify: boolean;
 }
 
 /** Drives the scenario; resolves to a description of an observed failure, or undefined. */
@@ -123,6 +126,26 @@ const kc = async (args: string[]) => {
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 };
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The object as JSON, or undefined once it is gone. */
+const getJson = async (args: string[]): Promise<Json | undefined> => {
+  const r = await kubectl(['get', ...args, '-o', 'json']);
+  if (r.code !== 0 && /NotFound/.test(r.stderr)) return undefined;
+  if (r.code !== 0) throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Json;
+};
+/** In the baseline, waits (bounded) until `ok` holds for the object; otherwise only pauses. */
+const step = async (run: Run, what: string, args: string[], ok: (o: Json | undefined) => boolean) => {
+  if (!run.verify) return pause(4_000, run.signal);
+  await waitFor(async () => ok(await getJson(args)), {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    description: what,
+  });
+};
+const ready = (o: Json | undefined) =>
+  (o?.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
+
 const pause = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -130,7 +153,8 @@ const pause = (ms: number, signal: AbortSignal) =>
   });
 
 /** ServiceCIDR: the finalizer and the Ready condition, then deletion (finalizer removal). */
-const serviceCIDRScenario: Scenario = async ({ id, signal }) => {
+const serviceCIDRScenario: Scenario = async (run) => {
+  const { id } = run;
   const name = uniqueName(`rbac-cidr-${id}`);
   await apply([
     {
@@ -140,8 +164,11 @@ const serviceCIDRScenario: Scenario = async ({ id, signal }) => {
       spec: { cidrs: [`172.29.${id}.0/24`] },
     },
   ]);
-  await pause(4_000, signal);
+  await step(run, 'the ServiceCIDR finalized and Ready', ['servicecidr', name], (o) =>
+    Boolean(o?.metadata.finalizers?.includes('networking.k8s.io/service-cidr-finalizer') && ready(o)),
+  );
   await kubectl(['delete', 'servicecidr', name, '--wait=false']);
+  await step(run, 'the ServiceCIDR gone', ['servicecidr', name], (o) => o === undefined);
   return undefined;
 };
 
@@ -151,7 +178,8 @@ const serviceCIDRScenario: Scenario = async ({ id, signal }) => {
  * PUT status, PUT claim to drop the finalizer), one for a pod with nodeName (patch status), and
  * a pod naming a missing template (the same Warning event on every retry: create, then patch).
  */
-const resourceClaimScenario: Scenario = async ({ ns, id, signal }) => {
+const resourceClaimScenario: Scenario = async (run) => {
+  const { ns, id } = run;
   const driver = 'rbac.example.com';
   const allocation = { devices: { results: [{ request: 'r', driver, pool: 'p', device: 'd' }] } };
   const claim = (name: string) => ({
@@ -206,17 +234,47 @@ const resourceClaimScenario: Scenario = async ({ ns, id, signal }) => {
     // No such template: a Warning event per retry, so the repeats are patches of one Event.
     pod('no-template', { resourceClaimTemplateName: 'missing' }),
   ]);
-  await pause(4_000, signal);
+  let generated = '';
+  await step(run, 'the templated pod’s claim in its status', ['pod', 'templated', '-n', ns], (o) => {
+    generated = o?.status?.resourceClaimStatuses?.[0]?.resourceClaimName ?? '';
+    return generated !== '';
+  });
+  await step(
+    run,
+    'the ghost reservation dropped with the finalizer',
+    ['resourceclaim', 'ghost-claim', '-n', ns],
+    (o) => Boolean(o && !o.status?.reservedFor?.length && !o.metadata.finalizers?.length),
+  );
+  await step(
+    run,
+    'node-claim reserved for the pod on a node',
+    ['resourceclaim', 'node-claim', '-n', ns],
+    (o) => (o?.status?.reservedFor ?? []).some((r: Json) => r.name === 'on-node'),
+  );
+  await step(
+    run,
+    'a repeated FailedResourceClaimCreation event',
+    ['events', '-n', ns, '--field-selector=involvedObject.name=no-template'],
+    (o) => (o?.items ?? []).some((e: Json) => e.reason === 'FailedResourceClaimCreation' && e.count > 1),
+  );
   // The templated pod is done: its generated claim goes.
   await kubectl([
     ...['patch', 'pod', 'templated', '-n', ns, '--subresource=status', '--type=merge', '-p'],
     JSON.stringify({ status: { phase: 'Succeeded' } }),
   ]);
+  if (run.verify)
+    await step(
+      run,
+      'the done pod’s generated claim deleted',
+      ['resourceclaim', generated, '-n', ns],
+      (o) => o === undefined,
+    );
   return undefined;
 };
 
 /** LoadBalancer Service + pool: allocation (IPAddress, Service status, pool status), then release. */
-const lbIPAMScenario: Scenario = async ({ ns, id, signal }) => {
+const lbIPAMScenario: Scenario = async (run) => {
+  const { ns, id } = run;
   const pool = uniqueName(`rbac-pool-${id}`);
   await apply([
     {
@@ -237,8 +295,11 @@ const lbIPAMScenario: Scenario = async ({ ns, id, signal }) => {
       },
     },
   ]);
-  await pause(5_000, signal);
+  await step(run, 'the Service given an address', ['service', 'lb', '-n', ns], (o) =>
+    Boolean(o?.status?.loadBalancer?.ingress?.[0]?.ip),
+  );
   await kubectl(['delete', 'service', 'lb', '-n', ns, '--wait=false']);
+  await step(run, 'the Service released and gone', ['service', 'lb', '-n', ns], (o) => o === undefined);
   return undefined;
 };
 
@@ -324,6 +385,7 @@ async function runCase(
   forbidden: RegExp | undefined,
   observeMs: number,
   extraEnv: NodeJS.ProcessEnv = {},
+  verify = false,
 ): Promise<Outcome> {
   const id = nextId++;
   const ns = await createTestNamespace(`rbac-${id}`);
@@ -391,7 +453,7 @@ async function runCase(
           () => undefined,
         )
       : new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), observeMs));
-    const failed = scenario({ proc, ns, id, token, signal: abort.signal }).catch(
+    const failed = scenario({ proc, ns, id, token, signal: abort.signal, verify }).catch(
       (err: Error) => `scenario failed: ${err.message.split('\n')[0]}`,
     );
     // The first of: the Forbidden line, or the scenario's failure (which needs no waiting).
@@ -476,6 +538,8 @@ describe('least privilege, rule by rule', () => {
       lease,
       /forbidden/i,
       CASE_TIMEOUT_MS,
+      {},
+      true,
     );
     expect({ how, forbidden: output.match(/.*forbidden.*/i)?.[0] }).toEqual({
       how: 'passed',
