@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, projectRoot } from '../../lib/controlplane/index.js';
 import {
-  buildRawWrite,
+  buildGoProgram,
+  goWorkqueueRun,
   idleRun,
   rawWriteRun,
   serviceCIDRRun,
@@ -26,7 +27,7 @@ import {
   type ServiceCIDRRun,
 } from './controllers.bench.js';
 import { runInformerBench, type InformerBenchResult } from './informer.bench.js';
-import { runPeerBench } from './peer.bench.js';
+import { runPeerBench, type Sample } from './peer.bench.js';
 import { formatSummary, ratio, summarize, type Summary } from './stats.js';
 import { renderBarChart, type BarGroup } from './svg.js';
 import { runWorkqueueBench, type WorkqueueBenchResult } from './workqueue.bench.js';
@@ -40,7 +41,7 @@ const plan = quick
       idleRuns: 1,
       idleSettleMs: 15_000,
       informerObjects: 3_000,
-      peerObjects: 3_000,
+      peerObjects: 10_000,
     }
   : {
       n: 2_000,
@@ -49,7 +50,7 @@ const plan = quick
       idleRuns: 3,
       idleSettleMs: 30_000,
       informerObjects: 20_000,
-      peerObjects: 10_000,
+      peerObjects: 50_000,
     };
 const EQUAL: Limits = { qps: 20, burst: 30 };
 const RAISED: Limits = { qps: 1000, burst: 2000 };
@@ -153,7 +154,7 @@ for (let r = 0; r < plan.idleRuns; r++)
   }
 
 // The physical limit: the same writes by a bare Go loop, fresh control plane per run.
-const rawBinary = buildRawWrite();
+const rawBinary = buildGoProgram('rawwrite');
 const raw: RawWriteRun[] = [];
 for (let r = 0; r < plan.runsRaised; r++) {
   log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
@@ -168,8 +169,12 @@ const capture = (line: string) => {
   console.log(line);
 };
 const wq = await runWorkqueueBench({ print: capture });
+log('client-go workqueue (Go)');
+const goWq = goWorkqueueRun(buildGoProgram('workqueue'));
+const clientGoBinary = buildGoProgram('informer');
 const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
 let informer: InformerBenchResult[];
+let peer: Partial<Record<string, Sample>>;
 const peerLines: string[] = [];
 const cp = await ControlPlane.start({ dir });
 try {
@@ -178,8 +183,9 @@ try {
     objects: plan.informerObjects,
     print: capture,
   });
-  await runPeerBench({
+  peer = await runPeerBench({
     kubeconfig: cp.kubeconfigPath,
+    clientGoBinary,
     objects: plan.peerObjects,
     print: (l) => {
       peerLines.push(l);
@@ -192,6 +198,22 @@ try {
 }
 
 // 3. Charts and report.
+/** Our scenario beside client-go's of the same shape. */
+const wqPairs = (
+  [
+    ['1 worker', 'add+get+done, 1 worker', '1 worker'],
+    ['1 worker, metrics', 'add+get+done, 1 worker, metrics', '1 worker, metrics'],
+    ['50 workers', 'contention: 4 producers, 50 workers, 1k keys', '4 producers, 50 workers, 1k keys'],
+    [
+      '50 workers, metrics',
+      'contention: 4 producers, 50 workers, 1k keys, metrics',
+      '4 producers, 50 workers, 1k keys, metrics',
+    ],
+  ] as const
+).map(
+  ([label, ours, go]) =>
+    [label, wq.find((r) => r.scenario === ours), goWq.find((r) => r.scenario === go)] as const,
+);
 const root = projectRoot();
 const charts = join(root, 'docs', 'charts');
 mkdirSync(charts, { recursive: true });
@@ -229,21 +251,35 @@ const chartFiles: Record<string, string> = {
     ],
   }),
   'informer.svg': renderBarChart({
-    title: 'Informer: heap per cached ConfigMap',
+    title: `Informer, ${plan.peerObjects.toLocaleString('en-US')} ConfigMaps: heap per cached object`,
     unit: 'bytes per object',
-    groups: informer
-      .filter((r) => Number.isFinite(r.heapBytesPerObject))
-      .map((r) => ({
-        label: r.scenario.slice(0, 34),
-        bars: [{ series: 'ts-kcm informer', value: r.heapBytesPerObject }],
-      })),
+    groups: Object.entries(peer).map(([name, sample]) => ({
+      label: name.replace(/ \(.*\)$/, '').slice(0, 34),
+      bars: [
+        {
+          series: name.includes('ts-kcm') ? name.replace(/^ts-kcm informer /, 'ts-kcm ') : name,
+          value: sample!.heapBytesPerObject,
+        },
+      ],
+    })),
+  }),
+  'informer-sync.svg': renderBarChart({
+    title: `Informer, ${plan.peerObjects.toLocaleString('en-US')} ConfigMaps: time to synced`,
+    unit: 'seconds',
+    groups: Object.entries(peer).map(([name, sample]) => ({
+      label: name.replace(/ \(.*\)$/, '').slice(0, 34),
+      bars: [{ series: name, value: sample!.seconds }],
+    })),
   }),
   'workqueue.svg': renderBarChart({
-    title: 'Work queue throughput',
+    title: 'Work queue: add + get + done',
     unit: 'thousand keys per second',
-    groups: wq.map((r) => ({
-      label: r.scenario.slice(0, 34),
-      bars: [{ series: 'ts-kcm workqueue', value: r.itemsPerSecond / 1000 }],
+    groups: wqPairs.map(([label, ours, go]) => ({
+      label,
+      bars: [
+        { series: 'ts-kcm workqueue', value: (ours?.itemsPerSecond ?? NaN) / 1000 },
+        { series: 'client-go workqueue', value: (go?.itemsPerSecond ?? NaN) / 1000 },
+      ],
     })),
   }),
 };
@@ -351,13 +387,28 @@ const md = [
   '',
   '![Informer heap per object](charts/informer.svg)',
   '',
-  `### Against @kubernetes/client-node's informer (${plan.peerObjects.toLocaleString('en-US')} ConfigMaps, same apiserver)`,
+  `### Against @kubernetes/client-node's informer and client-go's (${plan.peerObjects.toLocaleString('en-US')} ConfigMaps, same apiserver)`,
+  '',
+  'Each contender in a fresh process, alternating order; client-go is test/bench/go/informer (a SharedIndexInformer, heap = Go HeapAlloc after GC).',
+  '',
+  '![Informer time to synced](charts/informer-sync.svg)',
   '',
   '```',
   ...peerLines,
   '```',
   '',
   '## Work queue',
+  '',
+  "Beside client-go v0.35.4's typed rate-limiting queue (test/bench/go/workqueue, 1 s per scenario, a Prometheus metrics provider for the metrics rows; 4 producers over 1,000 keys for 50 workers):",
+  '',
+  '| scenario | ts-kcm keys/s | client-go keys/s | ratio |',
+  '| --- | ---: | ---: | ---: |',
+  ...wqPairs.map(
+    ([label, ours, go]) =>
+      `| ${label} | ${Math.round(ours?.itemsPerSecond ?? NaN).toLocaleString('en-US')} | ${Math.round(go?.itemsPerSecond ?? NaN).toLocaleString('en-US')} | ${ours && go ? (ours.itemsPerSecond / go.itemsPerSecond).toFixed(2) + '×' : 'n/a'} |`,
+  ),
+  '',
+  'All ts-kcm scenarios:',
   '',
   ...workqueueTable(wq),
   '',
@@ -379,7 +430,7 @@ const md = [
   '',
   '## Not measured yet',
   '',
-  'The ResourceClaim workload (pods with claim templates, real kube-scheduler), the 10,000 / 50,000 ConfigMap informer runs beside a client-go informer program, and the client-go workqueue Go benchmark (issue 13) are still to be written.',
+  'The ResourceClaim workload (pods with claim templates, real kube-scheduler) and the informer event throughput for 10,000 updates (issue 13) are still to be written.',
   '',
 ].join('\n');
 writeFileSync(join(root, 'docs', 'benchmarks.md'), md);
