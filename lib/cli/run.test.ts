@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ExitError } from './exit.js';
@@ -47,6 +50,10 @@ describe('ts-kcm run flags', () => {
       leaseName: 'ts-kcm',
       leaseNamespace: 'kube-system',
       metricsBindAddress: ':8080',
+      metricsSecure: false,
+      metricsCertDir: undefined,
+      useServiceAccountCredentials: false,
+      serviceAccountCredentialsNamespace: 'kube-system',
       healthProbeBindAddress: ':8081',
       shutdownTimeoutMs: 30_000,
       minResyncPeriodMs: 12 * 3600_000,
@@ -114,11 +121,34 @@ describe('ts-kcm run flags', () => {
     [['--kube-api-burst=1.5'], 'commander.invalidArgument'],
     [['--log-format=xml'], 'commander.invalidArgument'],
     [['--concurrent-test-syncs=many'], 'commander.invalidArgument'],
+    [['--concurrent-test-syncs=0'], 'commander.invalidArgument'],
+    [['--kube-api-qps=-1'], 'commander.invalidArgument'],
+    [['--shutdown-timeout=-1s'], 'commander.invalidArgument'],
+    [['--min-resync-period=-1h'], 'commander.invalidArgument'],
     [['extra'], 'commander.excessArguments'],
   ])('rejects %j as a usage error', async (argv, code) => {
     const err = await parseError(argv);
     expect(err).toBeInstanceOf(CommanderError);
     expect((err as CommanderError).code).toBe(code);
+  });
+
+  it('takes --metrics-secure and a --metrics-cert-dir that holds tls.crt and tls.key', async () => {
+    expect((await parse(['--metrics-secure'])).metricsSecure).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-certdir-'));
+    try {
+      const missing = await parseError(['--metrics-secure', `--metrics-cert-dir=${dir}`]);
+      expect((missing as ExitError).exitCode).toBe(2);
+      expect((missing as ExitError).message).toBe(
+        `error: --metrics-cert-dir: ${join(dir, 'tls.crt')} not found`,
+      );
+      writeFileSync(join(dir, 'tls.crt'), 'x');
+      writeFileSync(join(dir, 'tls.key'), 'x');
+      expect((await parse(['--metrics-secure', `--metrics-cert-dir=${dir}`])).metricsCertDir).toBe(dir);
+      const plain = await parseError([`--metrics-cert-dir=${dir}`]);
+      expect((plain as ExitError).message).toBe('error: --metrics-cert-dir needs --metrics-secure=true');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects a lease not longer than the renew deadline, and non-Lease locks, with exit 2', async () => {
@@ -135,9 +165,61 @@ describe('ts-kcm run flags', () => {
     expect((await parse(['--leader-elect=false', '--leader-elect-retry-period=9s'])).retryPeriodMs).toBe(
       9_000,
     );
+    const burst = await parseError(['--kube-api-burst=0']);
+    expect((burst as ExitError).message).toBe(
+      'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
+    );
+    expect((await parse(['--kube-api-qps=0', '--kube-api-burst=0'])).kubeApiBurst).toBe(0);
     const lock = await parseError(['--leader-elect-resource-lock=endpoints']);
     expect((lock as ExitError).message).toBe(
       'error: --leader-elect-resource-lock: only "leases" is supported',
     );
+  });
+});
+
+describe('typed controller flags', () => {
+  const typed: ControllerDefinition[] = [
+    {
+      name: 'typed-controller',
+      enabledByDefault: true,
+      flags: [
+        { name: 'typed-default-class', description: 'b', defaultValue: 0, type: 'boolean' },
+        { name: 'typed-hold', description: 'd', defaultValue: 10_000, type: 'duration' },
+      ],
+      rbac: [],
+      create: () => ({ run: async () => {} }),
+    },
+  ];
+  async function parseTyped(argv: string[]): Promise<Record<string, number> | undefined> {
+    let got: Partial<RunOptions> | undefined;
+    const cmd = runCommand(typed, async (opts) => {
+      got = opts;
+      return 0;
+    });
+    cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    await cmd.parseAsync(argv, { from: 'user' });
+    return got?.controllerFlags;
+  }
+
+  it('boolean flags are 1/0 and accept a bare --flag; duration flags are Go durations in ms', async () => {
+    expect(await parseTyped([])).toEqual({ 'typed-default-class': 0, 'typed-hold': 10_000 });
+    expect(await parseTyped(['--typed-default-class', '--typed-hold=1m30s'])).toEqual({
+      'typed-default-class': 1,
+      'typed-hold': 90_000,
+    });
+    expect(await parseTyped(['--typed-default-class=false', '--typed-hold', '500ms'])).toEqual({
+      'typed-default-class': 0,
+      'typed-hold': 500,
+    });
+  });
+
+  it('rejects a bad boolean or duration', async () => {
+    for (const argv of [['--typed-default-class=maybe'], ['--typed-hold=10']]) {
+      const err = await parseTyped(argv).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as CommanderError).code).toBe('commander.invalidArgument');
+    }
   });
 });

@@ -3,15 +3,20 @@
  * defaults (and controller-runtime's for the probe and metrics servers). With no kubeconfig
  * anywhere it brings up the embedded local control plane and runs against that.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  checkKubeConfig,
   createKubeClient,
   findKubeConfigSource,
+  KubeConfig,
   loadKubeConfig,
+  ServiceAccountTokenSource,
+  type KubeClient,
   type RestKubeClient,
 } from '../client/index.js';
-import type { ControllerDefinition } from '../controller/types.js';
+import type { ControllerDefinition, ControllerFlag } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
@@ -27,6 +32,7 @@ import {
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { pluginOption } from './plugins.js';
+import { installCRDs, readCRDs } from '../sdk/testing.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -41,6 +47,20 @@ export interface RunOptions extends ManagerOptions {
   logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
+  /** --use-service-account-credentials: each controller as its own ServiceAccount. */
+  useServiceAccountCredentials?: boolean;
+  /** Where those ServiceAccounts live. Default kube-system (kube-controller-manager's). */
+  serviceAccountCredentialsNamespace?: string;
+}
+
+/** The kubeconfig's cluster (server, CA, proxy) with no user: credentials come from elsewhere. */
+function withoutUser(kc: KubeConfig): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster)
+    throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+  const bare = new KubeConfig();
+  bare.loadFromClusterAndUser(cluster, { name: 'service-account' });
+  return bare;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -91,8 +111,18 @@ export async function runManager(
       kubeconfig = started.cp.kubeconfigPath;
       if (signal.aborted) return 0;
     }
+    let kc: KubeConfig;
+    try {
+      kc = loadKubeConfig({ kubeconfig });
+      checkKubeConfig(kc);
+    } catch (err) {
+      // A credential that cannot work is a usage error, as an unknown flag is: say what, exit 2.
+      const where = kubeconfig ?? findKubeConfigSource({})?.kind ?? 'kubeconfig';
+      logger.error('unusable kubeconfig', { kubeconfig: where, err: errorMessage(err) });
+      process.stderr.write(`error: kubeconfig ${where}: ${errorMessage(err)}\n`);
+      return EXIT_USAGE;
+    }
     const registry = newRegistry({ processMetrics: true });
-    const kc = loadKubeConfig({ kubeconfig });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
     const client = createKubeClient(kc, clientOptions);
     // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
@@ -101,7 +131,53 @@ export async function runManager(
       userAgent: 'ts-kcm/leader-election',
     });
     clients.push(client, leaderElectionClient);
-    const manager = new Manager(opts, { client, leaderElectionClient, definitions, logger, registry });
+    if (embedded || kubeconfig !== opts.kubeconfig) {
+      // Our own local control plane: give it the CRDs the enabled controllers need.
+      const crdFiles = resolveControllers(definitions, opts.controllers).flatMap((d) => d.crds ?? []);
+      if (crdFiles.length > 0) {
+        await installCRDs(client, readCRDs(crdFiles), 'ts-kcm');
+        logger.info('installed CRDs into the embedded control plane', { files: crdFiles.length });
+      }
+    }
+    let controllerClient: ((controller: string) => KubeClient) | undefined;
+    if (opts.useServiceAccountCredentials) {
+      // As kube-controller-manager: each controller is its own ServiceAccount, in the
+      // namespace given, with a token from TokenRequest that the manager's client mints.
+      const namespace = opts.serviceAccountCredentialsNamespace ?? 'kube-system';
+      const anonymous = withoutUser(kc);
+      const byController = new Map<string, KubeClient>();
+      controllerClient = (controller) => {
+        let c = byController.get(controller);
+        if (!c) {
+          const tokenSource = new ServiceAccountTokenSource({
+            client,
+            namespace,
+            name: controller,
+            createIfMissing: true,
+          });
+          const rc = createKubeClient(anonymous, {
+            ...clientOptions,
+            userAgent: `ts-kcm/${controller}`,
+            tokenSource,
+          });
+          clients.push(rc);
+          byController.set(controller, (c = rc));
+          logger.info('controller uses its own service account credentials', {
+            controller,
+            user: tokenSource.username,
+          });
+        }
+        return c;
+      };
+    }
+    const manager = new Manager(opts, {
+      client,
+      leaderElectionClient,
+      controllerClient,
+      definitions,
+      logger,
+      registry,
+    });
     return await manager.run(signal);
   } catch (err) {
     logger.error('controller manager failed', { err: errorMessage(err) });
@@ -166,6 +242,12 @@ function duration(value: string): number {
   }
 }
 
+function nonNegativeDuration(value: string): number {
+  const ms = duration(value);
+  if (ms < 0) throw new InvalidArgumentError('must not be negative');
+  return ms;
+}
+
 function positiveDuration(value: string): number {
   const ms = duration(value);
   if (ms <= 0) throw new InvalidArgumentError('must be greater than zero');
@@ -200,6 +282,12 @@ function integer(value: string): number {
   return n;
 }
 
+function atLeastOne(value: string): number {
+  const n = integer(value);
+  if (n < 1) throw new InvalidArgumentError('must be at least 1');
+  return n;
+}
+
 interface ParsedFlags {
   kubeconfig?: string;
   controllers: string;
@@ -213,6 +301,10 @@ interface ParsedFlags {
   leaderElectResourceNamespace: string;
   leaderElectResourceLock: string;
   metricsBindAddress: string;
+  metricsSecure: boolean;
+  metricsCertDir?: string;
+  useServiceAccountCredentials: boolean;
+  serviceAccountCredentialsNamespace: string;
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
@@ -221,6 +313,26 @@ interface ParsedFlags {
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
   plugin?: string[];
   [controllerFlag: string]: unknown;
+}
+
+/** A controller's flag as a commander option; every type parses to a number (see ControllerFlag). */
+function controllerFlagOption(f: ControllerFlag, controller: string): Option {
+  const description = `${f.description} (${controller})`;
+  switch (f.type ?? 'number') {
+    case 'boolean':
+      return new Option(`--${f.name} [bool]`, description)
+        .argParser((v: string | boolean) => (bool(v) ? 1 : 0))
+        .default(f.defaultValue, String(f.defaultValue !== 0));
+    case 'duration':
+      return new Option(`--${f.name} <duration>`, description)
+        .argParser(duration)
+        .default(f.defaultValue, formatDuration(f.defaultValue));
+    default:
+      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
+      return new Option(`--${f.name} <n>`, description)
+        .argParser(/^concurrent-/.test(f.name) ? atLeastOne : integer)
+        .default(f.defaultValue);
+  }
 }
 
 /** commander's camelCase attribute for a dashed flag name. */
@@ -235,12 +347,35 @@ export function runOptionsFromFlags(
 ): Partial<RunOptions> {
   const controllerFlags: Record<string, number> = {};
   for (const def of definitions) {
-    for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
+    for (const f of def.flags) {
+      const v = flags[attributeOf(f.name)];
+      controllerFlags[f.name] = v === true ? 1 : (v as number); // a bare boolean --flag
+    }
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
   }
+  if (flags.metricsCertDir !== undefined) {
+    if (!flags.metricsSecure) {
+      throw new ExitError(EXIT_USAGE, 'error: --metrics-cert-dir needs --metrics-secure=true');
+    }
+    for (const f of ['tls.crt', 'tls.key']) {
+      if (!existsSync(join(flags.metricsCertDir, f))) {
+        throw new ExitError(
+          EXIT_USAGE,
+          `error: --metrics-cert-dir: ${join(flags.metricsCertDir, f)} not found`,
+        );
+      }
+    }
+  }
   const d = DEFAULT_RUN_OPTIONS;
+  if (flags.kubeApiQps > 0 && flags.kubeApiBurst < 1) {
+    // client-go refuses this pair too: a token bucket of size 0 would never let a request out.
+    throw new ExitError(
+      EXIT_USAGE,
+      'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
+    );
+  }
   if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
     throw new ExitError(
       EXIT_USAGE,
@@ -268,6 +403,10 @@ export function runOptionsFromFlags(
     leaseName: flags.leaderElectResourceName,
     leaseNamespace: flags.leaderElectResourceNamespace,
     metricsBindAddress: flags.metricsBindAddress,
+    metricsSecure: flags.metricsSecure,
+    metricsCertDir: flags.metricsCertDir,
+    useServiceAccountCredentials: flags.useServiceAccountCredentials,
+    serviceAccountCredentialsNamespace: flags.serviceAccountCredentialsNamespace,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
@@ -340,6 +479,31 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       "address for /metrics: host:port, ':port' for all interfaces, '0' to disable",
       d.metricsBindAddress,
     )
+    .addOption(
+      new Option(
+        '--metrics-secure [bool]',
+        'serve /metrics over HTTPS; each scrape needs a bearer token that a TokenReview authenticates and a SubjectAccessReview allows (get /metrics)',
+      )
+        .argParser(bool)
+        .default(false),
+    )
+    .option(
+      '--metrics-cert-dir <dir>',
+      'directory with tls.crt and tls.key for --metrics-secure; default a self-signed certificate',
+    )
+    .addOption(
+      new Option(
+        '--use-service-account-credentials [bool]',
+        "run each controller as its own ServiceAccount (named as the controller; token from TokenRequest, renewed before expiry), as kube-controller-manager's flag",
+      )
+        .argParser(bool)
+        .default(false),
+    )
+    .option(
+      '--service-account-credentials-namespace <ns>',
+      "namespace of the controllers' ServiceAccounts for --use-service-account-credentials",
+      'kube-system',
+    )
     .option(
       '--health-probe-bind-address <addr>',
       "address for /healthz and /readyz: host:port, ':port' for all interfaces, '0' to disable",
@@ -350,7 +514,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         '--shutdown-timeout <duration>',
         'how long in-flight reconciles may run after SIGTERM/SIGINT',
       )
-        .argParser(duration)
+        .argParser(nonNegativeDuration)
         .default(d.shutdownTimeoutMs, formatDuration(d.shutdownTimeoutMs)),
     )
     .addOption(
@@ -358,7 +522,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         '--min-resync-period <duration>',
         'informers re-deliver their cache to handlers every min-resync-period × [1, 2)',
       )
-        .argParser(duration)
+        .argParser(nonNegativeDuration)
         .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
     )
     .option(
@@ -373,9 +537,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       ),
     );
   for (const def of definitions) {
-    for (const f of def.flags) {
-      cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, integer, f.defaultValue);
-    }
+    for (const f of def.flags) cmd.addOption(controllerFlagOption(f, def.name));
   }
   cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
     const options = runOptionsFromFlags(flags, definitions);

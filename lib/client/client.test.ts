@@ -178,6 +178,36 @@ describe('RestKubeClient requests', () => {
     expect(seen).toEqual([]);
   });
 
+  it('honours `signal` on every verb: an aborted request is not sent, one in flight is cancelled', async () => {
+    const held: http.ServerResponse[] = [];
+    handler = (_req, res) => void held.push(res); // never answers
+    const cms = client().resource(Resources.configmaps);
+    const obj = { metadata: { name: 'a', namespace: 'ns' } };
+    const calls = (signal: AbortSignal) => [
+      cms.get('a', 'ns', { signal }),
+      cms.list({ namespace: 'ns', signal }),
+      cms.create(obj, { signal }),
+      cms.update(obj, { signal }),
+      cms.patch('a', {}, { type: 'merge', namespace: 'ns', signal }),
+      cms.delete('a', { namespace: 'ns', signal }),
+    ];
+    const gone = new Error('lease lost');
+    for (const p of calls(AbortSignal.abort(gone))) await expect(p).rejects.toBe(gone);
+    expect(seen).toEqual([]);
+    const ac = new AbortController();
+    const inFlight = calls(ac.signal).map((p) =>
+      p.then(
+        () => 'answered',
+        (err: unknown) => err,
+      ),
+    );
+    while (seen.length < 6) await new Promise((r) => setTimeout(r, 5));
+    ac.abort(gone);
+    expect(await Promise.all(inFlight)).toEqual(Array(6).fill(gone));
+    for (const res of held) res.destroy();
+    handler = (_req, res) => res.end('{}');
+  });
+
   it('maps error responses to ApiError', async () => {
     handler = (req, res) => {
       if (req.url.includes('missing'))
@@ -278,6 +308,43 @@ describe('RestKubeClient requests', () => {
     client({ registry });
     expect(() => client({ registry })).not.toThrow();
   });
+
+  it('fails a request whose socket goes silent (half-open) after requestIdleTimeoutMs, then works on a fresh socket', async () => {
+    let silent = true;
+    handler = (_req, res) => {
+      if (!silent) json(res, 200, { metadata: {}, items: [] });
+      // else: swallow the request, as a stalled link does — no answer, no FIN, no RST
+    };
+    const c = client({ requestIdleTimeoutMs: 300, requestTimeoutMs: 60_000 });
+    const err = await c
+      .resource(Resources.nodes)
+      .list()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/no byte from the apiserver for 300 ms/);
+    silent = false;
+    await expect(c.resource(Resources.nodes).list()).resolves.toEqual({ metadata: {}, items: [] });
+  }, 10_000);
+
+  it('closes a pooled socket idle for idleSocketTimeoutMs, so no request is sent on a long-idle link', async () => {
+    const keepAlive = server.keepAliveTimeout;
+    server.keepAliveTimeout = 60_000; // the server would keep it: the client must close it
+    const closed: string[] = [];
+    const onConnection = (socket: import('node:net').Socket) =>
+      socket.on('close', () => closed.push(String(socket.remotePort)));
+    server.on('connection', onConnection);
+    try {
+      handler = (_req, res) => json(res, 200, { metadata: {}, items: [] });
+      const c = client({ idleSocketTimeoutMs: 200 });
+      await c.resource(Resources.nodes).list();
+      const deadline = Date.now() + 5_000;
+      while (closed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(closed.length).toBe(1);
+    } finally {
+      server.off('connection', onConnection);
+      server.keepAliveTimeout = keepAlive;
+    }
+  }, 10_000);
 
   it('wraps connection failures in NetworkError', async () => {
     const kc = new KubeConfig();

@@ -12,7 +12,12 @@ export interface ReconcileResult {
 }
 
 export interface Reconciler {
-  reconcile(key: string): Promise<ReconcileResult | void>;
+  /**
+   * `signal` aborts when the Lease is lost or the shutdown budget (--shutdown-timeout) is
+   * spent: pass it to every client call, so the request is cancelled and nothing is written
+   * after that.
+   */
+  reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult | void>;
 }
 
 /** An RBAC PolicyRule, as the manifests need it. */
@@ -22,11 +27,16 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-/** A controller-specific numeric flag, e.g. --concurrent-service-cidr-syncs. */
+/**
+ * A controller-specific flag, e.g. --concurrent-service-cidr-syncs. Its value is always a
+ * number in `flags`: a count for `number` (the default), 1 or 0 for `boolean`
+ * (`--foo`, `--foo=true|false`), milliseconds for `duration` (a Go duration: `10s`, `1m30s`).
+ */
 export interface ControllerFlag {
   name: string; // without dashes
   description: string;
   defaultValue: number;
+  type?: 'number' | 'boolean' | 'duration';
 }
 
 /** Everything the manager hands a controller when it builds it. */
@@ -44,8 +54,12 @@ export interface ControllerContext {
 
 /** A running controller. */
 export interface Runnable {
-  /** Start workers; resolves after `signal` aborts and in-flight work finished (or the drain timeout hit). */
-  run(signal: AbortSignal): Promise<void>;
+  /**
+   * Start workers. When `stop` aborts: take no new work, and resolve once in-flight work has
+   * finished. `cancel` aborts in-flight work (lost Lease, shutdown budget spent): it is the
+   * signal reconciles get.
+   */
+  run(stop: AbortSignal, cancel?: AbortSignal): Promise<void>;
 }
 
 /** A controller plug-in: registered once, built by the manager when enabled. */
@@ -58,5 +72,10 @@ export interface ControllerDefinition {
   flags: ControllerFlag[];
   /** The RBAC rules this controller needs, and nothing more. manifests/ is generated from these. */
   rbac: PolicyRule[];
+  /**
+   * CRD YAML files (absolute paths) of custom resources it needs. `ts-kcm run` installs them
+   * into the embedded control plane it starts; on a cluster of yours, apply them yourself.
+   */
+  crds?: string[];
   create(ctx: ControllerContext): Runnable;
 }

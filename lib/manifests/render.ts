@@ -5,7 +5,7 @@
 import { dump } from 'js-yaml';
 import type { ControllerDefinition } from '../controller/index.js';
 import { resolveControllers } from '../manager/index.js';
-import { rbacObjects } from './rbac.js';
+import { perControllerRbacObjects, rbacObjects, readRules } from './rbac.js';
 import { DEFAULT_MANIFEST_OPTIONS, type KubeManifest, type ManifestOptions } from './types.js';
 import {
   deploymentObject,
@@ -41,10 +41,15 @@ function grouped(input: RenderInput, o: ManifestOptions): Grouped {
   const enabled = resolveControllers(input.definitions, o.controllers);
   return {
     namespace: [namespaceObject(o)],
-    rbac: rbacObjects(
-      enabled.flatMap((d) => d.rbac),
-      o,
-    ),
+    rbac: o.useServiceAccountCredentials
+      ? [
+          ...rbacObjects(readRules(enabled.flatMap((d) => d.rbac)), o),
+          ...perControllerRbacObjects(enabled, o),
+        ]
+      : rbacObjects(
+          enabled.flatMap((d) => d.rbac),
+          o,
+        ),
     deployment: [deploymentObject(o)],
     service: [metricsServiceObject(o)],
     pdb: [podDisruptionBudgetObject(o)],
@@ -71,10 +76,10 @@ export function toYaml(objects: object[]): string {
 }
 
 /**
- * The kind overlay's arguments beyond the base's. Empty until service-lb-ipam-controller
- * lands; it will add `--lb-ipam-default-class=true` here (an unknown flag would exit 2).
+ * The kind overlay's arguments beyond the base's: on kind nothing else serves LoadBalancer
+ * Services, so service-lb-ipam-controller also takes those without a loadBalancerClass.
  */
-export const KIND_EXTRA_ARGS: string[] = [];
+export const KIND_EXTRA_ARGS: string[] = ['--lb-ipam-default-class=true'];
 /** The tag `scripts/kind-up.sh` builds and loads; `Never` pull so a missing load fails loudly. */
 export const KIND_IMAGE_TAG = 'dev';
 

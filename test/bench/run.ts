@@ -10,7 +10,7 @@
  * Bounded: fixed object counts and run counts; --quick uses fewer of both. Run with
  * --expose-gc so heap figures are measured after a full collection.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, projectRoot } from '../../lib/controlplane/index.js';
@@ -27,6 +27,7 @@ import {
   type ServiceCIDRRun,
 } from './controllers.bench.js';
 import { runInformerBench, type InformerBenchResult } from './informer.bench.js';
+import { runLBIPAMBench } from './lbipam.bench.js';
 import { runPeerBench, type Sample } from './peer.bench.js';
 import { formatSummary, ratio, summarize, type Summary } from './stats.js';
 import { renderBarChart, type BarGroup } from './svg.js';
@@ -192,6 +193,7 @@ try {
       console.log(l);
     },
   });
+  await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
 } finally {
   await cp.stop({ removeData: true });
   rmSync(dir, { recursive: true, force: true });
@@ -433,5 +435,10 @@ const md = [
   'The ResourceClaim workload (pods with claim templates, real kube-scheduler) and the informer event throughput for 10,000 updates (issue 13) are still to be written.',
   '',
 ].join('\n');
-writeFileSync(join(root, 'docs', 'benchmarks.md'), md);
+// Hand-written notes below the marker (findings, other controllers' figures) survive a rerun.
+const MARKER = '<!-- Generated above by npm run bench; notes below this line are kept as they are. -->';
+const reportPath = join(root, 'docs', 'benchmarks.md');
+const previous = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '';
+const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER) + MARKER.length) : '\n';
+writeFileSync(reportPath, md + MARKER + notes);
 log('wrote docs/benchmarks.md and docs/charts/*.svg');
