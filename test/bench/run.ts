@@ -17,6 +17,7 @@ import { ControlPlane, projectRoot } from '../../lib/controlplane/index.js';
 import {
   buildGoProgram,
   goWorkqueueRun,
+  type GoWorkqueueResult,
   idleRun,
   rawWriteRun,
   serviceCIDRRun,
@@ -144,60 +145,88 @@ function informerTable(rows: InformerBenchResult[]): string[] {
 const started = new Date();
 log(`node ${process.version}; ${quick ? 'quick' : 'full'} mode: ${JSON.stringify(plan)}`);
 
-// 1. ServiceCIDR and idle, one fresh control plane per run.
-const equal = await serviceCIDRSeries(EQUAL, plan.runsEqual);
-const raised = await serviceCIDRSeries(RAISED, plan.runsRaised);
-const idle: IdleRun[] = [];
-for (let r = 0; r < plan.idleRuns; r++)
-  for (const who of CONTENDERS) {
-    log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
-    idle.push(await idleRun(who, plan.idleSettleMs));
+interface Results {
+  equal: ServiceCIDRRun[];
+  raised: ServiceCIDRRun[];
+  idle: IdleRun[];
+  raw: RawWriteRun[];
+  wq: WorkqueueBenchResult[];
+  goWq: GoWorkqueueResult[];
+  informer: InformerBenchResult[];
+  peer: Partial<Record<string, Sample>>;
+  peerLines: string[];
+}
+
+async function measureAll(): Promise<Results> {
+  // 1. ServiceCIDR and idle, one fresh control plane per run.
+  const equal = await serviceCIDRSeries(EQUAL, plan.runsEqual);
+  const raised = await serviceCIDRSeries(RAISED, plan.runsRaised);
+  const idle: IdleRun[] = [];
+  for (let r = 0; r < plan.idleRuns; r++)
+    for (const who of CONTENDERS) {
+      log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
+      idle.push(await idleRun(who, plan.idleSettleMs));
+    }
+
+  // The physical limit: the same writes by a bare Go loop, fresh control plane per run.
+  const rawBinary = buildGoProgram('rawwrite');
+  const raw: RawWriteRun[] = [];
+  for (let r = 0; r < plan.runsRaised; r++) {
+    log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
+    raw.push(await rawWriteRun(rawBinary, plan.n));
+    log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
   }
 
-// The physical limit: the same writes by a bare Go loop, fresh control plane per run.
-const rawBinary = buildGoProgram('rawwrite');
-const raw: RawWriteRun[] = [];
-for (let r = 0; r < plan.runsRaised; r++) {
-  log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
-  raw.push(await rawWriteRun(rawBinary, plan.n));
-  log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
+  // 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
+  const printed: string[] = [];
+  const capture = (line: string) => {
+    printed.push(line);
+    console.log(line);
+  };
+  const wq = await runWorkqueueBench({ print: capture });
+  log('client-go workqueue (Go)');
+  const goWq = goWorkqueueRun(buildGoProgram('workqueue'));
+  const clientGoBinary = buildGoProgram('informer');
+  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
+  let informer: InformerBenchResult[];
+  let peer: Partial<Record<string, Sample>>;
+  const peerLines: string[] = [];
+  const cp = await ControlPlane.start({ dir });
+  try {
+    informer = await runInformerBench({
+      kubeconfig: cp.kubeconfigPath,
+      objects: plan.informerObjects,
+      print: capture,
+    });
+    peer = await runPeerBench({
+      kubeconfig: cp.kubeconfigPath,
+      clientGoBinary,
+      objects: plan.peerObjects,
+      print: (l) => {
+        peerLines.push(l);
+        console.log(l);
+      },
+    });
+    await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
+  } finally {
+    await cp.stop({ removeData: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { equal, raised, idle, raw, wq, goWq, informer, peer, peerLines };
 }
 
-// 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
-const printed: string[] = [];
-const capture = (line: string) => {
-  printed.push(line);
-  console.log(line);
-};
-const wq = await runWorkqueueBench({ print: capture });
-log('client-go workqueue (Go)');
-const goWq = goWorkqueueRun(buildGoProgram('workqueue'));
-const clientGoBinary = buildGoProgram('informer');
-const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
-let informer: InformerBenchResult[];
-let peer: Partial<Record<string, Sample>>;
-const peerLines: string[] = [];
-const cp = await ControlPlane.start({ dir });
-try {
-  informer = await runInformerBench({
-    kubeconfig: cp.kubeconfigPath,
-    objects: plan.informerObjects,
-    print: capture,
-  });
-  peer = await runPeerBench({
-    kubeconfig: cp.kubeconfigPath,
-    clientGoBinary,
-    objects: plan.peerObjects,
-    print: (l) => {
-      peerLines.push(l);
-      console.log(l);
-    },
-  });
-  await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
-} finally {
-  await cp.stop({ removeData: true });
-  rmSync(dir, { recursive: true, force: true });
+// `--render FILE` re-renders the report from a results file a run left behind, measuring nothing.
+const renderFrom = process.argv.indexOf('--render');
+const resultsFile = join(tmpdir(), 'ts-kcm-bench-results.json');
+let results: Results;
+if (renderFrom > 0) {
+  results = JSON.parse(readFileSync(process.argv[renderFrom + 1]!, 'utf8')) as Results;
+} else {
+  results = await measureAll();
+  writeFileSync(resultsFile, JSON.stringify(results));
+  log(`raw results in ${resultsFile}`);
 }
+const { equal, raised, idle, raw, wq, goWq, informer, peer, peerLines } = results;
 
 // 3. Charts and report.
 /** Our scenario beside client-go's of the same shape. */
@@ -440,5 +469,9 @@ const MARKER = '<!-- Generated above by npm run bench; notes below this line are
 const reportPath = join(root, 'docs', 'benchmarks.md');
 const previous = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '';
 const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER) + MARKER.length) : '\n';
-writeFileSync(reportPath, md + MARKER + notes);
+// Formatted as `npm run format` would (prettier is a devDependency; skip it if absent).
+const prettier = await import('prettier').catch(() => undefined);
+const text = md + MARKER + notes;
+const config = prettier ? await prettier.resolveConfig(reportPath) : null;
+writeFileSync(reportPath, prettier ? await prettier.format(text, { ...config, parser: 'markdown' }) : text);
 log('wrote docs/benchmarks.md and docs/charts/*.svg');
