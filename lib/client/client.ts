@@ -8,7 +8,7 @@ import type { KubeList, KubeObject } from '../api/index.js';
 import type { Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Registry } from '../metrics/index.js';
-import { Connection } from './connection.js';
+import { Connection, type TokenSource } from './connection.js';
 import { NetworkError, WatchDecodeError } from './errors.js';
 import { LineSplitter } from './lines.js';
 import { newClientMetrics } from './metrics.js';
@@ -53,6 +53,8 @@ export interface KubeClientOptions {
   fieldManager?: string;
   /** Extra headers on every request, e.g. { 'Impersonate-User': 'jane' }. */
   headers?: Record<string, string>;
+  /** A bearer token that replaces the kubeconfig user's credentials (see ServiceAccountTokenSource). */
+  tokenSource?: TokenSource;
   clock?: Clock;
   /** Retries after 429 / Retry-After. Default 10 (client-go). */
   maxRetries?: number;
@@ -68,7 +70,12 @@ export class RestKubeClient implements KubeClient {
 
   constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
-    this.conn = new Connection(kc, { clock: opts.clock, userAgent, headers: opts.headers });
+    this.conn = new Connection(kc, {
+      clock: opts.clock,
+      userAgent,
+      headers: opts.headers,
+      tokenSource: opts.tokenSource,
+    });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {
       throttle: this.throttle,

@@ -25,11 +25,21 @@ const tokenFileTTLms = 60_000;
 /** client-go dials with 30 s TCP keep-alive: half-open connections surface instead of hanging. */
 const tcpKeepAliveMs = 30_000;
 
+/** A bearer token that changes over time (e.g. a ServiceAccount's, from TokenRequest). */
+export interface TokenSource {
+  /** The current token; called for every request, so cache inside. */
+  token(): Promise<string>;
+  /** After a 401: the next token() must not answer with the same token. */
+  invalidate(): void;
+}
+
 export interface ConnectionOptions {
   clock?: Clock;
   userAgent?: string;
   /** Extra headers on every request (e.g. Impersonate-User). */
   headers?: Record<string, string>;
+  /** Overrides the kubeconfig user's credentials with this bearer token. */
+  tokenSource?: TokenSource;
 }
 
 export class Connection {
@@ -45,6 +55,7 @@ export class Connection {
   private token?: { value: string; readAt: number };
   private readonly exec?: ExecCredentialSource;
   private lastExec?: ExecCredential;
+  private readonly tokenSource?: TokenSource;
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
@@ -69,6 +80,7 @@ export class Connection {
     this.tokenFile = tokenFileOf(kc);
     this.extraHeaders = opts.headers ?? {};
     this.userAgent = opts.userAgent ?? 'ts-kcm';
+    this.tokenSource = opts.tokenSource;
   }
 
   get secure(): boolean {
@@ -97,6 +109,7 @@ export class Connection {
         opts.key = cred.key;
       }
     }
+    if (this.tokenSource) headers.Authorization = `Bearer ${await this.tokenSource.token()}`;
     headers['User-Agent'] = this.userAgent;
     Object.assign(headers, this.extraHeaders);
     // Cert files are read again for every request (and exec plugins may hand out a new
@@ -111,6 +124,10 @@ export class Connection {
    * when that may help (a token-file user), so the caller retries once.
    */
   invalidate(): boolean {
+    if (this.tokenSource) {
+      this.tokenSource.invalidate();
+      return true;
+    }
     if (this.exec) {
       this.exec.invalidate(this.lastExec);
       return true;

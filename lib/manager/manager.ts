@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { fencedClient } from '../client/fence.js';
 import type { KubeClient } from '../client/types.js';
@@ -16,7 +19,9 @@ import { parseBindAddress } from './address.js';
 import { resolveControllers } from './controllers.js';
 import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
-import { HttpEndpoint } from './server.js';
+import { HttpEndpoint, type TlsMaterial } from './server.js';
+import { DelegatedAuth } from './delegated-auth.js';
+import { issueCertificate } from '../pki/x509.js';
 
 /** The manager's knobs; every default is kube-controller-manager's (or controller-runtime's for the servers). */
 export interface ManagerOptions {
@@ -30,6 +35,14 @@ export interface ManagerOptions {
   leaseNamespace: string;
   /** "host:port", ":port" or "0" (off). */
   metricsBindAddress: string;
+  /**
+   * Serve /metrics over HTTPS, authenticating each scrape with a TokenReview and authorizing
+   * it with a SubjectAccessReview (get on the non-resource path /metrics), as
+   * kube-controller-manager's secure port does. Off by default (plain HTTP for local use).
+   */
+  metricsSecure?: boolean;
+  /** tls.crt and tls.key for the secure metrics endpoint; absent: a self-signed certificate. */
+  metricsCertDir?: string;
   healthProbeBindAddress: string;
   /** How long in-flight reconciles may take to finish after SIGTERM. */
   shutdownTimeoutMs: number;
@@ -61,6 +74,11 @@ export interface ManagerDeps {
    * deadline. Default: `client`.
    */
   leaderElectionClient?: KubeClient;
+  /**
+   * Each controller's own client (--use-service-account-credentials: its ServiceAccount's
+   * token), for its reads and writes. Informers and events keep `client`. Default: `client`.
+   */
+  controllerClient?: (controller: string) => KubeClient;
   definitions: ControllerDefinition[];
   logger: Logger;
   /** Default: a fresh registry with process metrics. Pass the one the client records into. */
@@ -285,7 +303,8 @@ export class Manager {
     const flags: Record<string, number> = {};
     for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
     return {
-      client: this.fencedClient,
+      // Fenced: once the Lease is lost or the shutdown budget is spent, nothing it writes leaves.
+      client: fencedClient(this.deps.controllerClient?.(def.name) ?? this.deps.client, this.fence.signal),
       informers,
       eventRecorder: (component) => this.recorderFor(component),
       logger: this.logger.child({ controller: def.name }),
@@ -335,16 +354,34 @@ export class Manager {
     const servers: HttpEndpoint[] = [];
     const metricsBind = parseBindAddress(this.opts.metricsBindAddress);
     if (metricsBind) {
-      const s = new HttpEndpoint(async (req, res) => {
-        if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return false;
-        const body = await this.registry.metrics();
-        res.writeHead(200, { 'Content-Type': this.registry.contentType });
-        res.end(body);
-        return true;
-      });
+      const auth = this.opts.metricsSecure
+        ? new DelegatedAuth(this.deps.client, { clock: this.clock })
+        : undefined;
+      const s = new HttpEndpoint(
+        async (req, res) => {
+          const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+          if (path !== '/metrics') return false;
+          if (auth) {
+            const decision = await auth.check(req, path);
+            if (!decision.allowed) {
+              res.writeHead(decision.status, { 'Content-Type': 'text/plain; charset=utf-8' });
+              res.end(`${decision.message}\n`);
+              return true;
+            }
+          }
+          const body = await this.registry.metrics();
+          res.writeHead(200, { 'Content-Type': this.registry.contentType });
+          res.end(body);
+          return true;
+        },
+        this.opts.metricsSecure ? this.metricsTls() : undefined,
+      );
       this.metricsAddress = await s.listen(metricsBind);
       servers.push(s);
-      this.logger.info('serving metrics', { address: this.metricsAddress });
+      this.logger.info('serving metrics', {
+        address: this.metricsAddress,
+        scheme: this.opts.metricsSecure ? 'https' : 'http',
+      });
     }
     const healthBind = parseBindAddress(this.opts.healthProbeBindAddress);
     if (healthBind) {
@@ -360,6 +397,29 @@ export class Manager {
       this.logger.info('serving health probes', { address: this.healthAddress });
     }
     return servers;
+  }
+
+  /** The secure metrics endpoint's certificate: from --metrics-cert-dir, else self-signed. */
+  private metricsTls(): TlsMaterial {
+    const dir = this.opts.metricsCertDir;
+    if (dir) {
+      return {
+        cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
+        key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+      };
+    }
+    const now = this.clock.now();
+    const self = issueCertificate({
+      subject: { commonName: `${hostname()}-metrics` },
+      isCA: false,
+      usage: 'server',
+      dnsNames: ['localhost', hostname()],
+      ipAddresses: ['127.0.0.1', '::1'],
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(now + 365 * 86_400_000),
+    });
+    this.logger.info('no --metrics-cert-dir: serving metrics with a self-signed certificate');
+    return { cert: self.certPem, key: self.keyPem };
   }
 
   private healthChecks(): HealthChecks {

@@ -5,7 +5,7 @@
 import { dumpYaml } from '@kubernetes/client-node';
 import type { ControllerDefinition } from '../controller/index.js';
 import { resolveControllers } from '../manager/index.js';
-import { rbacObjects } from './rbac.js';
+import { perControllerRbacObjects, rbacObjects, readRules } from './rbac.js';
 import { DEFAULT_MANIFEST_OPTIONS, type KubeManifest, type ManifestOptions } from './types.js';
 import {
   deploymentObject,
@@ -41,10 +41,15 @@ function grouped(input: RenderInput, o: ManifestOptions): Grouped {
   const enabled = resolveControllers(input.definitions, o.controllers);
   return {
     namespace: [namespaceObject(o)],
-    rbac: rbacObjects(
-      enabled.flatMap((d) => d.rbac),
-      o,
-    ),
+    rbac: o.useServiceAccountCredentials
+      ? [
+          ...rbacObjects(readRules(enabled.flatMap((d) => d.rbac)), o),
+          ...perControllerRbacObjects(enabled, o),
+        ]
+      : rbacObjects(
+          enabled.flatMap((d) => d.rbac),
+          o,
+        ),
     deployment: [deploymentObject(o)],
     service: [metricsServiceObject(o)],
     pdb: [podDisruptionBudgetObject(o)],
