@@ -395,7 +395,7 @@ export function reconcileContext<T extends KubeObject>(
           force: true,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },
@@ -415,7 +415,7 @@ export function reconcileContext<T extends KubeObject>(
         fieldManager: spec.name,
         ...(ns(obj) ? { namespace: ns(obj) } : {}),
         signal: base.signal,
-      } as Parameters<typeof rc.patch>[2]);
+      });
       return true;
     },
     async removeFinalizer(obj, finalizer) {
@@ -432,7 +432,7 @@ export function reconcileContext<T extends KubeObject>(
           fieldManager: spec.name,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },
