@@ -60,6 +60,10 @@ export interface KubeClientOptions {
   maxRetries?: number;
   /** Deadline for a non-watch request. Default 60 s. */
   requestTimeoutMs?: number;
+  /** A non-watch request whose socket is silent this long fails (half-open). Default 30 s. */
+  requestIdleTimeoutMs?: number;
+  /** Pooled sockets idle this long are closed. Default 15 s. */
+  idleSocketTimeoutMs?: number;
 }
 
 export class RestKubeClient implements KubeClient {
@@ -75,6 +79,8 @@ export class RestKubeClient implements KubeClient {
       userAgent,
       headers: opts.headers,
       tokenSource: opts.tokenSource,
+      logger: opts.logger,
+      idleSocketTimeoutMs: opts.idleSocketTimeoutMs,
     });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {
@@ -84,6 +90,7 @@ export class RestKubeClient implements KubeClient {
       logger: opts.logger ?? nopLogger(),
       maxRetries: opts.maxRetries,
       requestTimeoutMs: opts.requestTimeoutMs,
+      requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
     });
     this.fieldManager = opts.fieldManager ?? userAgent.split('/')[0];
   }

@@ -26,6 +26,7 @@ export {
 } from './config.js';
 export type { KubeConfigSource } from './config.js';
 export { fencedClient } from './fence.js';
+export { checkKubeConfig, KubeConfigError } from './preflight.js';
 export { retryOnConflict, retryOnError, defaultRetry, defaultBackoff } from './retry.js';
 export type { Backoff, RetryOptions } from './retry.js';
 export { mergePatch, strategicMergePatch, jsonPatch, applyPatch } from './patch.js';

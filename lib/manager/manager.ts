@@ -303,8 +303,10 @@ export class Manager {
     const flags: Record<string, number> = {};
     for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
     return {
-      // Fenced: once the Lease is lost or the shutdown budget is spent, nothing it writes leaves.
-      client: fencedClient(this.deps.controllerClient?.(def.name) ?? this.deps.client, this.fence.signal),
+      // A controller's own client (--use-service-account-credentials) is fenced the same way.
+      client: this.deps.controllerClient
+        ? fencedClient(this.deps.controllerClient(def.name), this.fence.signal)
+        : this.fencedClient,
       informers,
       eventRecorder: (component) => this.recorderFor(component),
       logger: this.logger.child({ controller: def.name }),
