@@ -3,7 +3,7 @@
  * errors and watch streams that end cleanly on abort and fail loudly on bad data.
  */
 import type { IncomingMessage } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.js';
 import type { KubeList, KubeObject } from '../api/index.js';
 import type { Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
@@ -72,7 +72,7 @@ export class RestKubeClient implements KubeClient {
   private readonly throttle: Throttle;
   private readonly conn: Connection;
 
-  constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
     this.conn = new Connection(kc, {
       clock: opts.clock,
@@ -134,7 +134,7 @@ export class RestKubeClient implements KubeClient {
   }
 }
 
-export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): RestKubeClient {
+export function createKubeClient(kc: KubeConfigLike, opts: KubeClientOptions = {}): RestKubeClient {
   return new RestKubeClient(kc, opts);
 }
 

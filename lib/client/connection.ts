@@ -2,7 +2,7 @@
  * Connection: the server URL, a keep-alive agent carrying the TLS material, and the
  * headers that authenticate each request.
  *
- * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
+ * Credentials come from the kubeconfig's applyToHTTPSOptions (kubeconfig.ts), asked again for every
  * request (cert files are re-read, auth providers refresh), except exec plugins, which
  * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
  * material gets a new agent. The one thing it does
@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
@@ -55,7 +55,7 @@ export interface ConnectionOptions {
 }
 
 /** Configurations already warned about, so the clients sharing one warn once. */
-const warnedInsecure = new WeakSet<KubeConfig>();
+const warnedInsecure = new WeakSet<KubeConfigLike>();
 
 /**
  * TLS verification of the apiserver is on unless the user switched it off explicitly: the
@@ -63,7 +63,7 @@ const warnedInsecure = new WeakSet<KubeConfig>();
  * way it is said once, as a warning, since anyone on the path could then act as the apiserver
  * and collect the credentials we send.
  */
-function warnIfUnverified(kc: KubeConfig, server: URL, skipTLSVerify: boolean, logger: Logger): void {
+function warnIfUnverified(kc: KubeConfigLike, server: URL, skipTLSVerify: boolean, logger: Logger): void {
   if (server.protocol !== 'https:' || warnedInsecure.has(kc)) return;
   const why = skipTLSVerify
     ? 'insecure-skip-tls-verify is set in the kubeconfig'
@@ -85,7 +85,7 @@ export class Connection {
   readonly server: URL;
   /** host:port, the `host` label of the client metrics. */
   readonly host: string;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly clock: Clock;
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
@@ -100,11 +100,11 @@ export class Connection {
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
-  constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
-    warnIfUnverified(kc, new URL(cluster.server), cluster.skipTLSVerify, opts.logger ?? nopLogger());
+    warnIfUnverified(kc, new URL(cluster.server), cluster.skipTLSVerify === true, opts.logger ?? nopLogger());
     const user = kc.getCurrentUser();
     if (user?.exec) {
       // Our own runner (single flight, 401 re-run); client-node sees the user without it.

@@ -113,9 +113,8 @@ export class Transport {
     let resetRetried = false;
     for (;;) {
       signal?.throwIfAborted();
-      const waited = await this.throttle.acquire();
-      // The throttle cannot be left early; a request cancelled while it waited is not sent.
-      signal?.throwIfAborted();
+      // The throttle gives up the wait when the request is cancelled (and returns the token).
+      const waited = await this.throttle.acquire(signal);
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000)
         this.logger.info('client-side throttling', {
