@@ -20,6 +20,8 @@ export {
   type WatchSpec,
   type WriteRule,
   type WorkersFlag,
+  type CacheReader,
+  type CacheLookup,
 } from './sdk/define.js';
 export { resourceRef } from './sdk/resource.js';
 
@@ -138,4 +140,4 @@ export {
   type LoggerOptions,
   type LogMeta,
 } from './log/index.js';
-export { newRegistry, Registry } from './metrics/index.js';
+export { newRegistry, Registry, Counter, Gauge, Histogram } from './metrics/index.js';

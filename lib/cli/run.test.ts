@@ -176,3 +176,50 @@ describe('ts-kcm run flags', () => {
     );
   });
 });
+
+describe('typed controller flags', () => {
+  const typed: ControllerDefinition[] = [
+    {
+      name: 'typed-controller',
+      enabledByDefault: true,
+      flags: [
+        { name: 'typed-default-class', description: 'b', defaultValue: 0, type: 'boolean' },
+        { name: 'typed-hold', description: 'd', defaultValue: 10_000, type: 'duration' },
+      ],
+      rbac: [],
+      create: () => ({ run: async () => {} }),
+    },
+  ];
+  async function parseTyped(argv: string[]): Promise<Record<string, number> | undefined> {
+    let got: Partial<RunOptions> | undefined;
+    const cmd = runCommand(typed, async (opts) => {
+      got = opts;
+      return 0;
+    });
+    cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    await cmd.parseAsync(argv, { from: 'user' });
+    return got?.controllerFlags;
+  }
+
+  it('boolean flags are 1/0 and accept a bare --flag; duration flags are Go durations in ms', async () => {
+    expect(await parseTyped([])).toEqual({ 'typed-default-class': 0, 'typed-hold': 10_000 });
+    expect(await parseTyped(['--typed-default-class', '--typed-hold=1m30s'])).toEqual({
+      'typed-default-class': 1,
+      'typed-hold': 90_000,
+    });
+    expect(await parseTyped(['--typed-default-class=false', '--typed-hold', '500ms'])).toEqual({
+      'typed-default-class': 0,
+      'typed-hold': 500,
+    });
+  });
+
+  it('rejects a bad boolean or duration', async () => {
+    for (const argv of [['--typed-default-class=maybe'], ['--typed-hold=10']]) {
+      const err = await parseTyped(argv).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as CommanderError).code).toBe('commander.invalidArgument');
+    }
+  });
+});

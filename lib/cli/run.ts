@@ -16,7 +16,7 @@ import {
   type KubeClient,
   type RestKubeClient,
 } from '../client/index.js';
-import type { ControllerDefinition } from '../controller/types.js';
+import type { ControllerDefinition, ControllerFlag } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
@@ -32,6 +32,7 @@ import {
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { pluginOption } from './plugins.js';
+import { installCRDs, readCRDs } from '../sdk/testing.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -130,6 +131,14 @@ export async function runManager(
       userAgent: 'ts-kcm/leader-election',
     });
     clients.push(client, leaderElectionClient);
+    if (embedded || kubeconfig !== opts.kubeconfig) {
+      // Our own local control plane: give it the CRDs the enabled controllers need.
+      const crdFiles = resolveControllers(definitions, opts.controllers).flatMap((d) => d.crds ?? []);
+      if (crdFiles.length > 0) {
+        await installCRDs(client, readCRDs(crdFiles), 'ts-kcm');
+        logger.info('installed CRDs into the embedded control plane', { files: crdFiles.length });
+      }
+    }
     let controllerClient: ((controller: string) => KubeClient) | undefined;
     if (opts.useServiceAccountCredentials) {
       // As kube-controller-manager: each controller is its own ServiceAccount, in the
@@ -306,6 +315,26 @@ interface ParsedFlags {
   [controllerFlag: string]: unknown;
 }
 
+/** A controller's flag as a commander option; every type parses to a number (see ControllerFlag). */
+function controllerFlagOption(f: ControllerFlag, controller: string): Option {
+  const description = `${f.description} (${controller})`;
+  switch (f.type ?? 'number') {
+    case 'boolean':
+      return new Option(`--${f.name} [bool]`, description)
+        .argParser((v: string | boolean) => (bool(v) ? 1 : 0))
+        .default(f.defaultValue, String(f.defaultValue !== 0));
+    case 'duration':
+      return new Option(`--${f.name} <duration>`, description)
+        .argParser(duration)
+        .default(f.defaultValue, formatDuration(f.defaultValue));
+    default:
+      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
+      return new Option(`--${f.name} <n>`, description)
+        .argParser(/^concurrent-/.test(f.name) ? atLeastOne : integer)
+        .default(f.defaultValue);
+  }
+}
+
 /** commander's camelCase attribute for a dashed flag name. */
 function attributeOf(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -318,7 +347,10 @@ export function runOptionsFromFlags(
 ): Partial<RunOptions> {
   const controllerFlags: Record<string, number> = {};
   for (const def of definitions) {
-    for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
+    for (const f of def.flags) {
+      const v = flags[attributeOf(f.name)];
+      controllerFlags[f.name] = v === true ? 1 : (v as number); // a bare boolean --flag
+    }
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
@@ -505,11 +537,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       ),
     );
   for (const def of definitions) {
-    for (const f of def.flags) {
-      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
-      const parse = /^concurrent-/.test(f.name) ? atLeastOne : integer;
-      cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, parse, f.defaultValue);
-    }
+    for (const f of def.flags) cmd.addOption(controllerFlagOption(f, def.name));
   }
   cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
     const options = runOptionsFromFlags(flags, definitions);

@@ -27,11 +27,16 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-/** A controller-specific numeric flag, e.g. --concurrent-service-cidr-syncs. */
+/**
+ * A controller-specific flag, e.g. --concurrent-service-cidr-syncs. Its value is always a
+ * number in `flags`: a count for `number` (the default), 1 or 0 for `boolean`
+ * (`--foo`, `--foo=true|false`), milliseconds for `duration` (a Go duration: `10s`, `1m30s`).
+ */
 export interface ControllerFlag {
   name: string; // without dashes
   description: string;
   defaultValue: number;
+  type?: 'number' | 'boolean' | 'duration';
 }
 
 /** Everything the manager hands a controller when it builds it. */
@@ -67,5 +72,10 @@ export interface ControllerDefinition {
   flags: ControllerFlag[];
   /** The RBAC rules this controller needs, and nothing more. manifests/ is generated from these. */
   rbac: PolicyRule[];
+  /**
+   * CRD YAML files (absolute paths) of custom resources it needs. `ts-kcm run` installs them
+   * into the embedded control plane it starts; on a cluster of yours, apply them yourself.
+   */
+  crds?: string[];
   create(ctx: ControllerContext): Runnable;
 }

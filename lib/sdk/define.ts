@@ -30,6 +30,7 @@ import {
 } from '../informer/types.js';
 import { metaNamespaceKey } from '../informer/store.js';
 import type { Logger } from '../log/index.js';
+import type { Registry } from '../metrics/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../workqueue/index.js';
 
 /** What a handler enqueues: the primary object's namespace (absent when cluster-scoped) and name. */
@@ -69,10 +70,23 @@ export interface WriteRule {
   verbs: Array<'create' | 'update' | 'patch' | 'delete' | 'deletecollection'>;
 }
 
+/** A read-only view of one watched resource's shared cache. */
+export interface CacheReader<T extends KubeObject = KubeObject> {
+  /** `namespace/name`, or `name` for a cluster-scoped object. */
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+/**
+ * The cache of any resource the controller declares in `for`, `owns` or `watches` (those
+ * are the informers it starts and has RBAC for); any other resource throws.
+ */
+export type CacheLookup = <U extends KubeObject = KubeObject>(resource: ResourceRef) => CacheReader<U>;
+
 export interface WatchSpec {
   resource: ResourceRef;
-  /** The primary objects this object's change concerns. */
-  map(obj: KubeObject): ObjectKey[];
+  /** The primary objects this object's change concerns; `cache` reads any watched resource. */
+  map(obj: KubeObject, cache: CacheLookup): ObjectKey[];
 }
 
 export interface WorkersFlag {
@@ -99,6 +113,10 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
   get(key?: string): T | undefined;
   /** Every primary object in the cache, or those of one namespace. */
   list(namespace?: string): T[];
+  /** The shared cache of any resource in `for`, `owns` or `watches`. */
+  cache: CacheLookup;
+  /** The manager's Prometheus registry (served on /metrics): register controller metrics here. */
+  metrics: Registry;
   /**
    * Sets one condition on the object's status by server-side apply (status subresource),
    * with observedGeneration; keeps lastTransitionTime while the status does not change.
@@ -149,6 +167,8 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   aliases?: string[];
   /** What it writes; reads (get/list/watch) come from for/owns/watches, events are added. */
   writes?: WriteRule[];
+  /** CRD YAML files (absolute paths) it needs; the embedded control plane of `ts-kcm run` gets them. */
+  crds?: string[];
   reconcile(request: ReconcileRequest<T>, ctx: ReconcileContext<T>): Promise<ReconcileResult | void>;
 }
 
@@ -255,6 +275,7 @@ export function defineController<T extends KubeObject = KubeObject>(
     name: spec.name,
     enabledByDefault: spec.enabledByDefault ?? true,
     ...(spec.aliases ? { aliases: spec.aliases } : {}),
+    ...(spec.crds ? { crds: spec.crds } : {}),
     flags: [...workersFlag, ...(spec.flags ?? [])],
     rbac: rulesOf(spec),
     create: (ctx) => build(spec, ctx, workers),
@@ -284,6 +305,7 @@ function build<T extends KubeObject>(
     onDelete: (obj) => queue.add(metaNamespaceKey(unwrap(obj))),
   });
   const enqueueAll = (keys: string[]): void => keys.forEach((k) => queue.add(k));
+  const cache = cacheLookup(spec, ctx);
   for (const ref of spec.owns ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(ref);
     inf.addEventHandler({
@@ -297,7 +319,7 @@ function build<T extends KubeObject>(
   }
   for (const w of spec.watches ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(w.resource);
-    const map = (obj: KubeObject): string[] => w.map(obj).map(keyOf);
+    const map = (obj: KubeObject): string[] => w.map(obj, cache).map(keyOf);
     inf.addEventHandler({
       onAdd: (obj) => enqueueAll(map(obj)),
       onUpdate: (oldObj, obj) => enqueueAll([...new Set([...map(oldObj), ...map(obj)])]),
@@ -318,6 +340,8 @@ function build<T extends KubeObject>(
         get: (k) => indexer.get(k),
         list: (namespace) =>
           namespace === undefined ? indexer.list() : indexer.byIndex(NAMESPACE_INDEX, namespace),
+        cache,
+        metrics: ctx.metrics,
       }),
   };
   return new Controller({
@@ -332,10 +356,25 @@ function build<T extends KubeObject>(
   });
 }
 
+/** Caches of the declared resources only: informers are built (and RBAC granted) for those alone. */
+function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: ControllerContext): CacheLookup {
+  const declared = new Map<string, ResourceRef>();
+  for (const ref of [spec.for, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)])
+    declared.set(`${ref.group}/${ref.resource}`, ref);
+  return <U extends KubeObject>(resource: ResourceRef): CacheReader<U> => {
+    const ref = declared.get(`${resource.group}/${resource.resource}`);
+    if (!ref)
+      throw new Error(
+        `${spec.name}: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
+      );
+    return ctx.informers.informerFor<U>(ref).getIndexer();
+  };
+}
+
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
 export type ContextBase<T extends KubeObject> = Pick<
   ReconcileContext<T>,
-  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'list'
+  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'list' | 'cache' | 'metrics'
 > & {
   /** The cached primary object with `key`. */
   get(key: string): T | undefined;
