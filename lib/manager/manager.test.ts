@@ -287,6 +287,19 @@ describe('Manager', () => {
     expect(await t.done).toBe(0);
   });
 
+  it('controllers watching the same resource still share one informer', async () => {
+    const log: string[] = [];
+    const t = setup({ leaderElect: false }, [testController(log, 'one'), testController(log, 'two')]);
+    await settle();
+    expect(t.stub.state).toEqual({ started: 1, informers: 1 });
+    t.stub.sync();
+    t.clock.advance(100);
+    await settle();
+    expect(log).toEqual(['create one workers=3', 'create two workers=3', 'run one', 'run two']);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+  });
+
   it('a Forbidden informer holds back only its controller, and /readyz fails', async () => {
     const log: string[] = [];
     const t = setup({ leaderElect: false }, [
