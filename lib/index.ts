@@ -90,6 +90,7 @@ export {
   type TokenSource,
   type KubeClient,
   type KubeClientOptions,
+  type KubeConfigLike,
   type ResourceClient,
   type ResourceRef,
   type ListOptions,

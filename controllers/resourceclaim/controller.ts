@@ -213,10 +213,11 @@ export class ResourceClaimController implements Reconciler {
   async syncPod(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     const log = this.logger.child({ pod: `${namespace}/${name}` });
     const pod = this.pods.get(`${namespace}/${name}`);
-    if (!pod) return log.debug('pod is gone, nothing to do');
-    if (pod.metadata.deletionTimestamp) return log.debug('pod is being deleted, nothing to do');
+    if (!pod) return log.v(5).info('nothing to do for pod, it is gone');
+    if (pod.metadata.deletionTimestamp)
+      return log.v(5).info('nothing to do for pod, it is marked for deletion');
     // Creating or reserving claims for a pod that will not run again would only undo syncClaim.
-    if (isPodDone(pod)) return log.debug('pod is done, nothing to do');
+    if (isPodDone(pod)) return log.v(5).info('nothing to do for pod, it is done');
 
     // 1. Decide for every pod claim, reading caches only. A template or validation
     //    problem stops the attempt here, before anything was written.
@@ -244,7 +245,7 @@ export class ResourceClaimController implements Reconciler {
           throw this.claimCreationFailed(pod, step.podClaim, err);
         }
         created.push(claim);
-        log.info('created ResourceClaim', { claim: claim.metadata.name, podClaim: step.podClaim.name });
+        log.v(4).info('created ResourceClaim', { claim: claim.metadata.name, podClaim: step.podClaim.name });
       }
       statuses.push({ name: step.podClaim.name, resourceClaimName: claim!.metadata.name! });
     }
@@ -270,8 +271,8 @@ export class ResourceClaimController implements Reconciler {
         if (notOwned) throw notOwned;
       }
       if (isAllocated(claim) && !isReservedForPod(current, claim) && canBeReserved(claim)) {
+        log.v(5).info('reserve claim for pod', { claim: claim.metadata.name });
         await this.reserveForPod(current, claim, signal);
-        log.info('reserved ResourceClaim for pod', { claim: claim.metadata.name });
       }
     }
   }
@@ -291,7 +292,7 @@ export class ResourceClaimController implements Reconciler {
       if (existing) {
         const notOwned = checkOwner ? notOwnedError(pod, existing) : undefined;
         if (!notOwned) return { kind: 'nothing' };
-        log.warn('claim recorded for the pod is not owned by it, creating a new one', {
+        log.error('claim that was created for the pod is no longer owned by the pod, creating a new one', {
           claim: resolvedName,
           error: notOwned.message,
         });
@@ -405,7 +406,7 @@ export class ResourceClaimController implements Reconciler {
             );
         }
       }
-      log.info('pod is gone or was replaced; deleted the ResourceClaims created for it', {
+      log.v(4).info('pod is gone or was replaced; deleted the ResourceClaims created for it', {
         claims: created.map((c) => c.metadata.name),
         error: errorMessage(err),
       });
@@ -471,7 +472,7 @@ export class ResourceClaimController implements Reconciler {
   async syncClaim(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     const log = this.logger.child({ claim: `${namespace}/${name}` });
     const claim = this.claimInformerCache.get(`${namespace}/${name}`);
-    if (!claim) return log.debug('claim is gone, nothing to do');
+    if (!claim) return log.v(5).info('nothing to do for claim, it is gone');
 
     const reservedFor = claim.status?.reservedFor ?? [];
     const kept: ResourceClaimConsumerReference[] = [];
@@ -494,7 +495,7 @@ export class ResourceClaimController implements Reconciler {
       // without reserving, and such a claim must stay allocated.
       if (kept.length === 0 && hasFinalizer) delete updated.status.allocation;
       const written = await this.claimClient.update(updated, { namespace, subresource: 'status', signal });
-      log.info('removed stale reservations', {
+      log.v(5).info('removed stale reservations', {
         removed: reservedFor.length - kept.length,
         remaining: kept.length,
       });
@@ -530,16 +531,19 @@ export class ResourceClaimController implements Reconciler {
         pod = await this.podClient.get(entry.name, namespace, { signal });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        log.debug('removing reservation: pod is gone', { pod: entry.name });
+        log.v(6).info('remove reservation because pod is gone', { pod: entry.name });
         return false;
       }
     }
     if (pod.metadata.uid !== entry.uid) {
-      log.debug('removing reservation: pod was replaced', { pod: entry.name });
+      log.v(6).info('remove reservation because pod got replaced with new instance', { pod: entry.name });
       return false;
     }
     if (isPodDone(pod)) {
-      log.debug('removing reservation: pod is done', { pod: entry.name, reason: podDoneReason(pod) });
+      log.v(6).info('remove reservation because pod will not run anymore', {
+        pod: entry.name,
+        reason: podDoneReason(pod),
+      });
       return false;
     }
     return true;
@@ -561,13 +565,13 @@ export class ResourceClaimController implements Reconciler {
     if (!owner || claim.metadata.deletionTimestamp) return; // not generated, or already going
     const pod = this.pods.get(`${claim.metadata.namespace}/${owner.name}`);
     if (!pod || (pod.metadata.uid === owner.uid && !isPodDone(pod))) return;
+    log.v(5).info('deleting unused generated claim', { pod: owner.name });
     try {
       await this.claimClient.delete(claim.metadata.name ?? '', {
         namespace: claim.metadata.namespace,
         preconditions: { uid: claim.metadata.uid },
         signal,
       });
-      log.info('deleted ResourceClaim of a pod that is done');
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

@@ -121,6 +121,10 @@ describe('ts-kcm run flags', () => {
     [['--kube-api-burst=1.5'], 'commander.invalidArgument'],
     [['--log-format=xml'], 'commander.invalidArgument'],
     [['--concurrent-test-syncs=many'], 'commander.invalidArgument'],
+    [['--concurrent-test-syncs=0'], 'commander.invalidArgument'],
+    [['--kube-api-qps=-1'], 'commander.invalidArgument'],
+    [['--shutdown-timeout=-1s'], 'commander.invalidArgument'],
+    [['--min-resync-period=-1h'], 'commander.invalidArgument'],
     [['extra'], 'commander.excessArguments'],
   ])('rejects %j as a usage error', async (argv, code) => {
     const err = await parseError(argv);
@@ -161,6 +165,11 @@ describe('ts-kcm run flags', () => {
     expect((await parse(['--leader-elect=false', '--leader-elect-retry-period=9s'])).retryPeriodMs).toBe(
       9_000,
     );
+    const burst = await parseError(['--kube-api-burst=0']);
+    expect((burst as ExitError).message).toBe(
+      'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
+    );
+    expect((await parse(['--kube-api-qps=0', '--kube-api-burst=0'])).kubeApiBurst).toBe(0);
     const lock = await parseError(['--leader-elect-resource-lock=endpoints']);
     expect((lock as ExitError).message).toBe(
       'error: --leader-elect-resource-lock: only "leases" is supported',

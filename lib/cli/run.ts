@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  checkKubeConfig,
   createKubeClient,
   findKubeConfigSource,
   KubeConfig,
@@ -110,8 +111,18 @@ export async function runManager(
       kubeconfig = started.cp.kubeconfigPath;
       if (signal.aborted) return 0;
     }
+    let kc: KubeConfig;
+    try {
+      kc = loadKubeConfig({ kubeconfig });
+      checkKubeConfig(kc);
+    } catch (err) {
+      // A credential that cannot work is a usage error, as an unknown flag is: say what, exit 2.
+      const where = kubeconfig ?? findKubeConfigSource({})?.kind ?? 'kubeconfig';
+      logger.error('unusable kubeconfig', { kubeconfig: where, err: errorMessage(err) });
+      process.stderr.write(`error: kubeconfig ${where}: ${errorMessage(err)}\n`);
+      return EXIT_USAGE;
+    }
     const registry = newRegistry({ processMetrics: true });
-    const kc = loadKubeConfig({ kubeconfig });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
     const client = createKubeClient(kc, clientOptions);
     // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
@@ -231,6 +242,12 @@ function duration(value: string): number {
   }
 }
 
+function nonNegativeDuration(value: string): number {
+  const ms = duration(value);
+  if (ms < 0) throw new InvalidArgumentError('must not be negative');
+  return ms;
+}
+
 function positiveDuration(value: string): number {
   const ms = duration(value);
   if (ms <= 0) throw new InvalidArgumentError('must be greater than zero');
@@ -262,6 +279,12 @@ function number(value: string): number {
 function integer(value: string): number {
   const n = number(value);
   if (!Number.isInteger(n)) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
+function atLeastOne(value: string): number {
+  const n = integer(value);
+  if (n < 1) throw new InvalidArgumentError('must be at least 1');
   return n;
 }
 
@@ -305,7 +328,10 @@ function controllerFlagOption(f: ControllerFlag, controller: string): Option {
         .argParser(duration)
         .default(f.defaultValue, formatDuration(f.defaultValue));
     default:
-      return new Option(`--${f.name} <n>`, description).argParser(integer).default(f.defaultValue);
+      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
+      return new Option(`--${f.name} <n>`, description)
+        .argParser(/^concurrent-/.test(f.name) ? atLeastOne : integer)
+        .default(f.defaultValue);
   }
 }
 
@@ -343,6 +369,13 @@ export function runOptionsFromFlags(
     }
   }
   const d = DEFAULT_RUN_OPTIONS;
+  if (flags.kubeApiQps > 0 && flags.kubeApiBurst < 1) {
+    // client-go refuses this pair too: a token bucket of size 0 would never let a request out.
+    throw new ExitError(
+      EXIT_USAGE,
+      'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
+    );
+  }
   if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
     throw new ExitError(
       EXIT_USAGE,
@@ -481,7 +514,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         '--shutdown-timeout <duration>',
         'how long in-flight reconciles may run after SIGTERM/SIGINT',
       )
-        .argParser(duration)
+        .argParser(nonNegativeDuration)
         .default(d.shutdownTimeoutMs, formatDuration(d.shutdownTimeoutMs)),
     )
     .addOption(
@@ -489,7 +522,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         '--min-resync-period <duration>',
         'informers re-deliver their cache to handlers every min-resync-period × [1, 2)',
       )
-        .argParser(duration)
+        .argParser(nonNegativeDuration)
         .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
     )
     .option(

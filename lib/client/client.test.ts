@@ -309,6 +309,43 @@ describe('RestKubeClient requests', () => {
     expect(() => client({ registry })).not.toThrow();
   });
 
+  it('fails a request whose socket goes silent (half-open) after requestIdleTimeoutMs, then works on a fresh socket', async () => {
+    let silent = true;
+    handler = (_req, res) => {
+      if (!silent) json(res, 200, { metadata: {}, items: [] });
+      // else: swallow the request, as a stalled link does — no answer, no FIN, no RST
+    };
+    const c = client({ requestIdleTimeoutMs: 300, requestTimeoutMs: 60_000 });
+    const err = await c
+      .resource(Resources.nodes)
+      .list()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/no byte from the apiserver for 300 ms/);
+    silent = false;
+    await expect(c.resource(Resources.nodes).list()).resolves.toEqual({ metadata: {}, items: [] });
+  }, 10_000);
+
+  it('closes a pooled socket idle for idleSocketTimeoutMs, so no request is sent on a long-idle link', async () => {
+    const keepAlive = server.keepAliveTimeout;
+    server.keepAliveTimeout = 60_000; // the server would keep it: the client must close it
+    const closed: string[] = [];
+    const onConnection = (socket: import('node:net').Socket) =>
+      socket.on('close', () => closed.push(String(socket.remotePort)));
+    server.on('connection', onConnection);
+    try {
+      handler = (_req, res) => json(res, 200, { metadata: {}, items: [] });
+      const c = client({ idleSocketTimeoutMs: 200 });
+      await c.resource(Resources.nodes).list();
+      const deadline = Date.now() + 5_000;
+      while (closed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(closed.length).toBe(1);
+    } finally {
+      server.off('connection', onConnection);
+      server.keepAliveTimeout = keepAlive;
+    }
+  }, 10_000);
+
   it('wraps connection failures in NetworkError', async () => {
     const kc = new KubeConfig();
     kc.loadFromOptions({

@@ -3,7 +3,7 @@
  * errors and watch streams that end cleanly on abort and fail loudly on bad data.
  */
 import type { IncomingMessage } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.js';
 import type { KubeList, KubeObject } from '../api/index.js';
 import type { Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
@@ -60,6 +60,10 @@ export interface KubeClientOptions {
   maxRetries?: number;
   /** Deadline for a non-watch request. Default 60 s. */
   requestTimeoutMs?: number;
+  /** A non-watch request whose socket is silent this long fails (half-open). Default 30 s. */
+  requestIdleTimeoutMs?: number;
+  /** Pooled sockets idle this long are closed. Default 15 s. */
+  idleSocketTimeoutMs?: number;
 }
 
 export class RestKubeClient implements KubeClient {
@@ -68,13 +72,15 @@ export class RestKubeClient implements KubeClient {
   private readonly throttle: Throttle;
   private readonly conn: Connection;
 
-  constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
     this.conn = new Connection(kc, {
       clock: opts.clock,
       userAgent,
       headers: opts.headers,
       tokenSource: opts.tokenSource,
+      logger: opts.logger,
+      idleSocketTimeoutMs: opts.idleSocketTimeoutMs,
     });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
     this.transport = new Transport(this.conn, {
@@ -84,6 +90,7 @@ export class RestKubeClient implements KubeClient {
       logger: opts.logger ?? nopLogger(),
       maxRetries: opts.maxRetries,
       requestTimeoutMs: opts.requestTimeoutMs,
+      requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
     });
     this.fieldManager = opts.fieldManager ?? userAgent.split('/')[0];
   }
@@ -127,7 +134,7 @@ export class RestKubeClient implements KubeClient {
   }
 }
 
-export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): RestKubeClient {
+export function createKubeClient(kc: KubeConfigLike, opts: KubeClientOptions = {}): RestKubeClient {
   return new RestKubeClient(kc, opts);
 }
 

@@ -2,7 +2,7 @@
  * Connection: the server URL, a keep-alive agent carrying the TLS material, and the
  * headers that authenticate each request.
  *
- * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
+ * Credentials come from the kubeconfig's applyToHTTPSOptions (kubeconfig.ts), asked again for every
  * request (cert files are re-read, auth providers refresh), except exec plugins, which
  * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
  * material gets a new agent. The one thing it does
@@ -14,8 +14,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { RealClock, type Clock } from '../clock/index.js';
+import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
@@ -24,6 +25,13 @@ import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './ex
 const tokenFileTTLms = 60_000;
 /** client-go dials with 30 s TCP keep-alive: half-open connections surface instead of hanging. */
 const tcpKeepAliveMs = 30_000;
+/**
+ * A pooled socket idle this long is closed (Go's transport: 90 s). Short, because an idle
+ * socket cannot be probed through a middlebox that stalls: closing it before the transport's
+ * 30 s request idle guard runs out means a stalled link never sits in the pool for the next
+ * request to hang on — after a stall, only sockets that are not silent are reused.
+ */
+export const defaultIdleSocketTimeoutMs = 15_000;
 
 /** A bearer token that changes over time (e.g. a ServiceAccount's, from TokenRequest). */
 export interface TokenSource {
@@ -40,18 +48,50 @@ export interface ConnectionOptions {
   headers?: Record<string, string>;
   /** Overrides the kubeconfig user's credentials with this bearer token. */
   tokenSource?: TokenSource;
+  /** Where the warning about switched-off TLS verification goes. */
+  logger?: Logger;
+  /** Close a pooled socket after this much idle time. Default 15 s (defaultIdleSocketTimeoutMs). */
+  idleSocketTimeoutMs?: number;
+}
+
+/** Configurations already warned about, so the clients sharing one warn once. */
+const warnedInsecure = new WeakSet<KubeConfigLike>();
+
+/**
+ * TLS verification of the apiserver is on unless the user switched it off explicitly: the
+ * kubeconfig's insecure-skip-tls-verify, or Node's NODE_TLS_REJECT_UNAUTHORIZED=0. Either
+ * way it is said once, as a warning, since anyone on the path could then act as the apiserver
+ * and collect the credentials we send.
+ */
+function warnIfUnverified(kc: KubeConfigLike, server: URL, skipTLSVerify: boolean, logger: Logger): void {
+  if (server.protocol !== 'https:' || warnedInsecure.has(kc)) return;
+  const why = skipTLSVerify
+    ? 'insecure-skip-tls-verify is set in the kubeconfig'
+    : process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0'
+      ? 'NODE_TLS_REJECT_UNAUTHORIZED=0 is set'
+      : undefined;
+  if (!why) return;
+  warnedInsecure.add(kc);
+  logger.warn(
+    'TLS verification of the apiserver certificate is off: anyone on the network path can impersonate it',
+    {
+      server: server.host,
+      reason: why,
+    },
+  );
 }
 
 export class Connection {
   readonly server: URL;
   /** host:port, the `host` label of the client metrics. */
   readonly host: string;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly clock: Clock;
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
   private readonly userAgent: string;
   private readonly proxy?: URL;
+  private readonly idleSocketTimeoutMs: number;
   private token?: { value: string; readAt: number };
   private readonly exec?: ExecCredentialSource;
   private lastExec?: ExecCredential;
@@ -60,10 +100,11 @@ export class Connection {
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
-  constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    warnIfUnverified(kc, new URL(cluster.server), cluster.skipTLSVerify === true, opts.logger ?? nopLogger());
     const user = kc.getCurrentUser();
     if (user?.exec) {
       // Our own runner (single flight, 401 re-run); client-node sees the user without it.
@@ -81,6 +122,7 @@ export class Connection {
     this.extraHeaders = opts.headers ?? {};
     this.userAgent = opts.userAgent ?? 'ts-kcm';
     this.tokenSource = opts.tokenSource;
+    this.idleSocketTimeoutMs = opts.idleSocketTimeoutMs ?? defaultIdleSocketTimeoutMs;
   }
 
   get secure(): boolean {
@@ -164,7 +206,9 @@ export class Connection {
 
   private makeAgent(opts: https.RequestOptions): http.Agent {
     this.tls = { cert: opts.cert, key: opts.key };
-    const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs };
+    // `timeout` closes a socket idle in the pool; on a socket in use it only emits an event
+    // (the transport sets its own guard on non-watch requests).
+    const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs, timeout: this.idleSocketTimeoutMs };
     const Https = this.proxy ? TunnelingHttpsAgent.bind(null, this.proxy) : https.Agent;
     const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : http.Agent;
     this.agent = this.secure

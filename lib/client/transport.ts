@@ -19,6 +19,15 @@ import { unthrottled, type Throttle } from './throttle.js';
 export const defaultMaxRetries = 10;
 /** Upper bound for a single request (the apiserver's own default request timeout is 60 s). */
 export const defaultRequestTimeoutMs = 60_000;
+/**
+ * A non-watch request whose socket moves no byte either way for this long is taken for a
+ * half-open connection and destroyed (a NetworkError the caller retries). client-go gets the
+ * same bound from its HTTP/2 health check (30 s read idle, then a 15 s ping); HTTP/1.1 has no
+ * ping, so the silence itself is the signal. Watches are guarded by the reflector instead.
+ */
+export const defaultRequestIdleTimeoutMs = 30_000;
+/** TCP keep-alive probes start after this much idle time (client-go's dialer: 30 s). */
+export const tcpKeepAliveDelayMs = 30_000;
 /** Retry-After missing or unparsable on a 429: wait this long (client-go waits 1 s). */
 const defaultRetryAfterSeconds = 1;
 
@@ -51,6 +60,8 @@ export interface TransportOptions {
   logger?: Logger;
   maxRetries?: number;
   requestTimeoutMs?: number;
+  /** See defaultRequestIdleTimeoutMs. */
+  requestIdleTimeoutMs?: number;
 }
 
 export class Transport {
@@ -60,6 +71,7 @@ export class Transport {
   private readonly logger: Logger;
   private readonly maxRetries: number;
   private readonly timeoutMs: number;
+  private readonly idleTimeoutMs: number;
 
   constructor(
     readonly conn: Connection,
@@ -71,6 +83,7 @@ export class Transport {
     this.logger = opts.logger ?? nopLogger();
     this.maxRetries = opts.maxRetries ?? defaultMaxRetries;
     this.timeoutMs = opts.requestTimeoutMs ?? defaultRequestTimeoutMs;
+    this.idleTimeoutMs = opts.requestIdleTimeoutMs ?? defaultRequestIdleTimeoutMs;
   }
 
   /** A request whose whole body is read. Non-2xx throws ApiError unless `raw`. */
@@ -100,9 +113,8 @@ export class Transport {
     let resetRetried = false;
     for (;;) {
       signal?.throwIfAborted();
-      const waited = await this.throttle.acquire();
-      // The throttle cannot be left early; a request cancelled while it waited is not sent.
-      signal?.throwIfAborted();
+      // The throttle gives up the wait when the request is cancelled (and returns the token).
+      const waited = await this.throttle.acquire(signal);
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000)
         this.logger.info('client-side throttling', {
@@ -212,7 +224,20 @@ export class Transport {
           );
       timer?.unref();
       const done = () => timer && clearTimeout(timer);
-      req.on('socket', () => onSocket(req.reusedSocket));
+      req.on('socket', (socket) => {
+        onSocket(req.reusedSocket);
+        // Every socket, new or pooled, probes an idle peer: a vanished host or a dropped NAT
+        // entry surfaces within 30 s + 10 probes 1 s apart (Node sets TCP_KEEPCNT 10 and
+        // TCP_KEEPINTVL 1 s) instead of the kernel's two hours. Probes are answered by any
+        // middlebox that keeps TCP alive, hence the silence guards above and in the reflector.
+        socket.setKeepAlive(true, tcpKeepAliveDelayMs);
+      });
+      if (!streaming)
+        req.setTimeout(this.idleTimeoutMs, () =>
+          req.destroy(
+            new Error(`no byte from the apiserver for ${this.idleTimeoutMs} ms (connection taken for dead)`),
+          ),
+        );
       req.on('error', (err) => {
         done();
         reject(err);

@@ -57,9 +57,7 @@ describe('Reflector LIST + WATCH', () => {
     ]);
     expect(sink.log).toEqual(['replace a,b,c @12']);
     expect(r.hasSynced()).toBe(true);
-    expect(lw.watchCalls).toEqual([
-      { allowWatchBookmarks: true, timeoutSeconds: 450, resourceVersion: '12' },
-    ]);
+    expect(lw.watchCalls).toEqual([{ allowWatchBookmarks: true, timeoutSeconds: 27, resourceVersion: '12' }]);
     ac.abort();
     await done;
   });
@@ -80,7 +78,7 @@ describe('Reflector LIST + WATCH', () => {
     };
     expect(lw.listCalls).toEqual([{ ...sel, limit: 500, continue: undefined }]);
     expect(lw.watchCalls).toEqual([
-      { ...sel, allowWatchBookmarks: true, timeoutSeconds: 300, resourceVersion: '5' },
+      { ...sel, allowWatchBookmarks: true, timeoutSeconds: 25, resourceVersion: '5' },
     ]);
     ac.abort();
     await done;
@@ -112,7 +110,7 @@ describe('Reflector LIST + WATCH', () => {
     await until(() => r.lastSyncResourceVersion() === '12', 'rv 12');
     lw.current.bookmark('30');
     await until(() => r.lastSyncResourceVersion() === '30', 'bookmark rv');
-    clock.advance(60_000); // a normal, long-lived watch
+    clock.advance(20_000); // a normal watch, ended by the server at its timeoutSeconds
     lw.current.end();
     await until(() => lw.streams.length === 2, 'second watch');
     expect(lw.watchCalls[1].resourceVersion).toBe('30');
@@ -216,7 +214,8 @@ describe('Reflector LIST + WATCH', () => {
   });
 
   it('aborts a silent watch after the inactivity window and re-watches from the same RV', async () => {
-    const { lw, ac, done, clock, errors } = setup({}, (lw) => {
+    const opts = { minWatchTimeoutSeconds: 600, maxWatchTimeoutSeconds: 600 };
+    const { lw, ac, done, clock, errors } = setup(opts, (lw) => {
       lw.onList(listOf([], '10'));
     });
     await until(() => lw.streams.length === 1, 'watch');
@@ -234,6 +233,30 @@ describe('Reflector LIST + WATCH', () => {
     clock.advance(800);
     await until(() => lw.streams.length === 2, 're-watch');
     expect(lw.watchCalls[1].resourceVersion).toBe('15');
+    ac.abort();
+    await done;
+  });
+
+  it('drops a watch the server keeps open 5 s past its timeoutSeconds (half-open) within 45 s of a stall', async () => {
+    const { lw, ac, done, clock, errors } = setup({}, (lw) => {
+      lw.onList(listOf([], '10'));
+    });
+    await until(() => lw.streams.length === 1, 'watch');
+    expect(lw.watchCalls[0].timeoutSeconds).toBe(25);
+    lw.current.bookmark('12'); // events flow, then the link goes silent without FIN or RST
+    await until(() => true);
+    clock.advance(29_000);
+    await until(() => true);
+    expect(lw.current.ended).toBe(false);
+    expect(errors).toEqual([]);
+    clock.advance(1_000);
+    await until(() => errors.length === 1, 'deadline error');
+    expect(errors[0]).toMatch(/^watch: watch still open 5s after it should have ended/);
+    expect(lw.streams[0].ended).toBe(true);
+    clock.advance(800);
+    await until(() => lw.streams.length === 2, 're-watch');
+    expect(lw.watchCalls[1].resourceVersion).toBe('12');
+    expect(lw.listCalls.length).toBe(1); // no relist: the RV is still good
     ac.abort();
     await done;
   });
@@ -285,7 +308,7 @@ describe('Reflector WatchList', () => {
     await until(() => lw.streams.length === 1, 'watch list');
     expect(lw.watchCalls[0]).toEqual({
       allowWatchBookmarks: true,
-      timeoutSeconds: 300,
+      timeoutSeconds: 25,
       sendInitialEvents: true,
       resourceVersionMatch: 'NotOlderThan',
     });
@@ -318,7 +341,7 @@ describe('Reflector WatchList', () => {
     expect(r.usingWatchList()).toBe(false);
     expect(lw.watchCalls[1]).toEqual({
       allowWatchBookmarks: true,
-      timeoutSeconds: 300,
+      timeoutSeconds: 25,
       resourceVersion: '10',
     });
     // A later relist uses LIST again, not the watch list.

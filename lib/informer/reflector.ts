@@ -44,9 +44,18 @@ export interface ReflectorOptions {
   useWatchList?: boolean;
   /** Re-watch when no event or bookmark arrived for this long. Default 150 s: bookmarks come about every 60 s. */
   inactivityTimeoutMs?: number;
-  /** Server-side watch timeout range; client-go picks 5-10 min at random so watches do not expire together. */
+  /**
+   * Server-side watch timeout range, picked at random so watches do not expire together.
+   * Default 25-30 s (client-go: 5-10 min). Short on purpose: a watch the server has not
+   * closed `watchDeadlineGraceMs` after its timeoutSeconds is taken for a dead (half-open)
+   * connection, so this range bounds how long a silent stall goes unnoticed — HTTP/1.1 has
+   * no ping, and bookmarks (about once a minute) are too rare to notice it within 45 s, as
+   * client-go's HTTP/2 health check does (30 s read idle + 15 s ping timeout).
+   */
   minWatchTimeoutSeconds?: number;
   maxWatchTimeoutSeconds?: number;
+  /** How long past its timeoutSeconds a watch may stay open before it is dropped. Default 5 s. */
+  watchDeadlineGraceMs?: number;
   backoff?: BackoffOptions;
   random?: () => number;
   /** Every error is reported here (for metrics) after being logged. */
@@ -62,6 +71,19 @@ export class WatchInactiveError extends Error {
     this.name = 'WatchInactiveError';
   }
 }
+
+/** Thrown internally when the server kept a watch open well past its timeoutSeconds. */
+export class WatchDeadlineError extends Error {
+  constructor(ms: number) {
+    super(`watch still open ${Math.round(ms / 1000)}s after it should have ended; connection taken for dead`);
+    this.name = 'WatchDeadlineError';
+  }
+}
+
+/** Default server-side watch timeout range, in seconds (see ReflectorOptions). */
+export const defaultMinWatchTimeoutSeconds = 25;
+export const defaultMaxWatchTimeoutSeconds = 30;
+const defaultWatchDeadlineGraceMs = 5_000;
 
 /** Thrown internally when a WatchList stream ended before its initial-events-end bookmark. */
 class WatchListIncompleteError extends Error {
@@ -237,8 +259,8 @@ export class Reflector<T extends KubeObject = KubeObject> {
   }
 
   private timeoutSeconds(): number {
-    const min = this.opts.minWatchTimeoutSeconds ?? 300;
-    const max = this.opts.maxWatchTimeoutSeconds ?? 600;
+    const min = this.opts.minWatchTimeoutSeconds ?? defaultMinWatchTimeoutSeconds;
+    const max = this.opts.maxWatchTimeoutSeconds ?? defaultMaxWatchTimeoutSeconds;
     return Math.floor(min + (max - min) * this.random());
   }
 
@@ -252,24 +274,32 @@ export class Reflector<T extends KubeObject = KubeObject> {
     this.streamStartedAt = clock.now();
     let events = 0;
     const inactivityMs = this.opts.inactivityTimeoutMs ?? 150_000;
+    const timeoutSeconds = this.timeoutSeconds();
+    const deadlineMs =
+      timeoutSeconds * 1000 + (this.opts.watchDeadlineGraceMs ?? defaultWatchDeadlineGraceMs);
+    const startedAt = clock.now();
     const ac = new AbortController();
     const onAbort = () => ac.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    let lastEventAt = clock.now();
-    let inactive = false;
-    // One check timer re-armed every fifth of the window rather than a timer per event.
-    let timer = clock.setTimer(inactivityMs / 5, function check() {
-      if (clock.now() - lastEventAt >= inactivityMs) {
-        inactive = true;
-        ac.abort(new WatchInactiveError(inactivityMs));
-      } else timer = clock.setTimer(inactivityMs / 5, check);
+    let lastEventAt = startedAt;
+    let guardError: Error | undefined;
+    // One check timer re-armed every fifth of the inactivity window (or sooner, at the
+    // deadline) rather than a timer per event.
+    const nextCheck = () => Math.max(1, Math.min(inactivityMs / 5, startedAt + deadlineMs - clock.now()));
+    let timer = clock.setTimer(nextCheck(), function check() {
+      const now = clock.now();
+      if (now - lastEventAt >= inactivityMs) guardError = new WatchInactiveError(inactivityMs);
+      else if (now - startedAt >= deadlineMs)
+        guardError = new WatchDeadlineError(now - startedAt - timeoutSeconds * 1000);
+      if (guardError) ac.abort(guardError);
+      else timer = clock.setTimer(nextCheck(), check);
     });
     let pending: Map<string, T> | undefined = initial ? new Map() : undefined;
     try {
       const opts: WatchOptions = {
         ...this.selectors(),
         allowWatchBookmarks: true,
-        timeoutSeconds: this.timeoutSeconds(),
+        timeoutSeconds,
         ...extra,
       };
       for await (const ev of this.lw.watch(opts, ac.signal)) {
@@ -299,11 +329,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
           if (rv) this.lastRV = rv;
         }
       }
-      if (inactive) throw new WatchInactiveError(inactivityMs);
+      if (guardError) throw guardError;
       if (pending) throw new WatchListIncompleteError();
       return events;
     } catch (err) {
-      if (inactive) throw new WatchInactiveError(inactivityMs);
+      if (guardError) throw guardError;
       if (signal.aborted) return events;
       throw err;
     } finally {

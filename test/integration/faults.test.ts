@@ -13,12 +13,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
-import { ControlPlane } from '../../lib/controlplane/index.js';
+import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
+import { DefaultSharedIndexInformer, DeletedFinalStateUnknown } from '../../lib/informer/index.js';
+import { newRegistry } from '../../lib/metrics/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { HttpFaultProxy, type HttpFault } from '../support/http-fault-proxy.js';
 import { checkServiceCIDRs, ServiceCIDRSampler, type Violation } from '../support/invariants.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `npm run faults` sets these: more churn per scenario, and a JSON report for docs/reliability.md. */
+const FULL = process.env.TS_KCM_FAULTS_FULL === '1';
+const REPORT_FILE = process.env.TS_KCM_FAULTS_REPORT;
+const scale = (n: number): number => (FULL ? n * 5 : n);
+
+interface ScenarioResult {
+  scenario: string;
+  created?: number;
+  deleted?: number;
+  faults: number;
+  recoveryMs: number | null;
+  violations: number;
+  note?: string;
+}
+const report: ScenarioResult[] = [];
+
+const KCM_ARGS = [
+  'run',
+  '--controllers=service-cidr-controller',
+  '--leader-elect=false',
+  '--metrics-bind-address=0',
+  '--health-probe-bind-address=0',
+  '--kube-api-qps=200',
+  '--kube-api-burst=400',
+];
 
 interface Scenario {
   prefix: string;
@@ -44,6 +73,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
   let proxy: FaultProxy;
   let kcm: TsKcmProcess;
   let counter = 0;
+  let proxiedKubeconfig = '';
 
   beforeAll(async () => {
     cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-faults-')) });
@@ -54,28 +84,22 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       targetPort: Number(target.port),
       maxLifetimeMs: 8 * 60_000,
     });
-    const proxied = join(cp.dir, 'proxied.kubeconfig');
+    const proxied = (proxiedKubeconfig = join(cp.dir, 'proxied.kubeconfig'));
     writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
       mode: 0o600,
     });
-    kcm = startTsKcm(
-      [
-        'run',
-        '--controllers=service-cidr-controller',
-        '--leader-elect=false',
-        '--metrics-bind-address=0',
-        '--health-probe-bind-address=0',
-        '--kube-api-qps=200',
-        '--kube-api-burst=400',
-      ],
-      { kubeconfig: proxied },
-    );
+    kcm = startTsKcm(KCM_ARGS, { kubeconfig: proxied });
     await kcm.waitForOutput(/starting workers/, 90_000);
   }, 300_000);
 
   afterAll(async () => {
     await kcm?.stop('SIGTERM');
     if (kcm) writeFileSync(join(tmpdir(), 'ts-kcm-faults.log'), kcm.output());
+    if (REPORT_FILE)
+      writeFileSync(
+        REPORT_FILE,
+        `${JSON.stringify({ full: FULL, at: new Date().toISOString(), scenarios: report }, null, 2)}\n`,
+      );
     await proxy?.stop();
     await cp?.stop();
   }, 60_000);
@@ -128,6 +152,15 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     ).catch(() => undefined);
     await s.sampler.stop();
     const all = [...violations, ...s.sampler.earlyReleases()];
+    if (faults > 0)
+      report.push({
+        scenario: label,
+        created: s.live.size + s.deleted.size,
+        deleted: s.deleted.size,
+        faults,
+        recoveryMs: converged ? converged - lastFaultAt : null,
+        violations: all.length,
+      });
     process.stderr.write(
       `faults[${label}]: created ${s.live.size + s.deleted.size}, deleted ${s.deleted.size}, ` +
         `faults ${faults}, recovery ${converged ? converged - lastFaultAt : 'never'} ms, ` +
@@ -143,7 +176,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     proxy.latency(0, 15);
     const resets = setInterval(() => proxy.resetMidStream(), 3_000);
     try {
-      await churn(s, 240);
+      await churn(s, scale(240));
       await sleep(6_000); // keep faulting while the controller works through the backlog
     } finally {
       clearInterval(resets);
@@ -170,25 +203,58 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       { timeoutMs: 90_000, intervalMs: 250, description: 'a refused reconnect' },
     );
     proxy.cutAll();
-    await churn(s, 60);
+    await churn(s, scale(60));
     await refusedOnce;
     await sleep(5_000);
     expect(proxy.stats.refused - before).toBeGreaterThan(0);
     expect(await converge(s, 'refuse', proxy.stats.refused - before, Date.now())).toEqual([]);
   }, 180_000);
 
+  it('half-open stall of every open connection: a ServiceCIDR created 20 s in is reconciled within 45 s of the stall', async () => {
+    const s = begin('stall');
+    await churn(s, 2); // creates only (no deletes, so no 10 s grace to wait out)
+    await converge(s, 'stall-warmup', 0, Date.now()); // pooled sockets and watches are all in use now
+    const stallAt = Date.now();
+    const stalled = proxy.stall(120_000); // far longer than any guard: only a new connection helps
+    expect(stalled).toBeGreaterThan(0);
+    await sleep(20_000);
+    const name = `${s.prefix}-late`;
+    await admin.resource<ServiceCIDR>(Resources.serviceCIDRs).create(serviceCIDR(name, 4000));
+    const reconciledAt = await waitFor(
+      async () => {
+        const sc = await admin.resource<ServiceCIDR>(Resources.serviceCIDRs).get(name);
+        const ready = sc.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        return ready && sc.metadata.finalizers?.length ? Date.now() : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 250, description: 'the late ServiceCIDR reconciled' },
+    );
+    const recoveryMs = reconciledAt - stallAt;
+    process.stderr.write(
+      `faults[stall]: stalled ${stalled} connections, late ServiceCIDR reconciled ${recoveryMs} ms after the stall began\n`,
+    );
+    report.push({
+      scenario: 'stall',
+      faults: stalled,
+      recoveryMs,
+      violations: 0,
+      note: 'ServiceCIDR created 20 s into the stall; recovery counted from the stall start',
+    });
+    // Generous for a busy 2-core machine; the old 150 s inactivity guard took about 160 s.
+    expect(recoveryMs).toBeLessThan(100_000);
+  }, 240_000);
+
   it('kube-apiserver SIGKILL + restart during churn loses nothing', async () => {
     const s = begin('apiserver-kill');
-    await churn(s, 60);
+    await churn(s, scale(60));
     await cp.restartApiserver({ graceMs: 0 });
     const restartedAt = Date.now();
-    await churn(s, 60);
+    await churn(s, scale(60));
     expect(await converge(s, 'apiserver-kill', 1, restartedAt)).toEqual([]);
   }, 300_000);
 
   it('etcd SIGKILL + restart during churn loses nothing', async () => {
     const s = begin('etcd-kill');
-    await churn(s, 60);
+    await churn(s, scale(60));
     await cp.stopComponent('etcd', { graceMs: 0 });
     await sleep(2_000);
     await cp.startComponent('etcd');
@@ -198,7 +264,234 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       timeoutMs: 60_000,
       description: 'apiserver ready after etcd restart',
     });
-    await churn(s, 60);
+    await churn(s, scale(60));
     expect(await converge(s, 'etcd-kill', 1, restartedAt)).toEqual([]);
   }, 300_000);
+
+  /** Compacts etcd at its current revision (etcd's JSON gateway: no etcdctl needed). */
+  async function compactEtcd(): Promise<number> {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${cp.etcdClientURL}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { header?: { revision?: string } };
+    };
+    const range = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), count_only: true });
+    const revision = Number(range.header?.revision);
+    await post('/v3/kv/compaction', { revision, physical: true });
+    return revision;
+  }
+
+  /** SIGKILL + restart; the apiserver's ephemeral port may be taken meanwhile, so a few tries. */
+  async function restartApiserver(): Promise<void> {
+    await cp.stopComponent('kube-apiserver', { graceMs: 0 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await cp.startComponent('kube-apiserver');
+        break;
+      } catch (err) {
+        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
+        await sleep(1000);
+      }
+    }
+    await waitFor(async () => (await admin.requestRaw('GET', '/readyz')).status === 200, {
+      timeoutMs: 60_000,
+      description: 'apiserver ready after restart',
+    });
+  }
+
+  it('repeated etcd compaction forcing 410 Gone: relists, tombstones for missed deletions, nothing lost', async () => {
+    const s = begin('compaction');
+    const rounds = FULL ? 6 : 1;
+    // An informer of our own on ConfigMaps, through the same proxy as ts-kcm, shows the
+    // tombstones directly; ts-kcm's ServiceCIDRs show that the controller loses nothing.
+    const ns = uniqueName('f-compaction');
+    await admin
+      .resource(Resources.namespaces)
+      .create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const viaProxy = createKubeClient(loadKubeConfig({ kubeconfig: proxiedKubeconfig }), { qps: -1 });
+    const informer = new DefaultSharedIndexInformer(
+      Resources.configmaps,
+      viaProxy.resource(Resources.configmaps),
+      {
+        namespace: ns,
+        registry: newRegistry(),
+      },
+    );
+    const seen = { adds: new Set<string>(), deletes: [] as string[], tombstones: [] as string[] };
+    informer.addEventHandler({
+      onAdd: (o) => void seen.adds.add(o.metadata.name ?? ''),
+      onUpdate: () => {},
+      onDelete: (o) => {
+        if (o instanceof DeletedFinalStateUnknown) seen.tombstones.push(o.obj.metadata.name ?? '');
+        else seen.deletes.push(o.metadata.name ?? '');
+      },
+    });
+    const ac = new AbortController();
+    const running = informer.run(ac.signal);
+    const cms = admin.resource(Resources.configmaps);
+    const cmLive = new Set<string>();
+    const cmDeleted = new Set<string>();
+    let cmNext = 0;
+    const createCMs = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const name = `cm-${cmNext++}`;
+        await cms.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns } });
+        cmLive.add(name);
+      }
+    };
+    const storeMatches = async () => {
+      const list = await cms.list({ namespace: ns });
+      const server = list.items.map((o) => o.metadata.name ?? '').sort();
+      const store = informer
+        .getIndexer()
+        .listKeys()
+        .map((k) => k.split('/')[1])
+        .sort();
+      return JSON.stringify(server) === JSON.stringify(store);
+    };
+    let relistAt = 0;
+    const recoveries: number[] = [];
+    try {
+      await createCMs(20);
+      await informer.whenSynced();
+      await waitFor(storeMatches, { timeoutMs: 60_000, description: 'informer caught up' });
+      for (let round = 0; round < rounds; round++) {
+        // Cut ts-kcm and our informer off, change things behind their backs, compact etcd,
+        // and restart the apiserver so a fresh watch cache cannot serve their old RVs either.
+        proxy.refuse(600_000);
+        proxy.cutAll();
+        const victims = [...cmLive].slice(0, 5);
+        for (const name of victims) {
+          await cms.delete(name, { namespace: ns });
+          cmLive.delete(name);
+          cmDeleted.add(name);
+        }
+        await createCMs(5);
+        await churn(s, scale(10));
+        await compactEtcd();
+        await restartApiserver();
+        const relistsBefore = informer.stats().relists;
+        proxy.refuse(0);
+        const reopenedAt = Date.now();
+        await waitFor(() => informer.stats().relists > relistsBefore, {
+          timeoutMs: 120_000,
+          description: `round ${round}: informer relisted after 410`,
+        });
+        await waitFor(storeMatches, { timeoutMs: 60_000, description: `round ${round}: store matches` });
+        relistAt = Date.now();
+        recoveries.push(relistAt - reopenedAt);
+      }
+      // Every deletion missed while cut off arrives once, as a tombstone; nothing else is deleted.
+      expect([...seen.tombstones, ...seen.deletes].sort()).toEqual([...cmDeleted].sort());
+      expect(seen.tombstones.length).toBeGreaterThan(0);
+      const relists = (kcm.output().match(/resourceVersion too old; relisting/g) ?? []).length;
+      const violations = await converge(s, 'compaction', rounds, relistAt);
+      report[report.length - 1].note =
+        `${rounds} compactions; informer: ${informer.stats().relists} relists, ${seen.tombstones.length} tombstones ` +
+        `for ${cmDeleted.size} missed deletions; ts-kcm logged ${relists} relists; ` +
+        `informer caught up ${recoveries.map((ms) => `${Math.round(ms / 100) / 10} s`).join(', ')} after reconnecting`;
+      expect(violations).toEqual([]);
+    } finally {
+      ac.abort();
+      await running;
+      await viaProxy.close();
+      proxy.refuse(0);
+    }
+  }, 420_000);
+
+  /**
+   * The same controller behind the HTTP-level proxy, which can answer for the apiserver:
+   * 429 storms, 500 storms and garbage. The TCP-proxied ts-kcm is stopped first, so what
+   * converges is this one alone.
+   */
+  describe('through an HTTP fault proxy', () => {
+    let http: HttpFaultProxy;
+    let kcm2: TsKcmProcess;
+
+    beforeAll(async () => {
+      await kcm.stop('SIGTERM');
+      http = await HttpFaultProxy.start({ kubeconfig: cp.kubeconfigPath, maxLifetimeMs: 8 * 60_000 });
+      const kubeconfig = join(cp.dir, 'http-proxied.kubeconfig');
+      writeFileSync(kubeconfig, http.kubeconfigYaml(), { mode: 0o600 });
+      kcm2 = startTsKcm(KCM_ARGS, { kubeconfig });
+      await kcm2.waitForOutput(/starting workers/, 90_000);
+    }, 120_000);
+
+    afterAll(async () => {
+      await kcm2?.stop('SIGTERM');
+      if (kcm2) writeFileSync(join(tmpdir(), 'ts-kcm-faults-http.log'), kcm2.output());
+      await http?.stop();
+    }, 60_000);
+
+    /**
+     * Runs `fault` for `ms` while churning: the open watches keep delivering events for the
+     * first half, so the workers' writes meet the fault; then the watches are cut, so the
+     * informers must come back through it. Returns the requests seen meanwhile.
+     */
+    async function storm(s: Scenario, fault: HttpFault, ms: number, creates: number) {
+      const from = Date.now();
+      http.inject(fault, ms);
+      const cut = setTimeout(() => http.cutStreams(), ms / 2);
+      try {
+        await churn(s, creates);
+        await sleep(Math.max(0, from + ms - Date.now()));
+      } finally {
+        clearTimeout(cut);
+        http.clear();
+      }
+      const seen = http.requestsBetween(from, from + ms);
+      return { from, seen, faulted: seen.filter((r) => r.fault).length };
+    }
+
+    it('429 storm with Retry-After: honoured, no retry storm, nothing lost', async () => {
+      const s = begin('429');
+      const retryAfterSeconds = 2;
+      const ms = FULL ? 60_000 : 12_000;
+      const { seen, faulted } = await storm(s, { kind: 'tooManyRequests', retryAfterSeconds }, ms, scale(60));
+      // Each request loop of ts-kcm (5 workers, 2 informers, a little slack for events and
+      // discovery) may try once per Retry-After, plus its first try: anything near this is a
+      // client that waits; a client that ignores Retry-After makes thousands.
+      const loops = 5 + 2 + 3;
+      const bound = loops * (Math.ceil(ms / 1000 / retryAfterSeconds) + 1);
+      process.stderr.write(
+        `faults[429]: ${seen.length} requests in ${ms} ms (${faulted} answered 429), bound ${bound}\n`,
+      );
+      expect(faulted).toBeGreaterThan(0);
+      expect(seen.length).toBeLessThanOrEqual(bound);
+      const violations = await converge(s, '429', faulted, Date.now());
+      report[report.length - 1].note =
+        `${seen.length} requests in ${ms / 1000} s of 429 (Retry-After ${retryAfterSeconds} s), bound ${bound}`;
+      expect(violations).toEqual([]);
+      expect(kcm2.proc.exitCode).toBeNull();
+    }, 240_000);
+
+    it('garbage answers (truncated JSON, text/html, a 500 storm): logged, backed off, nothing lost', async () => {
+      const s = begin('garbage');
+      const ms = FULL ? 30_000 : 5_000;
+      let faults = 0;
+      let stormRequests = 0;
+      for (const fault of [
+        { kind: 'truncate', fraction: 0.5 },
+        { kind: 'wrongContentType', fraction: 0.5 },
+        { kind: 'serverError' },
+      ] satisfies HttpFault[]) {
+        const r = await storm(s, fault, ms, scale(20));
+        faults += r.faulted;
+        if (fault.kind === 'serverError') stormRequests = r.seen.length;
+      }
+      // A 500 without Retry-After is not retried by the client; the work queue's shared bucket
+      // (10 qps, burst 100) and the reflector's 800 ms doubling backoff bound the retries.
+      const bound = 100 + 10 * (ms / 1000) + scale(20) + 20;
+      process.stderr.write(
+        `faults[garbage]: 500 storm: ${stormRequests} requests in ${ms} ms, bound ${bound}\n`,
+      );
+      expect(stormRequests).toBeLessThanOrEqual(bound);
+      const violations = await converge(s, 'garbage', faults, Date.now());
+      report[report.length - 1].note =
+        `truncate, text/html, 500 (${stormRequests} requests in ${ms / 1000} s of 500s)`;
+      expect(violations).toEqual([]);
+      expect(kcm2.proc.exitCode).toBeNull();
+      expect(kcm2.output()).toMatch(/not JSON|WatchDecodeError|watch stream|invalid|Unexpected/i);
+    }, 300_000);
+  });
 });
