@@ -42,7 +42,11 @@ export {
   type Reconciler,
   type ReconcileResult,
   type Runnable,
+  type ShardingDeclaration,
+  type ControllerSharding,
 } from './controller/index.js';
+// Sharding rings (ts-kcm run --sharding-ring): a ControllerDefinition's own queue joins in through shardedQueue.
+export { shardedQueue, namespaceShardKey, type ShardedQueueOptions } from './sharding/index.js';
 
 // API objects
 export type {

@@ -37,6 +37,19 @@ async function parseError(argv: string[]): Promise<unknown> {
 }
 
 describe('ts-kcm run flags', () => {
+  it('--sharding-ring and --user-agent pass through; the lease timings are checked for a ring too', async () => {
+    const o = await parse(['--sharding-ring=workers', '--user-agent=replica-a/1']);
+    expect(o.shardingRing).toBe('workers');
+    expect(o.userAgent).toBe('replica-a/1');
+    expect(o.leaderElect).toBe(true); // ignored by the manager with a ring, which logs so
+    const err = await parseError([
+      '--leader-elect=false',
+      '--sharding-ring=workers',
+      '--leader-elect-renew-deadline=20s',
+    ]);
+    expect(err).toBeInstanceOf(ExitError);
+  });
+
   it("defaults are kube-controller-manager's", async () => {
     expect(await parse([])).toEqual({
       kubeconfig: undefined,

@@ -47,6 +47,12 @@ export interface RunOptions extends ManagerOptions {
   logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
+  /**
+   * User-Agent of the controllers' client (default `ts-kcm`). The apiserver names the manager
+   * of an Update or Patch without fieldManager after its part before the first `/`, so giving
+   * each replica of a sharding ring its own tells in managedFields which replica wrote what.
+   */
+  userAgent?: string;
   /** --use-service-account-credentials: each controller as its own ServiceAccount. */
   useServiceAccountCredentials?: boolean;
   /** Where those ServiceAccounts live. Default kube-system (kube-controller-manager's). */
@@ -124,7 +130,10 @@ export async function runManager(
     }
     const registry = newRegistry({ processMetrics: true });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
-    const client = createKubeClient(kc, clientOptions);
+    const client = createKubeClient(kc, {
+      ...clientOptions,
+      ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+    });
     // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
     const leaderElectionClient = createKubeClient(kc, {
       ...clientOptions,
@@ -308,6 +317,8 @@ interface ParsedFlags {
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
+  shardingRing?: string;
+  userAgent?: string;
   v: number;
   logFormat?: 'json' | 'text';
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
@@ -376,16 +387,17 @@ export function runOptionsFromFlags(
       'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
     );
   }
-  if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
+  if (
+    (flags.leaderElect || Boolean(flags.shardingRing)) &&
+    !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)
+  ) {
     throw new ExitError(
       EXIT_USAGE,
       'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline',
     );
   }
-  if (
-    flags.leaderElect &&
-    !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)
-  ) {
+  const electing = flags.leaderElect || Boolean(flags.shardingRing);
+  if (electing && !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)) {
     throw new ExitError(
       EXIT_USAGE,
       `error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * ${DEFAULT_JITTER_FACTOR}`,
@@ -410,6 +422,8 @@ export function runOptionsFromFlags(
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
+    ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
+    ...(flags.userAgent ? { userAgent: flags.userAgent } : {}),
     verbosity: flags.v,
     logFormat: flags.logFormat,
     controllerFlags,
@@ -524,6 +538,14 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       )
         .argParser(nonNegativeDuration)
         .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
+    )
+    .option(
+      '--sharding-ring <name>',
+      'every replica works: join the ring NAME (a Lease per replica in the leader-election namespace) and reconcile only the keys this replica owns; --leader-elect is then ignored',
+    )
+    .option(
+      '--user-agent <ua>',
+      "User-Agent of the controllers' client (default ts-kcm); the apiserver names Update/Patch managers after its part before '/'",
     )
     .option(
       '-v, --v <level>',

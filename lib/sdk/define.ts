@@ -20,6 +20,7 @@ import type {
   ControllerFlag,
   PolicyRule,
   ReconcileResult,
+  ShardingDeclaration,
 } from '../controller/types.js';
 import type { EventRecorder } from '../events/types.js';
 import {
@@ -32,6 +33,7 @@ import { metaNamespaceKey } from '../informer/store.js';
 import type { Logger } from '../log/index.js';
 import type { Registry } from '../metrics/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../workqueue/index.js';
+import { namespaceShardKey, shardedQueue } from '../sharding/index.js';
 
 /** What a handler enqueues: the primary object's namespace (absent when cluster-scoped) and name. */
 export interface ObjectKey {
@@ -169,6 +171,14 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   writes?: WriteRule[];
   /** CRD YAML files (absolute paths) it needs; the embedded control plane of `ts-kcm run` gets them. */
   crds?: string[];
+  /**
+   * How replicas of a sharding ring (`ts-kcm run --sharding-ring`) split the keys. 'key'
+   * (default): by the primary object's namespace/name — safe when a reconcile writes only the
+   * primary object and children it controls. 'namespace': one replica per namespace, for
+   * reconciles that write objects shared between primaries of a namespace. A function maps a
+   * key to the string hashed. false: the whole controller runs on one replica of the ring.
+   */
+  sharding?: 'key' | 'namespace' | false | ((key: string) => string);
   reconcile(request: ReconcileRequest<T>, ctx: ReconcileContext<T>): Promise<ReconcileResult | void>;
 }
 
@@ -278,9 +288,18 @@ export function defineController<T extends KubeObject = KubeObject>(
     ...(spec.crds ? { crds: spec.crds } : {}),
     flags: [...workersFlag, ...(spec.flags ?? [])],
     rbac: rulesOf(spec),
+    sharding: shardingOf(spec),
     create: (ctx) => build(spec, ctx, workers),
   };
   return Object.assign(def, { [CONTROLLER_SPEC]: spec }) as DefinedController<T>;
+}
+
+function shardingOf(spec: Pick<ControllerSpec, 'sharding'>): ShardingDeclaration {
+  const s = spec.sharding ?? 'key';
+  if (s === false) return { shardable: false, reason: 'declared not shardable' };
+  if (s === 'key') return { shardable: true, reason: 'by the primary object key' };
+  if (s === 'namespace') return { shardable: true, shardKey: namespaceShardKey, reason: 'by namespace' };
+  return { shardable: true, shardKey: s, reason: 'by a custom shard key' };
 }
 
 function build<T extends KubeObject>(
@@ -289,13 +308,17 @@ function build<T extends KubeObject>(
   workers: number | WorkersFlag,
 ): Controller {
   const logger = ctx.logger.child({ controller: spec.name });
-  const queue = newRateLimitingQueue<string>({
-    name: spec.name,
-    clock: ctx.clock,
-    rateLimiter: defaultControllerRateLimiter(ctx.clock),
-    registry: ctx.metrics,
-  });
   const primary = ctx.informers.informerFor<T>(spec.for);
+  const queue = shardedQueue(
+    newRateLimitingQueue<string>({
+      name: spec.name,
+      clock: ctx.clock,
+      rateLimiter: defaultControllerRateLimiter(ctx.clock),
+      registry: ctx.metrics,
+    }),
+    ctx.sharding,
+    { controller: spec.name, keys: () => primary.getIndexer().listKeys(), registry: ctx.metrics },
+  );
   if (spec.indexes) primary.addIndexers(spec.indexes);
   const predicates = spec.predicates ?? [];
   const passes = (oldObj: T | undefined, obj: T): boolean => predicates.every((p) => p(oldObj, obj));
@@ -334,7 +357,8 @@ function build<T extends KubeObject>(
         client: ctx.client,
         recorder,
         logger,
-        signal: signal ?? new AbortController().signal,
+        // Also aborts when the key moves to another replica of the sharding ring.
+        signal: anySignal(signal, queue.keySignal(key)),
         clock: ctx.clock,
         flags: ctx.flags,
         get: (k) => indexer.get(k),
@@ -369,6 +393,12 @@ function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: Control
       );
     return ctx.informers.informerFor<U>(ref).getIndexer();
   };
+}
+
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (present.length === 0) return new AbortController().signal;
+  return present.length === 1 ? present[0]! : AbortSignal.any(present);
 }
 
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
