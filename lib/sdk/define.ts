@@ -462,7 +462,7 @@ export function reconcileContext<T extends KubeObject>(
           force: true,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },
@@ -482,7 +482,7 @@ export function reconcileContext<T extends KubeObject>(
         fieldManager: spec.name,
         ...(ns(obj) ? { namespace: ns(obj) } : {}),
         signal: base.signal,
-      } as Parameters<typeof rc.patch>[2]);
+      });
       return true;
     },
     async removeFinalizer(obj, finalizer) {
@@ -499,7 +499,7 @@ export function reconcileContext<T extends KubeObject>(
           fieldManager: spec.name,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },
