@@ -402,7 +402,17 @@ export class Manager {
           const path = new URL(req.url ?? '/', 'http://localhost').pathname;
           if (path !== '/metrics') return false;
           if (auth) {
-            const decision = await auth.check(req, path);
+            let decision: Awaited<ReturnType<DelegatedAuth['check']>>;
+            try {
+              decision = await auth.check(req, path);
+            } catch (err) {
+              // A TokenReview or SubjectAccessReview the apiserver refused (e.g. Forbidden: the
+              // ServiceAccount lacks the review rights): the scraper sees a 500, the log says why.
+              this.logger.error('metrics request: delegated authentication or authorization failed', {
+                err: errorMessage(err),
+              });
+              throw err;
+            }
             if (!decision.allowed) {
               res.writeHead(decision.status, { 'Content-Type': 'text/plain; charset=utf-8' });
               res.end(`${decision.message}\n`);

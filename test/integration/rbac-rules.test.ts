@@ -134,23 +134,23 @@ const getJson = async (args: string[]): Promise<Json | undefined> => {
   if (r.code !== 0) throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Json;
 };
-/** In the baseline, waits (bounded) until `ok` holds for the object; otherwise only pauses. */
+/**
+ * Waits (bounded) until `ok` holds for the object. The baseline fails if it does not; with a
+ * right dropped the step may never come, so after a while the scenario moves on (the case
+ * ends on the Forbidden line, whichever step provoked it).
+ */
 const step = async (run: Run, what: string, args: string[], ok: (o: Json | undefined) => boolean) => {
-  if (!run.verify) return pause(4_000, run.signal);
-  await waitFor(async () => ok(await getJson(args)), {
-    timeoutMs: 30_000,
-    intervalMs: 250,
-    description: what,
-  });
+  const wait = waitFor(
+    async () => {
+      if (run.signal.aborted) return true;
+      return ok(await getJson(args));
+    },
+    { timeoutMs: run.verify ? 30_000 : 8_000, intervalMs: 250, description: what },
+  );
+  await (run.verify ? wait : wait.catch(() => undefined));
 };
 const ready = (o: Json | undefined) =>
   (o?.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
-
-const pause = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 /** ServiceCIDR: the finalizer and the Ready condition, then deletion (finalizer removal). */
 const serviceCIDRScenario: Scenario = async (run) => {
@@ -304,7 +304,7 @@ const lbIPAMScenario: Scenario = async (run) => {
 };
 
 /** Secure /metrics scraped with a token allowed to read it: TokenReview + SubjectAccessReview. */
-const metricsScenario: Scenario = async ({ proc, token }) => {
+const metricsScenario: Scenario = async ({ proc, token, verify }) => {
   const [, address] = await proc.waitForOutput(
     /"address":"([^"]+)"[^\n]*"message":"serving metrics"/,
     30_000,
@@ -327,6 +327,8 @@ const metricsScenario: Scenario = async ({ proc, token }) => {
     req.on('error', reject);
     req.end();
   });
+  // A refused review must show in ts-kcm's log (the case waits for it); the 500 alone says little.
+  if (!verify) return undefined;
   return status === 200 ? undefined : `an authorized scrape of /metrics answered ${status}`;
 };
 
