@@ -161,7 +161,7 @@ const serviceCIDRScenario: Scenario = async (run) => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'ServiceCIDR',
       metadata: { name, labels: { [TEST_LABEL]: 'true' } },
-      spec: { cidrs: [`172.29.${id}.0/24`] },
+      spec: { cidrs: [`172.29.${id % 250}.0/24`] },
     },
   ]);
   await step(run, 'the ServiceCIDR finalized and Ready', ['servicecidr', name], (o) =>
