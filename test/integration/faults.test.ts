@@ -268,6 +268,50 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     expect(await converge(s, 'etcd-kill', 1, restartedAt)).toEqual([]);
   }, 300_000);
 
+  it.each([
+    // Every row has all four fields: jest takes a missing one for a `done` callback.
+    ['IPv6 range on an IPv4 cluster', { cidrs: ['fd00:10:96::/112'] }, {}, {}],
+    ['dual-stack ranges', { cidrs: ['10.250.0.0/28', 'fd00:10:97::/112'] }, {}, {}],
+    ['a 200 KB annotation', { cidrs: ['10.251.0.0/28'] }, { 'example.com/blob': 'x'.repeat(200_000) }, {}],
+    [
+      '100 labels',
+      { cidrs: ['10.252.0.0/28'] },
+      {},
+      Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`l${i}.example.com/k`, `v${i}`])),
+    ],
+  ] as [string, { cidrs: string[] }, Record<string, string>, Record<string, string>][])(
+    'odd objects the apiserver accepts (%s): reconciled and released, ts-kcm keeps running',
+    async (_what, spec, annotations, labels) => {
+      const name = uniqueName('f-odd').slice(0, 40);
+      const scs = admin.resource<ServiceCIDR>(Resources.serviceCIDRs);
+      await scs.create({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        metadata: { name, annotations, labels },
+        spec,
+      });
+      const violations = await waitFor(
+        async () => {
+          const v = await checkServiceCIDRs(admin, name, new Set([name]), new Set());
+          return v.length === 0 ? v : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 250, description: `${name} reconciled` },
+      );
+      expect(violations).toEqual([]);
+      await scs.delete(name);
+      await waitFor(
+        async () => (await checkServiceCIDRs(admin, name, new Set(), new Set([name]))).length === 0,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 250,
+          description: `${name} released`,
+        },
+      );
+      expect(kcm.proc.exitCode).toBeNull();
+    },
+    150_000,
+  );
+
   /** Compacts etcd at its current revision (etcd's JSON gateway: no etcdctl needed). */
   async function compactEtcd(): Promise<number> {
     const post = async (path: string, body: unknown) => {
