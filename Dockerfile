@@ -29,6 +29,6 @@ COPY --from=build /src/dist/lib dist/lib
 COPY --from=build /src/dist/controllers dist/controllers
 # Numeric, so the Deployment's runAsNonRoot can verify it (the base image's "node" user).
 USER 1000:1000
-EXPOSE 8080 8081
+EXPOSE 8443 8081
 ENTRYPOINT ["node", "dist/controllers/main.js"]
 CMD ["run"]

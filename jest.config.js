@@ -28,6 +28,8 @@ export default {
         '<rootDir>/lib/**/*.test.ts',
         '<rootDir>/controllers/**/*.test.ts',
         '<rootDir>/scripts/**/*.test.ts',
+        // Only the chart renderer and statistics; the benchmarks themselves are npm run bench.
+        '<rootDir>/test/bench/**/*.test.ts',
       ],
     },
     {

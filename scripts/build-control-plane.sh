@@ -63,6 +63,8 @@ progress() { # name total start
   while IFS= read -r line; do
     if [[ "$line" =~ ^[A-Za-z0-9._~/-]+$ ]]; then
       done=$((done + 1))
+      # Never print more done than the total (go list's estimate can be short by a few).
+      ((done > total)) && total=$done
       local msg="ts-kcm: $name: $done/$total packages, $((SECONDS - start))s"
       if [[ -t 2 ]]; then
         printf '\r\033[K%s' "$msg" >&2
@@ -85,11 +87,12 @@ build() { # name module-dir package ldflags
   fi
   local start=$SECONDS
   echo "ts-kcm: building $name ($pkg) into $out — the first build takes several minutes" >&2
-  # The total: every non-standard package it depends on (downloads the modules first, once).
+  # The total: every package go build will compile, standard library included when Go's
+  # build cache does not hold it yet (downloads the modules first, once).
   local total
-  total="$(cd "$dir" && { CGO_ENABLED=0 go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "$pkg" | grep -c . || true; })"
+  total="$(cd "$dir" && { CGO_ENABLED=0 go list -trimpath -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' "$pkg" | grep -c . || true; })"
   (cd "$dir" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$flags" -o "$out/$name.tmp" "$pkg" 2>&1 >/dev/null) |
-    progress "$name" "${total:-?}" "$start"
+    progress "$name" "${total:-0}" "$start"
   mv "$out/$name.tmp" "$out/$name"
   echo "ts-kcm: built $name in $((SECONDS - start))s" >&2
 }

@@ -95,7 +95,7 @@ umoci config --image "$oci:build" --os linux --architecture amd64 \
   --config.user 1000:1000 --config.workingdir /app \
   --config.env PATH=/usr/local/bin:/usr/bin:/bin --config.env NODE_ENV=production \
   --config.entrypoint /usr/local/bin/node --config.entrypoint dist/controllers/main.js --config.cmd run \
-  --config.exposedports 8080/tcp --config.exposedports 8081/tcp \
+  --config.exposedports 8443/tcp --config.exposedports 8081/tcp \
   --config.label "org.opencontainers.image.title=ts-kcm" \
   --config.label "org.opencontainers.image.version=${version}"
 mkdir -p "$(dirname "$output")"

@@ -40,8 +40,17 @@ kubectl --context "$context" -n ts-kcm-system get pods -o wide
 echo "leader:"
 kubectl --context "$context" -n ts-kcm-system get lease ts-kcm -o jsonpath='{.spec.holderIdentity}{"\n"}'
 echo "metrics (leader_election_master_status, workqueue depth):"
-kubectl --context "$context" -n ts-kcm-system port-forward service/ts-kcm-metrics 18080:8080 >/dev/null &
+# /metrics is HTTPS with delegated auth: a scraper ServiceAccount bound to the metrics-reader role.
+kubectl --context "$context" -n ts-kcm-system create serviceaccount metrics-scraper \
+  --dry-run=client -o yaml | kubectl --context "$context" apply -f -
+kubectl --context "$context" create clusterrolebinding ts-kcm-metrics-scraper \
+  --clusterrole=ts-kcm-metrics-reader --serviceaccount=ts-kcm-system:metrics-scraper \
+  --dry-run=client -o yaml | kubectl --context "$context" apply -f -
+token="$(kubectl --context "$context" -n ts-kcm-system create token metrics-scraper)"
+kubectl --context "$context" -n ts-kcm-system port-forward service/ts-kcm-metrics 18443:8443 >/dev/null &
 forward=$!
 trap 'kill "$forward" 2>/dev/null || true' EXIT
 sleep 2
-curl -fsS http://127.0.0.1:18080/metrics | grep -E '^(leader_election_master_status|workqueue_depth)' || true
+# The serving certificate is self-signed (no --metrics-cert-dir in the base), hence -k.
+curl -fsSk -H "Authorization: Bearer $token" https://127.0.0.1:18443/metrics |
+  grep -E '^(leader_election_master_status|workqueue_depth)' || true

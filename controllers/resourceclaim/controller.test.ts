@@ -7,6 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { KubeObject, Pod, ResourceClaim } from '../../lib/api/index.js';
 import { ApiError, Resources } from '../../lib/client/index.js';
 import type { FakeAction } from '../../lib/client/index.js';
+import { MemoryLogger } from '../../lib/log/index.js';
 import {
   ALLOCATION,
   CLAIM_SPEC,
@@ -610,6 +611,46 @@ describe('syncClaim', () => {
     const h = setup();
     await expect(h.controller.reconcile('node:x/y')).rejects.toThrow('unexpected key prefix');
     await expect(h.controller.reconcile('garbage')).rejects.toThrow('unexpected key');
+  });
+});
+
+describe('log verbosity (upstream klog levels)', () => {
+  it('a claim created, reserved, released and deleted prints nothing below -v 4, as kube-controller-manager', async () => {
+    const logger = new MemoryLogger();
+    // Create (V(4) upstream) for a scheduled pod whose claim is not allocated yet.
+    const created = setup([makePod({ nodeName: NODE }), makeTemplate()], [], { logger });
+    await created.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    // Reserve (V(5)) once allocated.
+    const pod = makePod({ claimName: 'generated', nodeName: NODE });
+    const reserve = setup([pod, makeTemplate(), makeClaim({ name: 'generated', allocated: true })], [], {
+      logger,
+    });
+    await reserve.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    // The pod is done: reservation dropped (V(6) reason), claim deallocated and deleted (V(5)).
+    const done = makePod({ claimName: 'c', nodeName: NODE, phase: 'Succeeded' });
+    const release = setup(
+      [done, makeClaim({ name: 'c', reservedFor: [done], allocated: true, finalizer: true })],
+      [],
+      {
+        logger,
+      },
+    );
+    await release.controller.reconcile(`claim:${NS}/c`);
+    release.syncCaches();
+    await release.controller.reconcile(`claim:${NS}/c`); // gone now
+    await release.controller.reconcile(`pod:${NS}/${POD_NAME}`); // done
+
+    expect(release.fake.actions.map((a) => a.verb)).toContain('delete');
+    expect(logger.printedAt(3)).toEqual([]);
+    expect(logger.lines.map((l) => [l.v, l.msg])).toEqual([
+      [4, 'created ResourceClaim'],
+      [5, 'reserve claim for pod'],
+      [6, 'remove reservation because pod will not run anymore'],
+      [5, 'removed stale reservations'],
+      [5, 'deleting unused generated claim'],
+      [5, 'nothing to do for claim, it is gone'],
+      [5, 'nothing to do for pod, it is done'],
+    ]);
   });
 });
 

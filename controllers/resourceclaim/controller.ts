@@ -197,25 +197,27 @@ export class ResourceClaimController implements Reconciler {
 
   // ---- workers ----
 
-  async reconcile(key: string): Promise<void> {
+  /** `signal` (lost Lease, shutdown budget spent) goes into every client call, cancelling it. */
+  async reconcile(key: string, signal?: AbortSignal): Promise<void> {
     const sep = key.indexOf(':');
     const prefix = key.slice(0, sep + 1);
     const [namespace, name, extra] = key.slice(sep + 1).split('/');
     if (sep < 0 || !namespace || !name || extra !== undefined)
       throw new Error(`unexpected key ${JSON.stringify(key)}`);
-    if (prefix === POD_KEY_PREFIX) return this.syncPod(namespace, name);
-    if (prefix === CLAIM_KEY_PREFIX) return this.syncClaim(namespace, name);
+    if (prefix === POD_KEY_PREFIX) return this.syncPod(namespace, name, signal);
+    if (prefix === CLAIM_KEY_PREFIX) return this.syncClaim(namespace, name, signal);
     throw new Error(`unexpected key prefix in ${JSON.stringify(key)}`);
   }
 
   /** Create the pod's claims from templates, publish them in the pod status, reserve allocated ones. */
-  async syncPod(namespace: string, name: string): Promise<void> {
+  async syncPod(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     const log = this.logger.child({ pod: `${namespace}/${name}` });
     const pod = this.pods.get(`${namespace}/${name}`);
-    if (!pod) return log.debug('pod is gone, nothing to do');
-    if (pod.metadata.deletionTimestamp) return log.debug('pod is being deleted, nothing to do');
+    if (!pod) return log.v(5).info('nothing to do for pod, it is gone');
+    if (pod.metadata.deletionTimestamp)
+      return log.v(5).info('nothing to do for pod, it is marked for deletion');
     // Creating or reserving claims for a pod that will not run again would only undo syncClaim.
-    if (isPodDone(pod)) return log.debug('pod is done, nothing to do');
+    if (isPodDone(pod)) return log.v(5).info('nothing to do for pod, it is done');
 
     // 1. Decide for every pod claim, reading caches only. A template or validation
     //    problem stops the attempt here, before anything was written.
@@ -236,14 +238,14 @@ export class ResourceClaimController implements Reconciler {
       let claim = step.kind === 'reuse' ? step.claim : undefined;
       if (step.kind === 'create') {
         try {
-          claim = await this.createClaim(pod, step.podClaim, step.template);
+          claim = await this.createClaim(pod, step.podClaim, step.template, signal);
         } catch (err) {
           // Claims created before this one stay: they are owned and annotated, so the
           // retry finds them through the owner index instead of creating them again.
           throw this.claimCreationFailed(pod, step.podClaim, err);
         }
         created.push(claim);
-        log.info('created ResourceClaim', { claim: claim.metadata.name, podClaim: step.podClaim.name });
+        log.v(4).info('created ResourceClaim', { claim: claim.metadata.name, podClaim: step.podClaim.name });
       }
       statuses.push({ name: step.podClaim.name, resourceClaimName: claim!.metadata.name! });
     }
@@ -252,7 +254,7 @@ export class ResourceClaimController implements Reconciler {
     let current = pod;
     if (statuses.length > 0) {
       const desired = desiredClaimStatuses(pod, statuses);
-      const published = await this.publishClaimStatuses(pod, desired, created, log);
+      const published = await this.publishClaimStatuses(pod, desired, created, log, signal);
       if (!published) return;
       current = { ...pod, status: { ...(pod.status ?? {}), resourceClaimStatuses: desired } };
     }
@@ -269,8 +271,8 @@ export class ResourceClaimController implements Reconciler {
         if (notOwned) throw notOwned;
       }
       if (isAllocated(claim) && !isReservedForPod(current, claim) && canBeReserved(claim)) {
-        await this.reserveForPod(current, claim);
-        log.info('reserved ResourceClaim for pod', { claim: claim.metadata.name });
+        log.v(5).info('reserve claim for pod', { claim: claim.metadata.name });
+        await this.reserveForPod(current, claim, signal);
       }
     }
   }
@@ -290,7 +292,7 @@ export class ResourceClaimController implements Reconciler {
       if (existing) {
         const notOwned = checkOwner ? notOwnedError(pod, existing) : undefined;
         if (!notOwned) return { kind: 'nothing' };
-        log.warn('claim recorded for the pod is not owned by it, creating a new one', {
+        log.error('claim that was created for the pod is no longer owned by the pod, creating a new one', {
           claim: resolvedName,
           error: notOwned.message,
         });
@@ -318,6 +320,7 @@ export class ResourceClaimController implements Reconciler {
     pod: Pod,
     podClaim: PodResourceClaim,
     template: ResourceClaimTemplate,
+    signal?: AbortSignal,
   ): Promise<ResourceClaim> {
     const meta = template.spec.metadata ?? {};
     const claim: ResourceClaim = {
@@ -343,7 +346,7 @@ export class ResourceClaimController implements Reconciler {
     const adminAccess = specNeedsAdminAccess(template.spec.spec);
     let result: ResourceClaim;
     try {
-      result = await this.claimClient.create(claim, { namespace: pod.metadata.namespace });
+      result = await this.claimClient.create(claim, { namespace: pod.metadata.namespace, signal });
     } catch (err) {
       this.metrics.recordCreate(false, adminAccess);
       throw new Error(`create ResourceClaim ${claim.metadata.generateName}: ${errorMessage(err)}`, {
@@ -365,6 +368,7 @@ export class ResourceClaimController implements Reconciler {
     statuses: { name: string; resourceClaimName: string }[],
     created: ResourceClaim[],
     log: Logger,
+    signal?: AbortSignal,
   ): Promise<boolean> {
     const { name, namespace, uid } = pod.metadata;
     const body = {
@@ -380,17 +384,19 @@ export class ResourceClaimController implements Reconciler {
         namespace,
         fieldManager: FIELD_MANAGER,
         force: true,
+        signal,
       });
       return true;
     } catch (err) {
       const message = `update pod ${namespace}/${name} ResourceClaimStatuses: ${errorMessage(err)}`;
-      if (created.length === 0 || !(await this.podInstanceGone(pod, err)))
+      if (created.length === 0 || !(await this.podInstanceGone(pod, err, signal)))
         throw new Error(message, { cause: err });
       for (const claim of created) {
         try {
           await this.claimClient.delete(claim.metadata.name ?? '', {
             namespace,
             preconditions: { uid: claim.metadata.uid },
+            signal,
           });
         } catch (deleteErr) {
           if (!isNotFound(deleteErr))
@@ -400,7 +406,7 @@ export class ResourceClaimController implements Reconciler {
             );
         }
       }
-      log.info('pod is gone or was replaced; deleted the ResourceClaims created for it', {
+      log.v(4).info('pod is gone or was replaced; deleted the ResourceClaims created for it', {
         claims: created.map((c) => c.metadata.name),
         error: errorMessage(err),
       });
@@ -409,10 +415,10 @@ export class ResourceClaimController implements Reconciler {
   }
 
   /** Whether the pod instance we worked for no longer exists (deleted, or replaced by another UID). */
-  private async podInstanceGone(pod: Pod, writeErr: unknown): Promise<boolean> {
+  private async podInstanceGone(pod: Pod, writeErr: unknown, signal?: AbortSignal): Promise<boolean> {
     if (isNotFound(writeErr)) return true;
     try {
-      const live = await this.podClient.get(pod.metadata.name ?? '', pod.metadata.namespace);
+      const live = await this.podClient.get(pod.metadata.name ?? '', pod.metadata.namespace, { signal });
       return live.metadata.uid !== pod.metadata.uid;
     } catch (err) {
       if (isNotFound(err)) return true;
@@ -425,7 +431,7 @@ export class ResourceClaimController implements Reconciler {
    * uid, so concurrent additions for other pods are kept without reading the claim first.
    * metadata.uid makes the apiserver refuse the patch if the claim was replaced.
    */
-  private async reserveForPod(pod: Pod, claim: ResourceClaim): Promise<void> {
+  private async reserveForPod(pod: Pod, claim: ResourceClaim, signal?: AbortSignal): Promise<void> {
     const entry: ResourceClaimConsumerReference = {
       resource: 'pods',
       name: pod.metadata.name ?? '',
@@ -437,6 +443,7 @@ export class ResourceClaimController implements Reconciler {
         type: 'strategic',
         subresource: 'status',
         namespace: claim.metadata.namespace,
+        signal,
       });
     } catch (err) {
       throw new Error(
@@ -462,10 +469,10 @@ export class ResourceClaimController implements Reconciler {
   }
 
   /** Drop stale reservations, deallocate when the last consumer left, delete claims of done pods. */
-  async syncClaim(namespace: string, name: string): Promise<void> {
+  async syncClaim(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     const log = this.logger.child({ claim: `${namespace}/${name}` });
     const claim = this.claimInformerCache.get(`${namespace}/${name}`);
-    if (!claim) return log.debug('claim is gone, nothing to do');
+    if (!claim) return log.v(5).info('nothing to do for claim, it is gone');
 
     const reservedFor = claim.status?.reservedFor ?? [];
     const kept: ResourceClaimConsumerReference[] = [];
@@ -475,7 +482,7 @@ export class ResourceClaimController implements Reconciler {
         // Someone else's consumer: we cannot judge it, so it stays (and keeps the claim allocated).
         unsupported.push(entry);
         kept.push(entry);
-      } else if (await this.podStillUsesClaim(namespace, entry, log)) {
+      } else if (await this.podStillUsesClaim(namespace, entry, log, signal)) {
         kept.push(entry);
       }
     }
@@ -487,23 +494,23 @@ export class ResourceClaimController implements Reconciler {
       // Deallocate on the transition "was in use" -> "unused" only: a driver may allocate
       // without reserving, and such a claim must stay allocated.
       if (kept.length === 0 && hasFinalizer) delete updated.status.allocation;
-      const written = await this.claimClient.update(updated, { namespace, subresource: 'status' });
-      log.info('removed stale reservations', {
+      const written = await this.claimClient.update(updated, { namespace, subresource: 'status', signal });
+      log.v(5).info('removed stale reservations', {
         removed: reservedFor.length - kept.length,
         remaining: kept.length,
       });
-      if (!isAllocated(written)) await this.removeFinalizer(written);
+      if (!isAllocated(written)) await this.removeFinalizer(written, signal);
     } else if (hasFinalizer && claim.metadata.deletionTimestamp && kept.length === 0) {
       let current = claim;
       if (isAllocated(current)) {
         const updated = structuredClone(current);
         delete updated.status!.allocation;
-        current = await this.claimClient.update(updated, { namespace, subresource: 'status' });
+        current = await this.claimClient.update(updated, { namespace, subresource: 'status', signal });
       }
-      await this.removeFinalizer(current);
+      await this.removeFinalizer(current, signal);
     }
 
-    if (kept.length === 0) await this.deleteIfPodDone(claim, log);
+    if (kept.length === 0) await this.deleteIfPodDone(claim, log, signal);
     if (unsupported.length > 0)
       throw new Error(`unsupported ReservedFor entry: ${JSON.stringify(unsupported[0])}`);
   }
@@ -513,6 +520,7 @@ export class ResourceClaimController implements Reconciler {
     namespace: string,
     entry: ResourceClaimConsumerReference,
     log: Logger,
+    signal?: AbortSignal,
   ): Promise<boolean> {
     if (this.deletedPods.has(entry.uid)) return false;
     let pod = this.pods.get(`${namespace}/${entry.name}`);
@@ -520,46 +528,50 @@ export class ResourceClaimController implements Reconciler {
       // Not in the cache yet is not proof of absence: the scheduler may have reserved the
       // claim for a pod whose add event we have not received. Ask the apiserver.
       try {
-        pod = await this.podClient.get(entry.name, namespace);
+        pod = await this.podClient.get(entry.name, namespace, { signal });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        log.debug('removing reservation: pod is gone', { pod: entry.name });
+        log.v(6).info('remove reservation because pod is gone', { pod: entry.name });
         return false;
       }
     }
     if (pod.metadata.uid !== entry.uid) {
-      log.debug('removing reservation: pod was replaced', { pod: entry.name });
+      log.v(6).info('remove reservation because pod got replaced with new instance', { pod: entry.name });
       return false;
     }
     if (isPodDone(pod)) {
-      log.debug('removing reservation: pod is done', { pod: entry.name, reason: podDoneReason(pod) });
+      log.v(6).info('remove reservation because pod will not run anymore', {
+        pod: entry.name,
+        reason: podDoneReason(pod),
+      });
       return false;
     }
     return true;
   }
 
-  private async removeFinalizer(claim: ResourceClaim): Promise<void> {
+  private async removeFinalizer(claim: ResourceClaim, signal?: AbortSignal): Promise<void> {
     const finalizers = claim.metadata.finalizers ?? [];
     if (!finalizers.includes(DELETE_PROTECTION_FINALIZER)) return;
     const updated = structuredClone(claim);
     updated.metadata.finalizers = finalizers.filter((f) => f !== DELETE_PROTECTION_FINALIZER);
-    await this.claimClient.update(updated, { namespace: claim.metadata.namespace });
+    await this.claimClient.update(updated, { namespace: claim.metadata.namespace, signal });
   }
 
   /** A generated claim goes when its pod is done; a pod missing from the cache is the garbage collector's case. */
-  private async deleteIfPodDone(claim: ResourceClaim, log: Logger): Promise<void> {
+  private async deleteIfPodDone(claim: ResourceClaim, log: Logger, signal?: AbortSignal): Promise<void> {
     const owner = claim.metadata.ownerReferences?.find(
       (r) => r.controller === true && r.apiVersion === 'v1' && r.kind === 'Pod',
     );
     if (!owner || claim.metadata.deletionTimestamp) return; // not generated, or already going
     const pod = this.pods.get(`${claim.metadata.namespace}/${owner.name}`);
     if (!pod || (pod.metadata.uid === owner.uid && !isPodDone(pod))) return;
+    log.v(5).info('deleting unused generated claim', { pod: owner.name });
     try {
       await this.claimClient.delete(claim.metadata.name ?? '', {
         namespace: claim.metadata.namespace,
         preconditions: { uid: claim.metadata.uid },
+        signal,
       });
-      log.info('deleted ResourceClaim of a pod that is done');
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

@@ -8,7 +8,7 @@ import { FakeKubeClient, Resources } from '../../lib/client/index.js';
 import { FakeClock } from '../../lib/clock/index.js';
 import { FakeEventRecorder } from '../../lib/events/index.js';
 import { FakeSharedIndexInformer, type Indexer } from '../../lib/informer/index.js';
-import { nopLogger } from '../../lib/log/index.js';
+import { nopLogger, type Logger } from '../../lib/log/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
 import { RecordingQueue } from '../../lib/workqueue/index.js';
 import { ResourceClaimController } from './controller.js';
@@ -135,7 +135,11 @@ export interface Harness {
  * `objects` go to the fake apiserver and, as stored there (with resourceVersions), into the
  * caches; `apiOnly` objects exist only in the apiserver (the informer has not seen them).
  */
-export function setup(objects: KubeObject[] = [], apiOnly: KubeObject[] = []): Harness {
+export function setup(
+  objects: KubeObject[] = [],
+  apiOnly: KubeObject[] = [],
+  opts: { logger?: Logger } = {},
+): Harness {
   const clock = new FakeClock();
   const fake = new FakeKubeClient([...objects, ...apiOnly], { clock });
   const pods = new FakeSharedIndexInformer<Pod>(Resources.pods);
@@ -151,7 +155,7 @@ export function setup(objects: KubeObject[] = [], apiOnly: KubeObject[] = []): H
     templateInformer: templates,
     queue,
     recorder,
-    logger: nopLogger(),
+    logger: opts.logger ?? nopLogger(),
     registry,
     clock,
   });

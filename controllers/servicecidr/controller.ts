@@ -168,19 +168,20 @@ export class ServiceCIDRController implements Reconciler {
 
   // ---- sync ----
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
-    return this.sync(key);
+  /** `signal` (lost Lease, shutdown budget spent) goes into every write, cancelling it. */
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
+    return this.sync(key, signal);
   }
 
-  async sync(name: string): Promise<ReconcileResult | void> {
+  async sync(name: string, signal?: AbortSignal): Promise<ReconcileResult | void> {
     const sc = this.cidrCache.get(name);
     if (!sc) return; // deleted: nothing left to protect
 
-    if (sc.metadata.deletionTimestamp) return this.syncDeleting(sc);
+    if (sc.metadata.deletionTimestamp) return this.syncDeleting(sc, signal);
 
-    await this.addFinalizerIfMissing(sc);
+    await this.addFinalizerIfMissing(sc, signal);
     try {
-      await this.ensureReadyCondition(sc, { status: 'True', reason: '', message: READY_MESSAGE });
+      await this.ensureReadyCondition(sc, { status: 'True', reason: '', message: READY_MESSAGE }, signal);
     } catch (err) {
       this.logger.info('error updating ServiceCIDR status', { serviceCIDR: name, err: errorMessage(err) });
       this.recorder.event(sc, 'Warning', EVENT_REASON_STATUS_ERROR, 'UpdateStatus', EVENT_NOTE_STATUS_ERROR);
@@ -188,14 +189,14 @@ export class ServiceCIDRController implements Reconciler {
     }
   }
 
-  private async syncDeleting(sc: ServiceCIDR): Promise<ReconcileResult | void> {
+  private async syncDeleting(sc: ServiceCIDR, signal?: AbortSignal): Promise<ReconcileResult | void> {
     if (!this.canDelete(sc)) {
       // No requeue: the IPAddress or ServiceCIDR event that frees this range brings it back.
-      await this.ensureReadyCondition(sc, {
-        status: 'False',
-        reason: REASON_TERMINATING,
-        message: TERMINATING_MESSAGE,
-      });
+      await this.ensureReadyCondition(
+        sc,
+        { status: 'False', reason: REASON_TERMINATING, message: TERMINATING_MESSAGE },
+        signal,
+      );
       return;
     }
     const remaining = this.remainingGraceMs(sc);
@@ -207,7 +208,7 @@ export class ServiceCIDRController implements Reconciler {
       });
       return { requeueAfterMs: remaining };
     }
-    await this.removeFinalizerIfPresent(sc);
+    await this.removeFinalizerIfPresent(sc, signal);
   }
 
   /** Time left before the finalizer may go, measured from metadata.deletionTimestamp. */
@@ -265,23 +266,25 @@ export class ServiceCIDRController implements Reconciler {
   // retry. (A JSON merge patch would replace the whole list and need a resourceVersion
   // guard; a JSON patch `remove` needs an index, guarded by a `test` that fails the same way.)
 
-  private async addFinalizerIfMissing(sc: ServiceCIDR): Promise<void> {
+  private async addFinalizerIfMissing(sc: ServiceCIDR, signal?: AbortSignal): Promise<void> {
     if (sc.metadata.finalizers?.includes(SERVICE_CIDR_FINALIZER)) return;
-    await this.patchIgnoringNotFound(sc, { metadata: { finalizers: [SERVICE_CIDR_FINALIZER] } });
+    await this.patchIgnoringNotFound(sc, { metadata: { finalizers: [SERVICE_CIDR_FINALIZER] } }, signal);
     this.logger.v(4).info('added protection finalizer to ServiceCIDR', { serviceCIDR: nameOf(sc) });
   }
 
-  private async removeFinalizerIfPresent(sc: ServiceCIDR): Promise<void> {
+  private async removeFinalizerIfPresent(sc: ServiceCIDR, signal?: AbortSignal): Promise<void> {
     if (!sc.metadata.finalizers?.includes(SERVICE_CIDR_FINALIZER)) return;
-    await this.patchIgnoringNotFound(sc, {
-      metadata: { '$deleteFromPrimitiveList/finalizers': [SERVICE_CIDR_FINALIZER] },
-    });
+    await this.patchIgnoringNotFound(
+      sc,
+      { metadata: { '$deleteFromPrimitiveList/finalizers': [SERVICE_CIDR_FINALIZER] } },
+      signal,
+    );
     this.logger.v(4).info('removed protection finalizer from ServiceCIDR', { serviceCIDR: nameOf(sc) });
   }
 
-  private async patchIgnoringNotFound(sc: ServiceCIDR, patch: unknown): Promise<void> {
+  private async patchIgnoringNotFound(sc: ServiceCIDR, patch: unknown, signal?: AbortSignal): Promise<void> {
     try {
-      await this.serviceCIDRs.patch(nameOf(sc), patch, { type: 'strategic' });
+      await this.serviceCIDRs.patch(nameOf(sc), patch, { type: 'strategic', signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -292,7 +295,11 @@ export class ServiceCIDRController implements Reconciler {
    * when status, reason or message differ: an unchanged condition costs no write (and no
    * update event that would sync the object again).
    */
-  private async ensureReadyCondition(sc: ServiceCIDR, want: WantedCondition): Promise<void> {
+  private async ensureReadyCondition(
+    sc: ServiceCIDR,
+    want: WantedCondition,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const current = sc.status?.conditions?.find((c) => c.type === CONDITION_READY);
     if (
       current &&
@@ -325,6 +332,7 @@ export class ServiceCIDRController implements Reconciler {
       subresource: 'status',
       fieldManager: CONTROLLER_NAME,
       force: true,
+      signal,
     });
   }
 

@@ -87,7 +87,11 @@ export function controlplaneCommand(): Command {
       }
       const cp = ControlPlane.load(opts.dir);
       const status = cp.status();
-      const lines = [`apiserver  ${cp.apiserverURL}`, `kubeconfig ${cp.kubeconfigPath}`];
+      const lines = [
+        `apiserver  ${cp.apiserverURL}`,
+        `kubeconfig ${cp.kubeconfigPath}`,
+        `kubeconfig ${cp.certKubeconfigPath} (client certificate, as kind writes)`,
+      ];
       for (const c of status) {
         lines.push(
           `${c.name.padEnd(24)} ${c.running ? 'running' : 'stopped'}${c.pid ? `  pid ${c.pid}` : ''}`,

@@ -23,7 +23,7 @@ describe('ts-kcm gen types', () => {
     expect(content).toContain('export type Widget = WidgetV1;');
     expect(content).toContain(
       [
-        'export const widgetV1 = resourceRef({',
+        'export const widgetV1 = resourceRef<WidgetV1>({',
         "  group: 'example.com',",
         "  version: 'v1',",
         "  resource: 'widgets',",
@@ -52,7 +52,7 @@ describe('ts-kcm gen types', () => {
     const { content } = await generateCRDTypes(crd!);
     expect(content).toContain('export interface Widget {');
     expect(content).toContain('export interface WidgetSpec {');
-    expect(content).toContain('export const widgetV1 = resourceRef(');
+    expect(content).toContain('export const widgetV1 = resourceRef<Widget>(');
   });
 
   it('writes one file per CRD into --out', async () => {

@@ -146,7 +146,7 @@ export async function generateCRDTypes(crd: CRD): Promise<GeneratedFile> {
     ];
     parts.push(
       `/** ${group}/${version.name} ${names.plural}${version.storage ? ' (the storage version)' : ''}. */\n` +
-        `export const ${refName} = resourceRef({\n${ref.map((l) => `  ${l},\n`).join('')}});`,
+        `export const ${refName} = resourceRef<${typeName}>({\n${ref.map((l) => `  ${l},\n`).join('')}});`,
     );
   }
   const storage = served.find((v) => v.storage) ?? served[0]!;

@@ -35,6 +35,7 @@ describe('ts-kcm manifests', () => {
     expect(objects.map((o) => o.kind).sort()).toEqual(
       [
         'ClusterRole',
+        'ClusterRole',
         'ClusterRoleBinding',
         'Deployment',
         'Namespace',
@@ -45,7 +46,7 @@ describe('ts-kcm manifests', () => {
         'ServiceAccount',
       ].sort(),
     );
-    const clusterRole = objects.find((o) => o.kind === 'ClusterRole')!;
+    const clusterRole = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'ts-kcm')!;
     expect(JSON.stringify(clusterRole.rules)).not.toContain('widgets');
     expect(JSON.stringify(clusterRole.rules)).not.toContain('leases');
     expect(clusterRole.rules).toContainEqual({
@@ -82,7 +83,7 @@ describe('ts-kcm manifests', () => {
         '--controllers=widget-controller',
       ),
     );
-    expect(loadAll(stdout).length).toBe(9);
+    expect(loadAll(stdout).length).toBe(10);
     expect(stdout).toContain('widgets');
     expect(stdout).not.toContain('pods');
   });

@@ -19,6 +19,8 @@ export interface ManifestsOptions {
   image: string;
   /** Name of every object and of the Lease. */
   name: string;
+  /** One ServiceAccount and ClusterRole per controller (--use-service-account-credentials). */
+  useServiceAccountCredentials: boolean;
 }
 
 export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
@@ -26,6 +28,7 @@ export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
   namespace: DEFAULT_MANIFEST_OPTIONS.namespace,
   image: DEFAULT_MANIFEST_OPTIONS.image,
   name: DEFAULT_MANIFEST_OPTIONS.name,
+  useServiceAccountCredentials: false,
 };
 
 /** The objects for the enabled controllers, the same set as manifests/ (lib/manifests). */
@@ -49,6 +52,7 @@ interface ManifestsFlags {
   controllers: string;
   namespace: string;
   image: string;
+  useServiceAccountCredentials: boolean;
   plugin?: string[];
 }
 
@@ -63,6 +67,11 @@ export function manifestsCommand(
     .option('--controllers <list>', "controllers to enable, as `run` takes them ('*', 'foo', '-foo')", '*')
     .option('--namespace <ns>', 'namespace of the ServiceAccount, Lease and Deployment', d.namespace)
     .addOption(new Option('--image <image>', 'container image of the Deployment').default(d.image))
+    .option(
+      '--use-service-account-credentials',
+      'one ServiceAccount and ClusterRole per controller; the Deployment runs with --use-service-account-credentials',
+      false,
+    )
     .allowExcessArguments(false)
     .action((flags: ManifestsFlags) => {
       let yaml: string;
@@ -71,6 +80,7 @@ export function manifestsCommand(
           controllers: flags.controllers.split(','),
           namespace: flags.namespace,
           image: flags.image,
+          useServiceAccountCredentials: flags.useServiceAccountCredentials,
         });
       } catch (err) {
         throw new ExitError(EXIT_USAGE, `error: --controllers: ${errorMessage(err)}`);

@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import type { ControllerDefinition } from '../controller/types.js';
 import { ExitError } from './exit.js';
@@ -47,6 +50,10 @@ describe('ts-kcm run flags', () => {
       leaseName: 'ts-kcm',
       leaseNamespace: 'kube-system',
       metricsBindAddress: ':8080',
+      metricsSecure: false,
+      metricsCertDir: undefined,
+      useServiceAccountCredentials: false,
+      serviceAccountCredentialsNamespace: 'kube-system',
       healthProbeBindAddress: ':8081',
       shutdownTimeoutMs: 30_000,
       minResyncPeriodMs: 12 * 3600_000,
@@ -123,6 +130,25 @@ describe('ts-kcm run flags', () => {
     const err = await parseError(argv);
     expect(err).toBeInstanceOf(CommanderError);
     expect((err as CommanderError).code).toBe(code);
+  });
+
+  it('takes --metrics-secure and a --metrics-cert-dir that holds tls.crt and tls.key', async () => {
+    expect((await parse(['--metrics-secure'])).metricsSecure).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-certdir-'));
+    try {
+      const missing = await parseError(['--metrics-secure', `--metrics-cert-dir=${dir}`]);
+      expect((missing as ExitError).exitCode).toBe(2);
+      expect((missing as ExitError).message).toBe(
+        `error: --metrics-cert-dir: ${join(dir, 'tls.crt')} not found`,
+      );
+      writeFileSync(join(dir, 'tls.crt'), 'x');
+      writeFileSync(join(dir, 'tls.key'), 'x');
+      expect((await parse(['--metrics-secure', `--metrics-cert-dir=${dir}`])).metricsCertDir).toBe(dir);
+      const plain = await parseError([`--metrics-cert-dir=${dir}`]);
+      expect((plain as ExitError).message).toBe('error: --metrics-cert-dir needs --metrics-secure=true');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects a lease not longer than the renew deadline, and non-Lease locks, with exit 2', async () => {

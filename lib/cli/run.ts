@@ -3,14 +3,17 @@
  * defaults (and controller-runtime's for the probe and metrics servers). With no kubeconfig
  * anywhere it brings up the embedded local control plane and runs against that.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   checkKubeConfig,
   createKubeClient,
   findKubeConfigSource,
+  KubeConfig,
   loadKubeConfig,
-  type KubeConfig,
+  ServiceAccountTokenSource,
+  type KubeClient,
   type RestKubeClient,
 } from '../client/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
@@ -43,6 +46,20 @@ export interface RunOptions extends ManagerOptions {
   logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
+  /** --use-service-account-credentials: each controller as its own ServiceAccount. */
+  useServiceAccountCredentials?: boolean;
+  /** Where those ServiceAccounts live. Default kube-system (kube-controller-manager's). */
+  serviceAccountCredentialsNamespace?: string;
+}
+
+/** The kubeconfig's cluster (server, CA, proxy) with no user: credentials come from elsewhere. */
+function withoutUser(kc: KubeConfig): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster)
+    throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+  const bare = new KubeConfig();
+  bare.loadFromClusterAndUser(cluster, { name: 'service-account' });
+  return bare;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -113,7 +130,45 @@ export async function runManager(
       userAgent: 'ts-kcm/leader-election',
     });
     clients.push(client, leaderElectionClient);
-    const manager = new Manager(opts, { client, leaderElectionClient, definitions, logger, registry });
+    let controllerClient: ((controller: string) => KubeClient) | undefined;
+    if (opts.useServiceAccountCredentials) {
+      // As kube-controller-manager: each controller is its own ServiceAccount, in the
+      // namespace given, with a token from TokenRequest that the manager's client mints.
+      const namespace = opts.serviceAccountCredentialsNamespace ?? 'kube-system';
+      const anonymous = withoutUser(kc);
+      const byController = new Map<string, KubeClient>();
+      controllerClient = (controller) => {
+        let c = byController.get(controller);
+        if (!c) {
+          const tokenSource = new ServiceAccountTokenSource({
+            client,
+            namespace,
+            name: controller,
+            createIfMissing: true,
+          });
+          const rc = createKubeClient(anonymous, {
+            ...clientOptions,
+            userAgent: `ts-kcm/${controller}`,
+            tokenSource,
+          });
+          clients.push(rc);
+          byController.set(controller, (c = rc));
+          logger.info('controller uses its own service account credentials', {
+            controller,
+            user: tokenSource.username,
+          });
+        }
+        return c;
+      };
+    }
+    const manager = new Manager(opts, {
+      client,
+      leaderElectionClient,
+      controllerClient,
+      definitions,
+      logger,
+      registry,
+    });
     return await manager.run(signal);
   } catch (err) {
     logger.error('controller manager failed', { err: errorMessage(err) });
@@ -237,6 +292,10 @@ interface ParsedFlags {
   leaderElectResourceNamespace: string;
   leaderElectResourceLock: string;
   metricsBindAddress: string;
+  metricsSecure: boolean;
+  metricsCertDir?: string;
+  useServiceAccountCredentials: boolean;
+  serviceAccountCredentialsNamespace: string;
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
@@ -263,6 +322,19 @@ export function runOptionsFromFlags(
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
+  }
+  if (flags.metricsCertDir !== undefined) {
+    if (!flags.metricsSecure) {
+      throw new ExitError(EXIT_USAGE, 'error: --metrics-cert-dir needs --metrics-secure=true');
+    }
+    for (const f of ['tls.crt', 'tls.key']) {
+      if (!existsSync(join(flags.metricsCertDir, f))) {
+        throw new ExitError(
+          EXIT_USAGE,
+          `error: --metrics-cert-dir: ${join(flags.metricsCertDir, f)} not found`,
+        );
+      }
+    }
   }
   const d = DEFAULT_RUN_OPTIONS;
   if (flags.kubeApiQps > 0 && flags.kubeApiBurst < 1) {
@@ -299,6 +371,10 @@ export function runOptionsFromFlags(
     leaseName: flags.leaderElectResourceName,
     leaseNamespace: flags.leaderElectResourceNamespace,
     metricsBindAddress: flags.metricsBindAddress,
+    metricsSecure: flags.metricsSecure,
+    metricsCertDir: flags.metricsCertDir,
+    useServiceAccountCredentials: flags.useServiceAccountCredentials,
+    serviceAccountCredentialsNamespace: flags.serviceAccountCredentialsNamespace,
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
@@ -370,6 +446,31 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       '--metrics-bind-address <addr>',
       "address for /metrics: host:port, ':port' for all interfaces, '0' to disable",
       d.metricsBindAddress,
+    )
+    .addOption(
+      new Option(
+        '--metrics-secure [bool]',
+        'serve /metrics over HTTPS; each scrape needs a bearer token that a TokenReview authenticates and a SubjectAccessReview allows (get /metrics)',
+      )
+        .argParser(bool)
+        .default(false),
+    )
+    .option(
+      '--metrics-cert-dir <dir>',
+      'directory with tls.crt and tls.key for --metrics-secure; default a self-signed certificate',
+    )
+    .addOption(
+      new Option(
+        '--use-service-account-credentials [bool]',
+        "run each controller as its own ServiceAccount (named as the controller; token from TokenRequest, renewed before expiry), as kube-controller-manager's flag",
+      )
+        .argParser(bool)
+        .default(false),
+    )
+    .option(
+      '--service-account-credentials-namespace <ns>',
+      "namespace of the controllers' ServiceAccounts for --use-service-account-credentials",
+      'kube-system',
     )
     .option(
       '--health-probe-bind-address <addr>',

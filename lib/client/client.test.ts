@@ -178,6 +178,36 @@ describe('RestKubeClient requests', () => {
     expect(seen).toEqual([]);
   });
 
+  it('honours `signal` on every verb: an aborted request is not sent, one in flight is cancelled', async () => {
+    const held: http.ServerResponse[] = [];
+    handler = (_req, res) => void held.push(res); // never answers
+    const cms = client().resource(Resources.configmaps);
+    const obj = { metadata: { name: 'a', namespace: 'ns' } };
+    const calls = (signal: AbortSignal) => [
+      cms.get('a', 'ns', { signal }),
+      cms.list({ namespace: 'ns', signal }),
+      cms.create(obj, { signal }),
+      cms.update(obj, { signal }),
+      cms.patch('a', {}, { type: 'merge', namespace: 'ns', signal }),
+      cms.delete('a', { namespace: 'ns', signal }),
+    ];
+    const gone = new Error('lease lost');
+    for (const p of calls(AbortSignal.abort(gone))) await expect(p).rejects.toBe(gone);
+    expect(seen).toEqual([]);
+    const ac = new AbortController();
+    const inFlight = calls(ac.signal).map((p) =>
+      p.then(
+        () => 'answered',
+        (err: unknown) => err,
+      ),
+    );
+    while (seen.length < 6) await new Promise((r) => setTimeout(r, 5));
+    ac.abort(gone);
+    expect(await Promise.all(inFlight)).toEqual(Array(6).fill(gone));
+    for (const res of held) res.destroy();
+    handler = (_req, res) => res.end('{}');
+  });
+
   it('maps error responses to ApiError', async () => {
     handler = (req, res) => {
       if (req.url.includes('missing'))

@@ -3,12 +3,12 @@
  * errors and watch streams that end cleanly on abort and fail loudly on bad data.
  */
 import type { IncomingMessage } from 'node:http';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.js';
 import type { KubeList, KubeObject } from '../api/index.js';
 import type { Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Registry } from '../metrics/index.js';
-import { Connection } from './connection.js';
+import { Connection, type TokenSource } from './connection.js';
 import { NetworkError, WatchDecodeError } from './errors.js';
 import { LineSplitter } from './lines.js';
 import { newClientMetrics } from './metrics.js';
@@ -18,6 +18,7 @@ import {
   qualifiedResource,
   type DeleteOptions,
   type KubeClient,
+  type GetOptions,
   type ListOptions,
   type PatchOptions,
   type ResourceClient,
@@ -52,6 +53,8 @@ export interface KubeClientOptions {
   fieldManager?: string;
   /** Extra headers on every request, e.g. { 'Impersonate-User': 'jane' }. */
   headers?: Record<string, string>;
+  /** A bearer token that replaces the kubeconfig user's credentials (see ServiceAccountTokenSource). */
+  tokenSource?: TokenSource;
   clock?: Clock;
   /** Retries after 429 / Retry-After. Default 10 (client-go). */
   maxRetries?: number;
@@ -69,12 +72,14 @@ export class RestKubeClient implements KubeClient {
   private readonly throttle: Throttle;
   private readonly conn: Connection;
 
-  constructor(kc: KubeConfig, opts: KubeClientOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: KubeClientOptions = {}) {
     const userAgent = opts.userAgent ?? 'ts-kcm';
     this.conn = new Connection(kc, {
       clock: opts.clock,
       userAgent,
       headers: opts.headers,
+      tokenSource: opts.tokenSource,
+      logger: opts.logger,
       idleSocketTimeoutMs: opts.idleSocketTimeoutMs,
     });
     this.throttle = newThrottle(opts.qps ?? defaultQPS, opts.burst ?? defaultBurst);
@@ -95,7 +100,7 @@ export class RestKubeClient implements KubeClient {
     return this.conn.server.toString();
   }
 
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T> {
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T> {
     return new RestResourceClient<T>(this, ref);
   }
 
@@ -129,7 +134,7 @@ export class RestKubeClient implements KubeClient {
   }
 }
 
-export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): RestKubeClient {
+export function createKubeClient(kc: KubeConfigLike, opts: KubeClientOptions = {}): RestKubeClient {
   return new RestKubeClient(kc, opts);
 }
 
@@ -187,8 +192,13 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     }
   }
 
-  async get(name: string, namespace?: string): Promise<T> {
-    return this.json<T>({ method: 'GET', path: this.path(namespace, name), verb: 'get' });
+  async get(name: string, namespace?: string, opts: GetOptions = {}): Promise<T> {
+    return this.json<T>({
+      method: 'GET',
+      path: this.path(namespace, name),
+      verb: 'get',
+      signal: opts.signal,
+    });
   }
 
   async list(opts: ListOptions = {}): Promise<KubeList<T>> {
@@ -197,6 +207,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(opts.namespace), listQuery(opts)),
       accept: opts.metadataOnly ? metadataListAccept : undefined,
       verb: 'list',
+      signal: opts.signal,
     });
   }
 
@@ -254,6 +265,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(path, writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'create',
+      signal: opts.signal,
     });
   }
 
@@ -265,6 +277,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       path: withQuery(this.path(ns, name, opts.subresource), writeQuery(opts)),
       body: JSON.stringify(obj),
       verb: 'update',
+      signal: opts.signal,
     });
   }
 
@@ -281,6 +294,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: typeof patch === 'string' ? patch : JSON.stringify(patch),
       contentType: patchContentTypes[opts.type],
       verb: 'patch',
+      signal: opts.signal,
     });
   }
 
@@ -292,6 +306,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       body: body && JSON.stringify(body),
       verb: 'delete',
       resource: this.what,
+      signal: opts.signal,
     });
   }
 }

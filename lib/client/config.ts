@@ -1,12 +1,12 @@
 /**
  * Where the apiserver address and credentials come from, in client-go's order of trust:
  * an explicit --kubeconfig, then $KUBECONFIG, then the pod's service account (in-cluster),
- * then ~/.kube/config. @kubernetes/client-node parses the files and runs auth plugins.
+ * then ~/.kube/config. kubeconfig.ts parses the files (client-node only for auth-provider users).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig, loadYaml } from '@kubernetes/client-node';
+import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 
 export { KubeConfig };
 
@@ -85,7 +85,7 @@ export function loadKubeConfig(
 export function kubeConfigFrom(source: KubeConfigSource, context?: string): KubeConfig {
   const kc = new KubeConfig();
   if (source.kind === 'in-cluster') {
-    // client-node builds the in-cluster user on a token *file*; our auth layer re-reads it (rotation).
+    // The in-cluster user is built on the token *file*; our auth layer re-reads it (rotation).
     const prefix = source.tokenFile.slice(
       0,
       source.tokenFile.length - path.join(serviceAccountDir, 'token').length,
@@ -125,26 +125,9 @@ export function kubeConfigFrom(source: KubeConfigSource, context?: string): Kube
   return kc;
 }
 
-/**
- * client-node drops the `tokenFile` field of a user (client-go's spelling; it reads only its
- * own `token-file`, once). Such a user gets the in-cluster user's shape, a tokenFile auth
- * provider, so the connection re-reads the file as it rotates. A relative path is relative
- * to the kubeconfig's folder, as client-go resolves it.
- */
+/** A token-file user (`token-file` or `tokenFile`) comes out as a tokenFile auth provider (kubeconfig.ts), re-read as it rotates. */
 function loadFile(kc: KubeConfig, file: string): void {
   kc.loadFromFile(file);
-  const raw = loadYaml<{ users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null>(
-    fs.readFileSync(file, 'utf8'),
-  );
-  for (const entry of raw?.users ?? []) {
-    const tokenFile = entry.user?.tokenFile;
-    if (typeof tokenFile !== 'string' || tokenFile === '') continue;
-    const user = kc.getUsers().find((u) => u.name === entry.name);
-    if (!user || user.authProvider) continue;
-    Object.assign(user, {
-      authProvider: { name: 'tokenFile', config: { tokenFile: path.resolve(path.dirname(file), tokenFile) } },
-    });
-  }
 }
 
 function mergeInto(kc: KubeConfig, more: KubeConfig): void {
@@ -169,7 +152,7 @@ function withEnv(vars: Record<string, string>, fn: () => void): void {
 }
 
 /** The token file of a service-account user (in-cluster), which rotates; undefined otherwise. */
-export function tokenFileOf(kc: KubeConfig): string | undefined {
+export function tokenFileOf(kc: KubeConfigLike): string | undefined {
   const user = kc.getCurrentUser() as { authProvider?: { config?: Record<string, string> } } | null;
   return user?.authProvider?.config?.tokenFile;
 }

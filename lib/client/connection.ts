@@ -2,7 +2,7 @@
  * Connection: the server URL, a keep-alive agent carrying the TLS material, and the
  * headers that authenticate each request.
  *
- * Credentials come from client-node's KubeConfig.applyToHTTPSOptions, asked again for every
+ * Credentials come from the kubeconfig's applyToHTTPSOptions (kubeconfig.ts), asked again for every
  * request (cert files are re-read, auth providers refresh), except exec plugins, which
  * exec.ts runs (single flight, re-run at expiry and after a 401). New client-certificate
  * material gets a new agent. The one thing it does
@@ -14,8 +14,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { RealClock, type Clock } from '../clock/index.js';
+import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
@@ -32,20 +33,59 @@ const tcpKeepAliveMs = 30_000;
  */
 export const defaultIdleSocketTimeoutMs = 15_000;
 
+/** A bearer token that changes over time (e.g. a ServiceAccount's, from TokenRequest). */
+export interface TokenSource {
+  /** The current token; called for every request, so cache inside. */
+  token(): Promise<string>;
+  /** After a 401: the next token() must not answer with the same token. */
+  invalidate(): void;
+}
+
 export interface ConnectionOptions {
   clock?: Clock;
   userAgent?: string;
   /** Extra headers on every request (e.g. Impersonate-User). */
   headers?: Record<string, string>;
+  /** Overrides the kubeconfig user's credentials with this bearer token. */
+  tokenSource?: TokenSource;
+  /** Where the warning about switched-off TLS verification goes. */
+  logger?: Logger;
   /** Close a pooled socket after this much idle time. Default 15 s (defaultIdleSocketTimeoutMs). */
   idleSocketTimeoutMs?: number;
+}
+
+/** Configurations already warned about, so the clients sharing one warn once. */
+const warnedInsecure = new WeakSet<KubeConfigLike>();
+
+/**
+ * TLS verification of the apiserver is on unless the user switched it off explicitly: the
+ * kubeconfig's insecure-skip-tls-verify, or Node's NODE_TLS_REJECT_UNAUTHORIZED=0. Either
+ * way it is said once, as a warning, since anyone on the path could then act as the apiserver
+ * and collect the credentials we send.
+ */
+function warnIfUnverified(kc: KubeConfigLike, server: URL, skipTLSVerify: boolean, logger: Logger): void {
+  if (server.protocol !== 'https:' || warnedInsecure.has(kc)) return;
+  const why = skipTLSVerify
+    ? 'insecure-skip-tls-verify is set in the kubeconfig'
+    : process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0'
+      ? 'NODE_TLS_REJECT_UNAUTHORIZED=0 is set'
+      : undefined;
+  if (!why) return;
+  warnedInsecure.add(kc);
+  logger.warn(
+    'TLS verification of the apiserver certificate is off: anyone on the network path can impersonate it',
+    {
+      server: server.host,
+      reason: why,
+    },
+  );
 }
 
 export class Connection {
   readonly server: URL;
   /** host:port, the `host` label of the client metrics. */
   readonly host: string;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly clock: Clock;
   private readonly tokenFile?: string;
   private readonly extraHeaders: Record<string, string>;
@@ -55,14 +95,16 @@ export class Connection {
   private token?: { value: string; readAt: number };
   private readonly exec?: ExecCredentialSource;
   private lastExec?: ExecCredential;
+  private readonly tokenSource?: TokenSource;
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
 
-  constructor(kc: KubeConfig, opts: ConnectionOptions = {}) {
+  constructor(kc: KubeConfigLike, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error(`kubeconfig context ${JSON.stringify(kc.getCurrentContext())} has no cluster`);
+    warnIfUnverified(kc, new URL(cluster.server), cluster.skipTLSVerify === true, opts.logger ?? nopLogger());
     const user = kc.getCurrentUser();
     if (user?.exec) {
       // Our own runner (single flight, 401 re-run); client-node sees the user without it.
@@ -79,6 +121,7 @@ export class Connection {
     this.tokenFile = tokenFileOf(kc);
     this.extraHeaders = opts.headers ?? {};
     this.userAgent = opts.userAgent ?? 'ts-kcm';
+    this.tokenSource = opts.tokenSource;
     this.idleSocketTimeoutMs = opts.idleSocketTimeoutMs ?? defaultIdleSocketTimeoutMs;
   }
 
@@ -108,6 +151,7 @@ export class Connection {
         opts.key = cred.key;
       }
     }
+    if (this.tokenSource) headers.Authorization = `Bearer ${await this.tokenSource.token()}`;
     headers['User-Agent'] = this.userAgent;
     Object.assign(headers, this.extraHeaders);
     // Cert files are read again for every request (and exec plugins may hand out a new
@@ -122,6 +166,10 @@ export class Connection {
    * when that may help (a token-file user), so the caller retries once.
    */
   invalidate(): boolean {
+    if (this.tokenSource) {
+      this.tokenSource.invalidate();
+      return true;
+    }
     if (this.exec) {
       this.exec.invalidate(this.lastExec);
       return true;

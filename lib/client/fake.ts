@@ -19,6 +19,7 @@ import { ObjectTracker } from './tracker.js';
 import type {
   DeleteOptions,
   KubeClient,
+  GetOptions,
   ListOptions,
   PatchOptions,
   PatchType,
@@ -108,7 +109,7 @@ export class FakeKubeClient implements KubeClient {
     this.reactors.unshift({ verb, resource, fn });
   }
 
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T> {
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T> {
     this.tracker.register(ref);
     return new FakeResourceClient<T>(this, ref);
   }
@@ -121,16 +122,26 @@ export class FakeKubeClient implements KubeClient {
     return this.rawHandler(method, path, body);
   }
 
-  /** Record the action, then run reactors; `handled` is false when all fell through. */
-  async invoke(action: FakeAction, ref: ResourceRef): Promise<{ handled: boolean; result?: unknown }> {
+  /**
+   * Record the action, then run reactors; `handled` is false when all fell through. As the
+   * real client: a request whose `signal` has aborted is neither sent nor recorded, and one
+   * aborted while a reactor holds it rejects with the signal's reason at once.
+   */
+  async invoke(
+    action: FakeAction,
+    ref: ResourceRef,
+    signal?: AbortSignal,
+  ): Promise<{ handled: boolean; result?: unknown }> {
+    signal?.throwIfAborted();
     this.actions.push(structuredClone(action));
     for (const r of this.reactors) {
       if (r.verb !== '*' && r.verb !== action.verb) continue;
       if (r.resource !== '*' && r.resource !== ref.resource && r.resource !== qualifiedResource(ref))
         continue;
-      const result = await r.fn(structuredClone(action));
+      const result = await abortable(Promise.resolve(r.fn(structuredClone(action))), signal);
       if (result !== undefined) return { handled: true, result };
     }
+    signal?.throwIfAborted();
     return { handled: false };
   }
 }
@@ -140,14 +151,27 @@ function defined<T extends object>(o: T): T {
   return o;
 }
 
-function withoutNamespace<T extends { namespace?: string }>(
+/** `p`, or a rejection with the signal's reason as soon as `signal` aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Recorded options: without the namespace (it has its own field) and the signal (not data). */
+function withoutNamespace<T extends { namespace?: string; signal?: AbortSignal }>(
   opts: T | undefined,
-): Omit<T, 'namespace'> | undefined {
+): Omit<T, 'namespace' | 'signal'> | undefined {
   if (!opts) return undefined;
   const rest: Partial<T> = { ...opts };
   delete rest.namespace;
+  delete rest.signal;
   defined(rest);
-  return Object.keys(rest).length ? (rest as Omit<T, 'namespace'>) : undefined;
+  return Object.keys(rest).length ? (rest as Omit<T, 'namespace' | 'signal'>) : undefined;
 }
 
 function toPartialMetadata(obj: KubeObject): KubeObject {
@@ -168,11 +192,12 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     return defined(a);
   }
 
-  async get(name: string, namespace?: string): Promise<T> {
+  async get(name: string, namespace?: string, opts: GetOptions = {}): Promise<T> {
     const ns = this.ns(namespace);
     const r = await this.fake.invoke(
       this.action({ verb: 'get', resource: this.ref.resource, namespace: ns, name }),
       this.ref,
+      opts.signal,
     );
     if (r.handled) return r.result as T;
     const obj = this.fake.tracker.get(this.ref, ns, name);
@@ -188,7 +213,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
       namespace: ns,
       options: withoutNamespace(opts),
     });
-    const r = await this.fake.invoke(action, this.ref);
+    const r = await this.fake.invoke(action, this.ref, opts.signal);
     if (r.handled) return r.result as KubeList<T>;
     const matchLabels = labelSelectorMatcher(opts.labelSelector);
     const matchFields = fieldSelectorMatcher(opts.fieldSelector);
@@ -238,7 +263,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
   async create(obj: T, opts: WriteOptions = {}): Promise<T> {
     const ns = this.ns(opts.namespace ?? obj.metadata?.namespace);
     const action = this.writeAction('create', ns, obj.metadata?.name, opts, obj);
-    const r = await this.fake.invoke(action, this.ref);
+    const r = await this.fake.invoke(action, this.ref, opts.signal);
     if (r.handled) return r.result as T;
     // A POST to a subresource (eviction, token) stores nothing here; a reactor may answer it.
     if (opts.subresource) return structuredClone(obj);
@@ -248,7 +273,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
   async update(obj: T, opts: WriteOptions = {}): Promise<T> {
     const ns = this.ns(opts.namespace ?? obj.metadata?.namespace);
     const action = this.writeAction('update', ns, obj.metadata?.name, opts, obj);
-    const r = await this.fake.invoke(action, this.ref);
+    const r = await this.fake.invoke(action, this.ref, opts.signal);
     if (r.handled) return r.result as T;
     return this.fake.tracker.update(this.ref, obj, ns, 'update', opts.dryRun) as T;
   }
@@ -258,7 +283,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     const action = this.writeAction('patch', ns, name, opts, patch);
     action.patchType = opts.type;
     if (opts.force !== undefined) action.force = opts.force;
-    const r = await this.fake.invoke(action, this.ref);
+    const r = await this.fake.invoke(action, this.ref, opts.signal);
     if (r.handled) return r.result as T;
 
     const body = typeof patch === 'string' ? (JSON.parse(patch) as unknown) : patch;
@@ -306,7 +331,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
       name,
       options: withoutNamespace(opts),
     });
-    const r = await this.fake.invoke(action, this.ref);
+    const r = await this.fake.invoke(action, this.ref, opts.signal);
     if (r.handled) return;
     this.fake.tracker.delete(this.ref, ns, name, opts.preconditions);
   }

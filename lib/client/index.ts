@@ -25,12 +25,17 @@ export {
   serviceAccountDir,
 } from './config.js';
 export type { KubeConfigSource } from './config.js';
+export { fencedClient } from './fence.js';
 export { checkKubeConfig, KubeConfigError } from './preflight.js';
+export type { KubeConfigLike, Cluster, User, Context } from './kubeconfig.js';
 export { retryOnConflict, retryOnError, defaultRetry, defaultBackoff } from './retry.js';
 export type { Backoff, RetryOptions } from './retry.js';
 export { mergePatch, strategicMergePatch, jsonPatch, applyPatch } from './patch.js';
-export { bucketSettings, newThrottle, defaultQPS, defaultBurst } from './throttle.js';
-export type { Throttle, BucketSettings } from './throttle.js';
+export { newThrottle, defaultQPS, defaultBurst } from './throttle.js';
+export type { Throttle } from './throttle.js';
+export { ServiceAccountTokenSource, SERVICE_ACCOUNT_TOKEN_SECONDS } from './satoken.js';
+export type { ServiceAccountTokenOptions } from './satoken.js';
+export type { TokenSource } from './connection.js';
 export { newClientMetrics } from './metrics.js';
 export type { ClientMetrics } from './metrics.js';
 export { resourcePath, listQuery, watchQuery, patchContentTypes } from './url.js';

@@ -48,8 +48,27 @@ describe('applyJsonPatch (RFC 6902)', () => {
     expect(doc.foo).toEqual(['bar', 'baz']);
   });
 
+  it('test null passes on an absent member of an existing object, as the apiserver', () => {
+    const doc = { metadata: { name: 'x' } };
+    expect(
+      applyJsonPatch(doc, [
+        { op: 'test', path: '/metadata/finalizers', value: null },
+        { op: 'add', path: '/metadata/finalizers', value: ['f'] },
+      ]),
+    ).toEqual({ metadata: { name: 'x', finalizers: ['f'] } });
+    expect(() =>
+      applyJsonPatch({ metadata: { finalizers: ['g'] } }, [
+        { op: 'test', path: '/metadata/finalizers', value: null },
+      ]),
+    ).toThrow('test operation failed: value at /metadata/finalizers is not null');
+    expect(() => applyJsonPatch({}, [{ op: 'test', path: '/metadata/finalizers', value: null }])).toThrow(
+      'path /metadata/finalizers does not exist',
+    );
+  });
+
   it.each([
     [[{ op: 'test', path: '/a', value: 2 }], 'test operation failed: value at /a is not 2'],
+    [[{ op: 'test', path: '/b', value: 2 }], 'test operation failed: value at /b is not 2'],
     [[{ op: 'remove', path: '/nope' }], 'path /nope does not exist'],
     [[{ op: 'replace', path: '/nope', value: 1 }], 'path /nope does not exist'],
     [[{ op: 'add', path: '/l/5', value: 1 }], 'array index 5 out of range in /l/5'],

@@ -95,6 +95,15 @@ function getAt(doc: Json, pointer: string): Json {
   return v;
 }
 
+/** The value at `pointer`; null when the last member is absent (its parent must exist). */
+function valueOrNullAt(doc: Json, pointer: string): Json {
+  const path = parsePointer(pointer);
+  if (path.length === 0) return doc;
+  const { parent, key } = locate(doc, path, pointer);
+  if (isObject(parent)) return parent[key] ?? null;
+  return getAt(doc, pointer);
+}
+
 function removeAt(doc: Json, pointer: string): Json {
   const path = parsePointer(pointer);
   if (path.length === 0) throw new PatchError('cannot remove the whole document');
@@ -160,7 +169,9 @@ export function applyJsonPatch(target: unknown, ops: unknown): unknown {
         doc = addAt(doc, raw.path, clone(getAt(doc, requireFrom(raw))), false);
         break;
       case 'test':
-        if (!deepEqual(getAt(doc, raw.path), raw.value)) {
+        // As the apiserver's json-patch (evanphx/json-patch v4): a member absent from an
+        // existing object tests equal to null, so `test null` guards "not there yet".
+        if (!deepEqual(valueOrNullAt(doc, raw.path), raw.value ?? null)) {
           throw new PatchError(
             `test operation failed: value at ${raw.path} is not ${JSON.stringify(raw.value)}`,
           );

@@ -7,7 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike as KubeConfig } from './kubeconfig.js';
 import { tokenFileOf } from './config.js';
 
 export class KubeConfigError extends Error {

@@ -1,74 +1,119 @@
 import { describe, expect, it } from '@jest/globals';
-import { bucketSettings, newThrottle } from './throttle.js';
+import { FakeClock } from '../clock/index.js';
+import { newThrottle } from './throttle.js';
 
-describe('bucketSettings', () => {
-  // Bottleneck adds `amount` once per heartbeat, so the steady rate is amount per heartbeat.
-  const rate = (s: ReturnType<typeof bucketSettings>) =>
-    (s.reservoirIncreaseAmount * 1000) / s.heartbeatInterval;
+/** Let promise callbacks run after the fake clock fired timers. */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
 
-  it('kube-controller-manager defaults: 20 qps, burst 30', () => {
-    expect(bucketSettings(20, 30)).toEqual({
-      reservoir: 30,
-      reservoirIncreaseMaximum: 30,
-      reservoirIncreaseAmount: 1,
-      reservoirIncreaseInterval: 49,
-      heartbeatInterval: 50,
-    });
-  });
+/** Start `n` acquires and record, for each, the fake time it was granted at (or 'rejected'). */
+function start(t: ReturnType<typeof newThrottle>, clock: FakeClock, n: number, signal?: AbortSignal) {
+  const granted: (number | 'rejected' | undefined)[] = new Array(n).fill(undefined);
+  for (let i = 0; i < n; i++)
+    t.acquire(signal).then(
+      () => (granted[i] = clock.monotonicNow()),
+      () => (granted[i] = 'rejected'),
+    );
+  return granted;
+}
 
-  it.each([
-    [1, 1],
-    [5, 10],
-    [20, 30],
-    [50, 100],
-    [100, 200],
-    [1000, 1000],
-  ])('qps %d burst %d: steady rate equals qps, bucket holds burst', (qps, burst) => {
-    const s = bucketSettings(qps, burst);
-    expect(rate(s)).toBeCloseTo(qps, 5);
-    expect(s.reservoir).toBe(burst);
-    expect(s.reservoirIncreaseMaximum).toBe(burst);
-    expect(Number.isInteger(s.reservoirIncreaseAmount)).toBe(true);
-    expect(s.reservoirIncreaseInterval).toBeLessThan(s.heartbeatInterval);
-  });
-
-  it('a fractional qps still gives whole tokens', () => {
-    const s = bucketSettings(0.5, 1);
-    expect(s).toMatchObject({ reservoirIncreaseAmount: 1, heartbeatInterval: 2000 });
-  });
-
-  it('rejects a non-positive qps', () => {
-    expect(() => bucketSettings(0, 1)).toThrow('qps must be positive, got 0');
-  });
-});
-
-describe('newThrottle', () => {
+describe('newThrottle (token bucket, client-go flowcontrol semantics)', () => {
   it('qps <= 0 means no throttling', async () => {
     const t = newThrottle(0, 0);
     await expect(t.acquire()).resolves.toBe(0);
   });
 
-  it('hands out the burst without waiting for a refill', async () => {
-    // 1 qps refills one token per second: if the bucket did not start full, 5 acquires would take 4 s and time out the test.
-    const t = newThrottle(1, 5);
-    for (let i = 0; i < 5; i++) await t.acquire();
+  it('starts full: the burst is handed out at once, without waiting', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(1, 5, clock);
+    for (let i = 0; i < 5; i++) await expect(t.acquire()).resolves.toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
     await t.close();
   });
 
-  it('makes the request after the burst wait for a refill', async () => {
-    // One token every 10 s: the third acquire cannot resolve within a few event-loop turns.
-    const t = newThrottle(0.1, 2);
-    await t.acquire();
-    await t.acquire();
-    let third = 'pending';
-    const p = t.acquire().then(
-      () => (third = 'resolved'),
-      () => (third = 'dropped'),
-    );
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    expect(third).toBe('pending');
+  it('after the burst, waiters get one token every 1/qps, first come first served', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(20, 2, clock);
+    const granted = start(t, clock, 5);
+    await settle();
+    expect(granted).toEqual([0, 0, undefined, undefined, undefined]);
+    for (let ms = 0; ms < 200; ms += 10) {
+      clock.advance(10);
+      await settle();
+    }
+    expect(granted).toEqual([0, 0, 50, 100, 150]);
     await t.close();
-    await p;
-    expect(third).toBe('dropped');
+  });
+
+  it('the long-run rate is qps: 20 qps, burst 30 grants 30 + 20 per second', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(20, 30, clock);
+    const granted = start(t, clock, 400);
+    for (let s = 0; s < 100; s++) {
+      clock.advance(100);
+      await settle();
+    }
+    expect(granted.filter((g) => typeof g === 'number').length).toBe(30 + 200);
+    await t.close();
+    await settle();
+  });
+
+  it('an idle bucket refills up to the burst, never beyond', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(10, 3, clock);
+    for (let i = 0; i < 3; i++) await t.acquire();
+    clock.advance(60_000);
+    const granted = start(t, clock, 5);
+    await settle();
+    expect(granted).toEqual([60_000, 60_000, 60_000, undefined, undefined]);
+    await t.close();
+    await settle();
+  });
+
+  it('a caller whose signal aborts while waiting is rejected and gives its token back', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(10, 1, clock);
+    await t.acquire();
+    const abort = new AbortController();
+    const cancelled = start(t, clock, 1, abort.signal);
+    abort.abort(new Error('request cancelled'));
+    await settle();
+    expect(cancelled).toEqual(['rejected']);
+    // The next caller takes the slot the cancelled one had reserved (100 ms), not the one after.
+    const next = start(t, clock, 1);
+    clock.advance(100);
+    await settle();
+    expect(next).toEqual([100]);
+    await t.close();
+  });
+
+  it('an already aborted signal is rejected without taking a token', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(10, 1, clock);
+    await expect(t.acquire(AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+    await expect(t.acquire()).resolves.toBe(0);
+    await t.close();
+  });
+
+  it('close rejects every waiter and every later caller', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(0.1, 1, clock);
+    await t.acquire();
+    const granted = start(t, clock, 3);
+    await settle();
+    expect(granted).toEqual([undefined, undefined, undefined]);
+    await t.close();
+    await settle();
+    expect(granted).toEqual(['rejected', 'rejected', 'rejected']);
+    await expect(t.acquire()).rejects.toThrow('throttle closed');
+  });
+
+  it('with the real clock the wait is measured and returned', async () => {
+    const t = newThrottle(1000, 1);
+    await t.acquire();
+    const waited = await t.acquire();
+    expect(waited).toBeGreaterThan(0);
+    await t.close();
   });
 });

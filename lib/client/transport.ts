@@ -43,6 +43,8 @@ export interface RequestSpec {
   /** Kubernetes verb and resource, for error messages ('list', 'configmaps'). */
   verb: string;
   resource: string;
+  /** Cancels the request: before it is sent, while throttled or waiting to retry, or in flight. */
+  signal?: AbortSignal;
 }
 
 export interface Response {
@@ -86,7 +88,7 @@ export class Transport {
 
   /** A request whose whole body is read. Non-2xx throws ApiError unless `raw`. */
   async request(spec: RequestSpec, raw = false): Promise<Response> {
-    const res = await this.exchange(spec, false);
+    const res = await this.exchange(spec, false, spec.signal);
     if (!raw && (res.status < 200 || res.status > 299)) throw this.apiError(spec, res);
     return res;
   }
@@ -110,7 +112,9 @@ export class Transport {
     let authRetried = false;
     let resetRetried = false;
     for (;;) {
-      const waited = await this.throttle.acquire();
+      signal?.throwIfAborted();
+      // The throttle gives up the wait when the request is cancelled (and returns the token).
+      const waited = await this.throttle.acquire(signal);
       this.metrics.rateLimiterWait(spec.method, this.conn.host, waited / 1000);
       if (waited > 1000)
         this.logger.info('client-side throttling', {
@@ -121,6 +125,7 @@ export class Transport {
       // Credentials are fetched per attempt (exec plugins, rotated tokens); a failure here is
       // an auth problem, not a network one, and propagates as is.
       const { agent, headers } = await this.conn.requestOptions();
+      signal?.throwIfAborted();
       const start = performance.now();
       let res: Response & { message?: IncomingMessage };
       let reusedSocket = false;

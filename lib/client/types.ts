@@ -1,12 +1,18 @@
 import type { KubeList, KubeObject } from '../api/index.js';
 
 /** Identifies a REST resource: enough to build its URL and to name it in messages and metrics. */
-export interface ResourceRef {
+/**
+ * A resource the client, informers and RBAC can name. `T` is the object type it holds:
+ * `client.resource(ref)` and `informerFor(ref)` infer it (see sdk's `resourceRef<T>()`).
+ */
+export interface ResourceRef<T extends KubeObject = KubeObject> {
   group: string; // '' for the core group
   version: string;
   resource: string; // plural, lower case: 'pods', 'servicecidrs'
   kind: string;
   namespaced: boolean;
+  /** Type-level only, never set: carries T (a method, so refs of related types stay assignable). */
+  __objectType?(obj: T): void;
 }
 
 /** The resources ts-kcm uses, defined once. */
@@ -73,7 +79,14 @@ export function apiVersionOf(ref: ResourceRef): string {
   return ref.group === '' ? ref.version : `${ref.group}/${ref.version}`;
 }
 
-export interface ListOptions {
+/** Every request takes an AbortSignal: aborting it cancels the request in flight (or before it is sent). */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export type GetOptions = RequestOptions;
+
+export interface ListOptions extends RequestOptions {
   namespace?: string; // omitted: all namespaces (or a cluster-scoped resource)
   labelSelector?: string;
   fieldSelector?: string;
@@ -85,7 +98,7 @@ export interface ListOptions {
   metadataOnly?: boolean;
 }
 
-export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue'> {
+export interface WatchOptions extends Omit<ListOptions, 'limit' | 'continue' | 'signal'> {
   timeoutSeconds?: number;
   allowWatchBookmarks?: boolean;
   sendInitialEvents?: boolean;
@@ -101,7 +114,7 @@ export interface WatchEvent<T = KubeObject> {
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 
-export interface WriteOptions {
+export interface WriteOptions extends RequestOptions {
   namespace?: string;
   subresource?: string; // 'status', 'finalizers', ...
   fieldManager?: string;
@@ -114,7 +127,7 @@ export interface PatchOptions extends WriteOptions {
   force?: boolean;
 }
 
-export interface DeleteOptions {
+export interface DeleteOptions extends RequestOptions {
   namespace?: string;
   preconditions?: { uid?: string; resourceVersion?: string };
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
@@ -124,7 +137,7 @@ export interface DeleteOptions {
 /** Typed access to one resource. Errors are ApiError (see errors.ts). */
 export interface ResourceClient<T extends KubeObject = KubeObject> {
   readonly ref: ResourceRef;
-  get(name: string, namespace?: string): Promise<T>;
+  get(name: string, namespace?: string, opts?: GetOptions): Promise<T>;
   list(opts?: ListOptions): Promise<KubeList<T>>;
   /** A watch stream; ends when the server closes it or `signal` aborts. Each event is parsed JSON. */
   watch(opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent<T>>;
@@ -137,7 +150,7 @@ export interface ResourceClient<T extends KubeObject = KubeObject> {
 
 /** The client every controller and the machinery use. */
 export interface KubeClient {
-  resource<T extends KubeObject = KubeObject>(ref: ResourceRef): ResourceClient<T>;
+  resource<T extends KubeObject = KubeObject>(ref: ResourceRef<T>): ResourceClient<T>;
   /** GET /version of the server. */
   serverVersion(): Promise<{ gitVersion: string; major: string; minor: string }>;
   /** A raw request for what the typed surface lacks (e.g. /readyz). Path starts with '/'. */

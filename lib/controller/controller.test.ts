@@ -34,11 +34,12 @@ class ScriptedReconciler implements Reconciler {
     private readonly script: (
       key: string,
       call: number,
+      signal: AbortSignal,
     ) => Promise<ReconcileResult | void> | ReconcileResult | void,
   ) {}
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult | void> {
     this.calls.push(key);
-    return this.script(key, this.calls.length);
+    return this.script(key, this.calls.length, signal);
   }
 }
 
@@ -314,25 +315,36 @@ describe('Controller.run', () => {
     expect(stale).toEqual([]);
   });
 
-  it('gives up on in-flight reconciles after drainTimeoutMs', async () => {
-    const r = new ScriptedReconciler(() => new Promise<void>(() => {}));
-    const h = harness(r, { workers: 1, drainTimeoutMs: 5000 });
-    const ac = new AbortController();
+  it('has no drain timeout of its own: waits for the in-flight reconcile until cancel aborts its signal', async () => {
+    let seen: AbortSignal | undefined;
+    const r = new ScriptedReconciler(
+      (_key, _call, signal) =>
+        new Promise<void>((_resolve, reject) => {
+          seen = signal;
+          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+        }),
+    );
+    const h = harness(r, { workers: 1 });
+    const stop = new AbortController();
+    const cancel = new AbortController();
     let finished = false;
-    const running = h.controller.run(ac.signal).then(() => (finished = true));
+    const running = h.controller.run(stop.signal, cancel.signal).then(() => (finished = true));
     h.queue.add('stuck');
+    h.queue.add('queued-behind');
     await tick();
-    ac.abort();
+    stop.abort();
     await tick();
-    h.clock.advance(4999);
+    h.clock.advance(3_600_000); // no timer of its own: an hour later it still waits
     await tick();
     expect(finished).toBe(false);
-    h.clock.advance(1);
+    expect(seen?.aborted).toBe(false);
+    cancel.abort(new Error('lease lost'));
     await running;
+    expect(r.calls).toEqual(['stuck']); // queued keys are not worked off after stop
     expect(h.logs.at(-1)).toEqual({
-      level: 'warn',
-      msg: 'drain timeout: giving up on in-flight reconciles',
-      meta: { controller: 'test-controller', timeoutMs: 5000 },
+      level: 'info',
+      msg: 'workers stopped',
+      meta: { controller: 'test-controller' },
     });
   });
 

@@ -22,9 +22,6 @@ import { reconcileMetrics } from './metrics.js';
 import type { ReconcileMetrics, ReconcileOutcome } from './metrics.js';
 import type { Reconciler, Runnable } from './types.js';
 
-/** How long run() waits for in-flight reconciles after its signal aborts. */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
-
 export interface ControllerOptions {
   /** Controller name: the `controller` label of the ts_kcm_reconcile_* metrics and in logs. */
   name: string;
@@ -37,8 +34,6 @@ export interface ControllerOptions {
   logger: Logger;
   registry?: Registry;
   clock?: Clock;
-  /** Default DEFAULT_DRAIN_TIMEOUT_MS (30 s). */
-  drainTimeoutMs?: number;
 }
 
 export class Controller implements Runnable {
@@ -49,10 +44,11 @@ export class Controller implements Runnable {
   private readonly maxRetries: number | undefined;
   private readonly logger: Logger;
   private readonly clock: Clock;
-  private readonly drainTimeoutMs: number;
   private readonly metrics: ReconcileMetrics;
   private readonly elapsedMs: () => number;
   private started = false;
+  /** What each reconcile gets as its signal: run()'s `cancel`. */
+  private cancel: AbortSignal = new AbortController().signal;
 
   constructor(opts: ControllerOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -65,48 +61,35 @@ export class Controller implements Runnable {
     this.maxRetries = opts.maxRetries;
     this.logger = opts.logger;
     this.clock = opts.clock ?? new RealClock();
-    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.metrics = reconcileMetrics(opts.name, opts.registry);
     const clock = this.clock;
     this.elapsedMs = () => clock.monotonicNow();
   }
 
-  /** Start the workers; after `signal` aborts, stop taking keys and wait for in-flight ones (bounded). */
-  async run(signal: AbortSignal): Promise<void> {
+  /**
+   * Start the workers. After `stop` aborts, take no new keys and resolve once every worker has
+   * stopped: there is no drain timeout here, the manager owns the one budget
+   * (--shutdown-timeout) and aborts `cancel` when it is spent (or at once when the Lease is
+   * lost). `cancel` is every reconcile's signal: aborting it cancels their client calls.
+   */
+  async run(stop: AbortSignal, cancel?: AbortSignal): Promise<void> {
     if (this.started) throw new Error(`controller ${this.name}: run() called twice`);
     this.started = true;
+    if (cancel) this.cancel = cancel;
     this.logger.info('starting workers', { controller: this.name, workers: this.workers });
     const workers = Promise.all(Array.from({ length: this.workers }, () => this.worker()));
 
     await new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      if (stop.aborted) return resolve();
+      stop.addEventListener('abort', () => resolve(), { once: true });
     });
 
-    this.logger.info('shutting down, waiting for in-flight reconciles', {
-      controller: this.name,
-      timeoutMs: this.drainTimeoutMs,
-    });
-    const stopTimer = new AbortController();
-    const drained = this.queue
-      .shutDownWithDrain()
-      .then(() => workers)
-      .then(() => true);
-    const timedOut = this.clock.sleep(this.drainTimeoutMs, stopTimer.signal).then(
-      () => false,
-      () => true, // the timer was cancelled because the drain finished first
-    );
-    const finished = await Promise.race([drained, timedOut]);
-    stopTimer.abort();
-    if (finished) {
-      this.logger.info('workers stopped', { controller: this.name });
-    } else {
-      this.logger.warn('drain timeout: giving up on in-flight reconciles', {
-        controller: this.name,
-        timeoutMs: this.drainTimeoutMs,
-      });
-      this.queue.shutDown();
-    }
+    this.logger.info('shutting down, waiting for in-flight reconciles', { controller: this.name });
+    // Queued keys are not worked off (level-triggered: the next leader rebuilds them); each
+    // worker returns once its in-flight reconcile does.
+    await this.queue.shutDownWithDrain();
+    await workers;
+    this.logger.info('workers stopped', { controller: this.name });
   }
 
   /** One step of a worker: take a key, reconcile it, settle it. False once the queue is shut down. */
@@ -131,7 +114,7 @@ export class Controller implements Runnable {
     const start = this.elapsedMs();
     let outcome: ReconcileOutcome = 'success';
     try {
-      const result = await this.reconciler.reconcile(key);
+      const result = await this.reconciler.reconcile(key, this.cancel);
       this.queue.forget(key);
       const after = result?.requeueAfterMs;
       if (after !== undefined && after > 0) {

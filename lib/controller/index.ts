@@ -3,7 +3,7 @@
  * from a rate-limited work queue, and the registry of controller plug-ins.
  */
 export * from './types.js';
-export { Controller, DEFAULT_DRAIN_TIMEOUT_MS } from './controller.js';
+export { Controller } from './controller.js';
 export type { ControllerOptions } from './controller.js';
 export { ControllerRegistry, resolveEnabled, DEFAULT_CONTROLLERS_FLAG } from './registry.js';
 export { RECONCILE_METRIC_NAMES, RECONCILE_TIME_BUCKETS } from './metrics.js';

@@ -12,7 +12,12 @@ export interface ReconcileResult {
 }
 
 export interface Reconciler {
-  reconcile(key: string): Promise<ReconcileResult | void>;
+  /**
+   * `signal` aborts when the Lease is lost or the shutdown budget (--shutdown-timeout) is
+   * spent: pass it to every client call, so the request is cancelled and nothing is written
+   * after that.
+   */
+  reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult | void>;
 }
 
 /** An RBAC PolicyRule, as the manifests need it. */
@@ -44,8 +49,12 @@ export interface ControllerContext {
 
 /** A running controller. */
 export interface Runnable {
-  /** Start workers; resolves after `signal` aborts and in-flight work finished (or the drain timeout hit). */
-  run(signal: AbortSignal): Promise<void>;
+  /**
+   * Start workers. When `stop` aborts: take no new work, and resolve once in-flight work has
+   * finished. `cancel` aborts in-flight work (lost Lease, shutdown budget spent): it is the
+   * signal reconciles get.
+   */
+  run(stop: AbortSignal, cancel?: AbortSignal): Promise<void>;
 }
 
 /** A controller plug-in: registered once, built by the manager when enabled. */

@@ -7,7 +7,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, write
 import { join, resolve } from 'node:path';
 import { nopLogger, type Logger } from '../log/index.js';
 import { locateBinaries } from './binaries.js';
-import { newToken, renderKubeconfig, writeServiceAccountKeys, writeTokenFile } from './credentials.js';
+import {
+  newToken,
+  renderKubeconfig,
+  writeClientCertificates,
+  writeServiceAccountKeys,
+  writeTokenFile,
+} from './credentials.js';
 import {
   apiserverFlags,
   controllerManagerFlags,
@@ -78,10 +84,15 @@ function layout(dir: string) {
   return {
     state: join(dir, STATE_FILE),
     kubeconfig: join(dir, 'kubeconfig'),
+    certKubeconfig: join(dir, 'kubeconfig-cert'),
     logs: join(dir, 'logs'),
     pki: join(dir, 'pki'),
     certDir: join(dir, 'pki', 'serving'),
     tokenFile: join(dir, 'pki', 'token.csv'),
+    clientCA: join(dir, 'pki', 'client-ca.crt'),
+    clientCAKey: join(dir, 'pki', 'client-ca.key'),
+    adminCert: join(dir, 'pki', 'admin.crt'),
+    adminKey: join(dir, 'pki', 'admin.key'),
     saKey: join(dir, 'pki', 'sa.key'),
     saPub: join(dir, 'pki', 'sa.pub'),
     etcdData: join(dir, 'etcd'),
@@ -124,6 +135,12 @@ export class ControlPlane {
     mkdirSync(files.certDir, { recursive: true });
     const token = newToken();
     writeTokenFile(files.tokenFile, token);
+    writeClientCertificates({
+      caFile: files.clientCA,
+      caKeyFile: files.clientCAKey,
+      certFile: files.adminCert,
+      keyFile: files.adminKey,
+    });
     writeServiceAccountKeys(files.saKey, files.saPub);
 
     for (let attempt = 1; ; attempt++) {
@@ -146,6 +163,7 @@ export class ControlPlane {
           etcdClientURL,
           apiserverURL: `https://127.0.0.1:${securePort}`,
           kubeconfigPath: files.kubeconfig,
+          certKubeconfigPath: files.certKubeconfig,
           token,
           certDir: files.certDir,
           components: {
@@ -157,6 +175,7 @@ export class ControlPlane {
                 securePort,
                 certDir: files.certDir,
                 tokenFile: files.tokenFile,
+                clientCAFile: files.clientCA,
                 serviceAccountPublicKey: files.saPub,
                 serviceAccountPrivateKey: files.saKey,
                 serviceClusterIPRange: opts.serviceClusterIPRange ?? DEFAULT_SERVICE_CLUSTER_IP_RANGE,
@@ -187,12 +206,17 @@ export class ControlPlane {
       cp.state.startup.readyMs = Math.round(performance.now() - began);
       logger.info('control plane ready', { apiserver: cp.apiserverURL, ...cp.state.startup });
 
+      const caPem = readFileSync(join(files.certDir, 'apiserver.crt'), 'utf8');
+      writeFileSync(files.kubeconfig, renderKubeconfig({ server: cp.apiserverURL, token, caPem }), {
+        mode: 0o600,
+      });
       writeFileSync(
-        files.kubeconfig,
+        files.certKubeconfig,
         renderKubeconfig({
           server: cp.apiserverURL,
-          token,
-          caPem: readFileSync(join(files.certDir, 'apiserver.crt'), 'utf8'),
+          caPem,
+          clientCertPem: readFileSync(files.adminCert, 'utf8'),
+          clientKeyPem: readFileSync(files.adminKey, 'utf8'),
         }),
         { mode: 0o600 },
       );
@@ -236,6 +260,10 @@ export class ControlPlane {
   }
   get kubeconfigPath(): string {
     return this.state.kubeconfigPath;
+  }
+  /** A kubeconfig for the same admin with client-certificate-data/client-key-data, as kind writes. */
+  get certKubeconfigPath(): string {
+    return this.state.certKubeconfigPath;
   }
   get binDir(): string {
     return this.state.binDir;
@@ -311,7 +339,14 @@ export class ControlPlane {
 
   private removeData(): void {
     const files = layout(this.state.dir);
-    for (const path of [files.etcdData, files.pki, files.logs, files.kubeconfig, files.state]) {
+    for (const path of [
+      files.etcdData,
+      files.pki,
+      files.logs,
+      files.kubeconfig,
+      files.certKubeconfig,
+      files.state,
+    ]) {
       rmSync(path, { recursive: true, force: true });
     }
     try {

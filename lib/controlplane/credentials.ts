@@ -1,10 +1,12 @@
 /**
  * Throwaway credentials for a local control plane: an admin bearer token in group
- * system:masters (a static token file is the simplest credential the apiserver accepts)
+ * system:masters (a static token file is the simplest credential the apiserver accepts),
+ * an admin client certificate from a client CA of its own (what a kind kubeconfig carries),
  * and the RSA key pair that signs service-account tokens.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { issueCertificate, type Subject } from '../pki/x509.js';
 
 export const ADMIN_USER = 'ts-kcm-admin';
 
@@ -27,9 +29,65 @@ export function writeServiceAccountKeys(privatePath: string, publicPath: string)
   writeFileSync(publicPath, publicKey);
 }
 
+export interface ClientCertificateFiles {
+  caFile: string;
+  /** The CA's key stays beside it (as on a kind node) so tests can issue rotated certificates. */
+  caKeyFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export const CLIENT_CA_NAME = 'ts-kcm-local-client-ca';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A client CA (10 years) and an admin certificate it signs (1 year) for user ADMIN_USER in
+ * group system:masters, valid from an hour ago so a slightly slow clock still accepts it.
+ */
+export function writeClientCertificates(files: ClientCertificateFiles, now = new Date()): void {
+  const notBefore = new Date(now.getTime() - 3_600_000);
+  const ca = issueCertificate({
+    subject: { commonName: CLIENT_CA_NAME },
+    isCA: true,
+    notBefore,
+    notAfter: new Date(now.getTime() + 3650 * DAY_MS),
+  });
+  const admin = issueCertificate({
+    subject: { commonName: ADMIN_USER, organizations: ['system:masters'] },
+    issuer: ca,
+    isCA: false,
+    notBefore,
+    notAfter: new Date(now.getTime() + 365 * DAY_MS),
+  });
+  writeFileSync(files.caFile, ca.certPem);
+  writeFileSync(files.caKeyFile, ca.keyPem, { mode: 0o600 });
+  writeFileSync(files.certFile, admin.certPem);
+  writeFileSync(files.keyFile, admin.keyPem, { mode: 0o600 });
+}
+
+/** A client certificate from the local client CA (its key PEM from writeClientCertificates). */
+export function issueClientCertificate(
+  caKeyPem: string,
+  subject: Subject,
+  validity: { notBefore: Date; notAfter: Date },
+): { certPem: string; keyPem: string } {
+  const issuer = {
+    certPem: '',
+    keyPem: caKeyPem,
+    key: createPrivateKey(caKeyPem),
+    subject: { commonName: CLIENT_CA_NAME },
+  };
+  const cert = issueCertificate({ subject, issuer, isCA: false, ...validity });
+  return { certPem: cert.certPem, keyPem: cert.keyPem };
+}
+
 export interface KubeconfigInput {
   server: string;
-  token: string;
+  /** A bearer token, or a client certificate and key (PEM) as kind writes them. */
+  token?: string;
+  clientCertPem?: string;
+  clientKeyPem?: string;
   /** PEM of the apiserver's self-signed serving certificate and its CA. */
   caPem: string;
   name?: string;
@@ -49,7 +107,12 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     'users:',
     `- name: ${ADMIN_USER}`,
     '  user:',
-    `    token: ${input.token}`,
+    ...(input.token !== undefined
+      ? [`    token: ${input.token}`]
+      : [
+          `    client-certificate-data: ${Buffer.from(input.clientCertPem ?? '').toString('base64')}`,
+          `    client-key-data: ${Buffer.from(input.clientKeyPem ?? '').toString('base64')}`,
+        ]),
     'contexts:',
     `- name: ${name}`,
     '  context:',

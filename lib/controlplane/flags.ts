@@ -35,6 +35,8 @@ export interface ApiserverFlagsInput {
   securePort: number;
   certDir: string;
   tokenFile: string;
+  /** CA whose client certificates the apiserver accepts (the kind-style admin credential). */
+  clientCAFile: string;
   serviceAccountPublicKey: string;
   serviceAccountPrivateKey: string;
   serviceClusterIPRange: string;
@@ -51,6 +53,7 @@ export function apiserverFlags(i: ApiserverFlagsInput): string[] {
     `--service-cluster-ip-range=${i.serviceClusterIPRange}`,
     '--authorization-mode=RBAC',
     `--token-auth-file=${i.tokenFile}`,
+    `--client-ca-file=${i.clientCAFile}`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-account-key-file=${i.serviceAccountPublicKey}`,
     `--service-account-signing-key-file=${i.serviceAccountPrivateKey}`,

@@ -11,6 +11,7 @@ export {
   type ControlPlaneOptions,
 } from './controlplane.js';
 export { DEFAULT_SERVICE_CLUSTER_IP_RANGE } from './flags.js';
+export { issueClientCertificate } from './credentials.js';
 export { freePorts } from './ports.js';
 export {
   cachedBinDir,

@@ -33,6 +33,8 @@ export interface ControlPlaneState {
   etcdClientURL: string;
   apiserverURL: string;
   kubeconfigPath: string;
+  /** The same admin, authenticated by a client certificate instead of the token (as kind does). */
+  certKubeconfigPath: string;
   token: string;
   certDir: string;
   components: Partial<Record<ComponentName, ComponentState>>;

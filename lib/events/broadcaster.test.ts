@@ -135,9 +135,14 @@ describe('EventBroadcaster', () => {
     expect(stored).toMatchObject({ note: 'attempt 1 failed', series: { count: 2 } });
   });
 
-  it('never undercounts a series: repeats recorded while a flush is in flight are kept', async () => {
+  it('never undercounts a series: a repeat recorded while a flush patch is in flight is counted', async () => {
     const t = setup();
-    for (let i = 0; i < 3; i++) t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    const repeat = () => t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done');
+    /** Runs every pending promise continuation (the fake client does no I/O). */
+    const settle = () => new Promise((r) => setImmediate(r));
+    const seriesCounts = () =>
+      t.fake.actions.filter((a) => a.verb === 'patch').map((a) => (a.body as Event).series?.count);
+    for (let i = 0; i < 3; i++) repeat();
     await t.b.idle(); // create, patch count 2; count 3 waits for the flush
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -149,14 +154,23 @@ describe('EventBroadcaster', () => {
       return undefined;
     });
     t.clock.advance(30_000); // the flush timer fires; its patch (count 3) hangs
-    await new Promise((r) => setImmediate(r));
-    t.rec.event(pod, 'Normal', 'Synced', 'Sync', 'done'); // count 4 while the patch is in flight
-    await new Promise((r) => setImmediate(r));
+    await settle();
+    expect(held).toBe(true);
+    repeat(); // count 4, recorded while that patch is in flight
+    await settle();
     release();
+    // Let the held patch land and its answer be taken in before anything else writes: a flush
+    // outside the single writer would now hold count 3 again and write it back.
+    await settle();
     await t.b.idle();
     await t.b.flush();
-    const [stored] = await storedEvents(t.fake, 'ns1');
-    expect(stored!.series?.count).toBe(4);
+    expect(seriesCounts()).toEqual([2, 3, 4]);
+    expect((await storedEvents(t.fake, 'ns1'))[0]!.series?.count).toBe(4);
+    repeat(); // the series goes on from 4
+    await t.b.idle();
+    await t.b.flush();
+    expect(seriesCounts()).toEqual([2, 3, 4, 5]);
+    expect((await storedEvents(t.fake, 'ns1'))[0]!.series?.count).toBe(5);
   });
 
   it('rate limits per (source, object): burst 25, then one per 5 minutes', async () => {

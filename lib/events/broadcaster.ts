@@ -97,7 +97,7 @@ export class EventBroadcaster {
         () =>
           new Counter({
             name: 'events_dropped_total',
-            help: 'Events not written, by reason (rate_limited, queue_full, write_failed).',
+            help: 'Events not written, by reason (rate_limited, queue_full, write_failed, abandoned).',
             labelNames: ['reason'],
             registers: [registry],
           }),
@@ -153,6 +153,20 @@ export class EventBroadcaster {
     let timer: TimerHandle | undefined;
     await Promise.race([done, new Promise<void>((r) => (timer = this.clock.setTimer(timeoutMs, r)))]);
     timer?.cancel();
+  }
+
+  /**
+   * Stop at once without writing anything more: queued events and pending series are
+   * dropped (after a lost Lease, a write could land after the successor's).
+   */
+  abandon(): void {
+    this.stopped = true;
+    this.flushTimer?.cancel();
+    this.flushTimer = undefined;
+    const dropped = this.queue.size;
+    this.queue.clear();
+    this.series.clear();
+    if (dropped > 0) this.dropped?.inc({ reason: 'abandoned' }, dropped);
   }
 
   /** Resolves once the queue is empty (tests). */

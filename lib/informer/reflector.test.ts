@@ -122,6 +122,32 @@ describe('Reflector LIST + WATCH', () => {
     await done;
   });
 
+  it('warns once for the same LIST failure repeated (a CRD not installed), not once per retry', async () => {
+    const warnings: string[] = [];
+    const logger = { ...nopLogger(), warn: (msg: string) => void warnings.push(msg) };
+    logger.child = () => logger;
+    const notFound = () =>
+      new ApiError({
+        code: 404,
+        message: 'the server could not find the requested resource',
+        verb: 'list',
+        resource: 'x',
+      });
+    const { lw, ac, done, clock, errors } = setup({ logger }, (lw) => {
+      lw.onList(notFound(), notFound(), notFound(), listOf([], '5'), notFound());
+    });
+    await until(() => errors.length === 1, 'first error');
+    clock.advance(800);
+    await until(() => errors.length === 2, 'second error');
+    clock.advance(1600);
+    await until(() => errors.length === 3, 'third error');
+    expect(warnings).toEqual(['list/watch failed']);
+    clock.advance(3200);
+    await until(() => lw.streams.length === 1, 'watch');
+    ac.abort();
+    await done;
+  });
+
   it('relists after a watch ERROR event with code 410, after backoff', async () => {
     const { lw, sink, ac, done, clock, errors, r } = setup({}, (lw) => {
       lw.onList(listOf([cm('a', '1'), cm('b', '2')], '10'), listOf([cm('a', '1')], '50'));

@@ -104,6 +104,8 @@ export class Reflector<T extends KubeObject = KubeObject> {
   private readonly backoff: Backoff;
   private readonly random: () => number;
   /** Counters for tests and benchmarks. */
+  /** The message of the last failure logged as a warning; cleared by a successful list. */
+  private lastWarned: string | undefined;
   readonly stats = { lists: 0, listPages: 0, watches: 0, relists: 0, errors: 0 };
 
   constructor(
@@ -188,9 +190,14 @@ export class Reflector<T extends KubeObject = KubeObject> {
     this.stats.errors++;
     const gone = isGone(err);
     const meta = { resource: this.opts.name, phase, err: errorMessage(err), resourceVersion: this.lastRV };
-    // A 410 is routine (the watch window moved on); everything else deserves attention.
+    // A 410 is routine (the watch window moved on); everything else deserves attention, once:
+    // the same failure again (a CRD not installed yet, RBAC not granted) goes to debug, so a
+    // long wait is one warning, not one per retry.
+    const repeated = !gone && meta.err === this.lastWarned;
     if (gone) this.opts.logger.info('resourceVersion too old; relisting', meta);
+    else if (repeated) this.opts.logger.debug('list/watch failed again', meta);
     else this.opts.logger.warn('list/watch failed', meta);
+    if (!gone) this.lastWarned = meta.err;
     this.opts.onError?.(err, phase);
   }
 
@@ -228,6 +235,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
     await this.sink.replace(items, rv);
     this.lastRV = rv;
     this.synced = true;
+    this.lastWarned = undefined;
   }
 
   private watch(signal: AbortSignal): Promise<number> {
@@ -305,6 +313,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
             await this.sink.replace([...pending.values()], rv ?? '');
             pending = undefined;
             this.synced = true;
+            this.lastWarned = undefined;
             this.initialDelivered = true;
             this.watchListFailures = 0;
           }

@@ -77,6 +77,7 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
   private readonly relistChunkSize: number;
   private running = false;
   private syncedWaiters: (() => void)[] = [];
+  private lastSyncError: unknown;
 
   constructor(
     readonly ref: ResourceRef,
@@ -139,7 +140,10 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
         metadataOnly: opts.metadataOnly,
         clock,
         logger: this.logger,
-        onError: () => watchErrors?.inc({ resource: this.label }),
+        onError: (err) => {
+          watchErrors?.inc({ resource: this.label });
+          if (!this.hasSynced()) this.lastSyncError = err;
+        },
       },
     );
   }
@@ -158,6 +162,10 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
 
   hasSynced(): boolean {
     return this.fanout.initialListEnd !== undefined;
+  }
+
+  syncError(): unknown {
+    return this.hasSynced() ? undefined : this.lastSyncError;
   }
 
   /** Resolves once the first full state has been stored. */

@@ -49,6 +49,12 @@ export interface SharedIndexInformer<T extends KubeObject = KubeObject> {
   getIndexer(): Indexer<T>;
   addIndexers(indexers: Record<string, IndexFunc<T>>): void;
   hasSynced(): boolean;
+  /**
+   * Why the informer has not synced yet: the last list/watch error since it started, or
+   * undefined (none yet, or synced). The manager uses it to tell a controller waiting for an
+   * API the server does not serve (404) from one that is merely slow.
+   */
+  syncError?(): unknown;
   lastSyncResourceVersion(): string;
   /** Runs until `signal` aborts; never stops on its own (errors are retried with backoff). */
   run(signal: AbortSignal): Promise<void>;
@@ -69,7 +75,7 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 export interface SharedInformerFactory {
   /** One informer per (resource, namespace, selectors, transform, metadataOnly), shared by all callers. */
   informerFor<T extends KubeObject = KubeObject>(
-    ref: ResourceRef,
+    ref: ResourceRef<T>,
     opts?: InformerOptions<T>,
   ): SharedIndexInformer<T>;
   /** Starts every informer created so far (and later ones as they are created) until `signal` aborts. */

@@ -45,3 +45,24 @@ describe('klog-style verbosity', () => {
     expect(lines[0]).toMatch(/^\S+ INFO hello \{"x":1\}$/);
   });
 });
+
+describe('records', () => {
+  it('JSON keys sorted, child fields included; an Error field prints its message, a cycle does not throw', () => {
+    const { logger, lines } = capture(0);
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    logger.child({ controller: 'c' }).info('failed', { err: new Error('boom'), big: 10n, cyclic });
+    const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(Object.keys(rec)).toEqual(['big', 'controller', 'cyclic', 'err', 'level', 'message', 'timestamp']);
+    expect(rec).toMatchObject({ err: 'boom', big: '10', cyclic: { name: 'loop', self: '[Circular]' } });
+    expect(rec.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  });
+
+  it('text: timestamp, level, message, then the fields as JSON', () => {
+    const { logger, lines } = capture(0, 'text');
+    logger.child({ c: 1 }).warn('careful', { err: new Error('why') });
+    logger.error('plain');
+    expect(lines[0]).toMatch(/^\S+ WARN careful \{"c":1,"err":"why"\}$/);
+    expect(lines[1]).toMatch(/^\S+ ERROR plain$/);
+  });
+});

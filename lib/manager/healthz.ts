@@ -11,6 +11,8 @@ export interface HealthCheck {
   name: string;
   /** undefined: healthy. */
   check(): Error | undefined;
+  /** A note for `?verbose` on a passing check (e.g. a controller waiting for an API not served). */
+  detail?(): string | undefined;
 }
 
 export const ping: HealthCheck = { name: 'ping', check: () => undefined };
@@ -48,7 +50,8 @@ export class HealthChecks {
       }
       const err = this.run(group!, c);
       failed ||= err !== undefined;
-      lines.push(err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok`);
+      const note = err ? undefined : c.detail?.();
+      lines.push(err ? `[-]${c.name} failed: reason withheld` : `[+]${c.name} ok${note ? ` (${note})` : ''}`);
     }
     if (failed) {
       reply(res, 500, `${lines.join('\n')}\n${group} check failed\n`);

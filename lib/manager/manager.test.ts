@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject, Lease } from '../api/index.js';
-import { ApiError, FakeKubeClient, Resources } from '../client/index.js';
+import { ApiError, FakeKubeClient, Resources, type ResourceRef } from '../client/index.js';
 import { FakeClock } from '../clock/index.js';
 import type { ControllerDefinition } from '../controller/types.js';
 import type { SharedInformerFactory, SharedIndexInformer } from '../informer/types.js';
@@ -12,35 +12,57 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
-/** An informer factory whose cache sync the test completes by hand. */
+/** An informer factory whose informers the test syncs (or fails) by hand, per resource. */
 function stubFactory() {
-  let synced!: (ok: boolean) => void;
-  const sync = new Promise<boolean>((r) => (synced = r));
   const state = { started: 0, informers: 0 };
+  const informers = new Map<string, { synced: boolean; error?: unknown; informer: SharedIndexInformer }>();
   const factory: SharedInformerFactory = {
-    informerFor: <T extends KubeObject>() => {
-      state.informers++;
-      return {} as SharedIndexInformer<T>;
+    informerFor: <T extends KubeObject>(ref: ResourceRef) => {
+      let entry = informers.get(ref.resource);
+      if (!entry) {
+        state.informers++;
+        const e: { synced: boolean; error?: unknown; informer: SharedIndexInformer } = {
+          synced: false,
+          informer: {
+            ref,
+            hasSynced: () => e.synced,
+            syncError: () => (e.synced ? undefined : e.error),
+          } as SharedIndexInformer,
+        };
+        entry = e;
+        informers.set(ref.resource, e);
+      }
+      return entry.informer as unknown as SharedIndexInformer<T>;
     },
     start: () => void state.started++,
-    waitForCacheSync: (signal) =>
-      Promise.race([
-        sync,
-        new Promise<boolean>((r) => signal.addEventListener('abort', () => r(false), { once: true })),
-      ]),
+    waitForCacheSync: () => Promise.reject(new Error('the manager waits per controller')),
   };
-  return { factory, state, sync: () => synced(true) };
+  return {
+    factory,
+    state,
+    /** Sync every informer made so far, or only `resource`'s. */
+    sync: (resource?: string) => {
+      for (const [r, e] of informers) if (resource === undefined || r === resource) e.synced = true;
+    },
+    fail: (resource: string, error: unknown) => {
+      informers.get(resource)!.error = error;
+    },
+  };
 }
 
 /** A controller that runs until aborted, then takes `drainMs` (on the fake clock) to finish. */
-function testController(log: string[], name = 'test-controller'): ControllerDefinition {
+function testController(
+  log: string[],
+  name = 'test-controller',
+  ref: ResourceRef = Resources.pods,
+): ControllerDefinition {
   return {
     name,
     enabledByDefault: true,
     flags: [{ name: 'concurrent-test-syncs', description: 'workers', defaultValue: 3 }],
     rbac: [],
     create(ctx) {
-      ctx.informers.informerFor(Resources.pods);
+      ctx.informers.informerFor(ref);
       log.push(`create ${name} workers=${ctx.flags['concurrent-test-syncs']}`);
       return {
         run: async (signal) => {
@@ -94,6 +116,7 @@ describe('Manager', () => {
     ]);
     expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
     t.stub.sync();
+    t.clock.advance(100); // the cache-sync gate polls every 100 ms, as client-go
     await settle();
     expect(t.log).toEqual(['create test-controller workers=7', 'run test-controller']);
     expect(await get(t.manager.healthAddress, '/readyz')).toEqual([200, 'ok']);
@@ -121,6 +144,7 @@ describe('Manager', () => {
     await settle();
     expect(t.log).toEqual(['create test-controller workers=3']);
     t.stub.sync();
+    t.clock.advance(100); // the cache-sync gate polls every 100 ms, as client-go
     await settle();
     const leases = t.fake.resource<Lease>(Resources.leases);
     expect((await leases.get('ts-kcm', 'kube-system')).spec?.holderIdentity).toBe('host_1234');
@@ -158,6 +182,7 @@ describe('Manager', () => {
     const t = setup({ leaderElect: true });
     await settle();
     t.stub.sync();
+    t.clock.advance(100); // the cache-sync gate polls every 100 ms, as client-go
     await settle();
     t.fake.prependReactor('*', 'leases', () => {
       throw new ApiError({ code: 503, message: 'unavailable', verb: 'update', resource: 'leases' });
@@ -172,6 +197,79 @@ describe('Manager', () => {
       'run test-controller',
       'stopped test-controller',
     ]);
+  });
+
+  it('starts each controller when its own caches sync; one waiting for an API not served keeps /readyz 200', async () => {
+    const pools: ResourceRef = {
+      group: 'lb.ts-kcm.io',
+      version: 'v1alpha1',
+      resource: 'loadbalancerippools',
+      kind: 'LoadBalancerIPPool',
+      namespaced: false,
+    };
+    const log: string[] = [];
+    const t = setup({ leaderElect: false }, [
+      testController(log, 'builtin'),
+      testController(log, 'ipam', pools),
+    ]);
+    await settle();
+    t.stub.fail(
+      'loadbalancerippools',
+      new ApiError({
+        code: 404,
+        message: 'the server could not find the requested resource',
+        verb: 'list',
+        resource: 'loadbalancerippools',
+      }),
+    );
+    t.stub.sync('pods');
+    t.clock.advance(100);
+    await settle();
+    expect(log).toEqual(['create builtin workers=3', 'create ipam workers=3', 'run builtin']);
+    expect(t.stub.state).toEqual({ started: 1, informers: 2 });
+    expect(await get(t.manager.healthAddress, '/readyz')).toEqual([200, 'ok']);
+    expect(await get(t.manager.healthAddress, '/readyz?verbose')).toEqual([
+      200,
+      '[+]ping ok\n[+]leaderElection ok\n' +
+        '[+]informer-sync ok (ipam waits for lb.ts-kcm.io/v1alpha1 loadbalancerippools: the API server does not serve it (is the CRD installed?))\n' +
+        '[+]controllers-started ok\n[+]shutdown ok\nreadyz check passed\n',
+    ]);
+    // The CRD appears: the informer's next list succeeds, the gate opens by itself.
+    t.stub.sync('loadbalancerippools');
+    t.clock.advance(100);
+    await settle();
+    expect(log).toEqual(['create builtin workers=3', 'create ipam workers=3', 'run builtin', 'run ipam']);
+    expect(await get(t.manager.healthAddress, '/readyz?verbose')).toEqual([
+      200,
+      '[+]ping ok\n[+]leaderElection ok\n[+]informer-sync ok\n[+]controllers-started ok\n[+]shutdown ok\nreadyz check passed\n',
+    ]);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+  });
+
+  it('a Forbidden informer holds back only its controller, and /readyz fails', async () => {
+    const log: string[] = [];
+    const t = setup({ leaderElect: false }, [
+      testController(log, 'builtin'),
+      testController(log, 'needs-rbac', Resources.serviceCIDRs),
+    ]);
+    await settle();
+    t.stub.fail(
+      'servicecidrs',
+      new ApiError({
+        code: 403,
+        message: 'servicecidrs is forbidden',
+        verb: 'list',
+        resource: 'servicecidrs',
+      }),
+    );
+    t.stub.sync('pods');
+    t.clock.advance(100);
+    await settle();
+    expect(log).toEqual(['create builtin workers=3', 'create needs-rbac workers=3', 'run builtin']);
+    expect((await get(t.manager.healthAddress, '/readyz'))[0]).toBe(500);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
   });
 
   it('exits 1 when a controller cannot be built', async () => {

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
+import { fencedClient } from '../client/fence.js';
 import type { KubeClient } from '../client/types.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import type { ControllerContext, ControllerDefinition, Runnable } from '../controller/types.js';
@@ -13,8 +17,11 @@ import { errorMessage, type Logger } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { parseBindAddress } from './address.js';
 import { resolveControllers } from './controllers.js';
+import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
-import { HttpEndpoint } from './server.js';
+import { HttpEndpoint, type TlsMaterial } from './server.js';
+import { DelegatedAuth } from './delegated-auth.js';
+import { issueCertificate } from '../pki/x509.js';
 
 /** The manager's knobs; every default is kube-controller-manager's (or controller-runtime's for the servers). */
 export interface ManagerOptions {
@@ -28,6 +35,14 @@ export interface ManagerOptions {
   leaseNamespace: string;
   /** "host:port", ":port" or "0" (off). */
   metricsBindAddress: string;
+  /**
+   * Serve /metrics over HTTPS, authenticating each scrape with a TokenReview and authorizing
+   * it with a SubjectAccessReview (get on the non-resource path /metrics), as
+   * kube-controller-manager's secure port does. Off by default (plain HTTP for local use).
+   */
+  metricsSecure?: boolean;
+  /** tls.crt and tls.key for the secure metrics endpoint; absent: a self-signed certificate. */
+  metricsCertDir?: string;
   healthProbeBindAddress: string;
   /** How long in-flight reconciles may take to finish after SIGTERM. */
   shutdownTimeoutMs: number;
@@ -59,6 +74,11 @@ export interface ManagerDeps {
    * deadline. Default: `client`.
    */
   leaderElectionClient?: KubeClient;
+  /**
+   * Each controller's own client (--use-service-account-credentials: its ServiceAccount's
+   * token), for its reads and writes. Informers and events keep `client`. Default: `client`.
+   */
+  controllerClient?: (controller: string) => KubeClient;
   definitions: ControllerDefinition[];
   logger: Logger;
   /** Default: a fresh registry with process metrics. Pass the one the client records into. */
@@ -96,11 +116,19 @@ export class Manager {
   private work?: AbortController;
   private starting?: Promise<void>;
   private running: Promise<void>[] = [];
-  private cachesSynced = false;
-  private controllersStarted = false;
+  /** One per enabled controller once they are built (leader only). */
+  private gates?: CacheSyncGate[];
   private shuttingDown = false;
   private failure?: string;
   private readonly stop = new AbortController();
+  /**
+   * The fence: aborts when the Lease is lost (or the start failed) and when the shutdown
+   * budget is spent. It is every reconcile's signal, and the controllers and the event sink
+   * write through a client fenced by it, so once it aborts requests in flight are cancelled
+   * and nothing more is written — also by code that forgot to pass its signal.
+   */
+  private readonly fence = new AbortController();
+  private readonly fencedClient: KubeClient;
 
   /** Throws on an unknown controller name or a malformed bind address. */
   constructor(options: Partial<ManagerOptions>, deps: ManagerDeps) {
@@ -113,8 +141,9 @@ export class Manager {
     this.clock = deps.clock ?? new RealClock();
     this.logger = deps.logger;
     this.identity = deps.identity ?? newIdentity();
+    this.fencedClient = fencedClient(deps.client, this.fence.signal);
     this.broadcaster = new EventBroadcaster({
-      client: deps.client,
+      client: this.fencedClient,
       clock: this.clock,
       logger: this.logger,
       registry: this.registry,
@@ -152,13 +181,24 @@ export class Manager {
       }
       await aborted(this.stop.signal);
       this.shuttingDown = true;
-      // After a lost lease another replica may already be working: stop now, do not drain.
-      await this.stopControllers(this.failure ? 0 : this.opts.shutdownTimeoutMs);
+      if (this.failure) {
+        // After a lost lease another replica may already be working: no drain, no further
+        // write. Cancel every request in flight, drop queued events, exit non-zero now, as
+        // kube-controller-manager does.
+        this.fence.abort(new Error(`stopping at once: ${this.failure}`));
+        this.work?.abort(this.fence.signal.reason);
+        this.broadcaster.abandon();
+        electorStop.abort();
+        await electing;
+        return 1;
+      }
+      await this.drain(this.opts.shutdownTimeoutMs);
       await this.broadcaster.shutdown();
-      // Only now give up the lease: the successor must not start while our reconciles still run.
+      // Only now give up the lease: every worker has stopped, so the successor cannot start
+      // while one of our reconciles still runs.
       electorStop.abort();
       await electing;
-      return this.failure ? 1 : 0;
+      return 0;
     } finally {
       signal.removeEventListener('abort', onSignal);
       await Promise.all(servers.map((s) => s.close()));
@@ -214,28 +254,41 @@ export class Manager {
   private async buildAndRun(signal: AbortSignal): Promise<void> {
     const { logger } = this;
     const informers = (this.deps.informerFactory ?? this.defaultFactory)(this.deps.client);
-    const runnables: { name: string; runnable: Runnable }[] = [];
+    const built: { name: string; runnable: Runnable; gate: CacheSyncGate }[] = [];
     for (const def of this.enabled) {
+      // Informers stay shared; the view only records which ones this controller waits for.
+      const own = new ControllerInformers(informers, this.clock);
+      let runnable: Runnable;
       try {
-        runnables.push({ name: def.name, runnable: def.create(this.contextFor(def, informers)) });
+        runnable = def.create(this.contextFor(def, own));
       } catch (err) {
         throw new Error(`${def.name}: ${errorMessage(err)}`, { cause: err });
       }
+      const gate = new CacheSyncGate(def.name, own.used, { clock: this.clock, logger });
+      built.push({ name: def.name, runnable, gate });
     }
+    this.gates = built.map((b) => b.gate);
     informers.start(signal);
-    if (!(await informers.waitForCacheSync(signal))) return;
-    this.cachesSynced = true;
-    logger.info('caches synced', { controllers: runnables.map((r) => r.name) });
-    for (const { name, runnable } of runnables) {
-      logger.info('started controller', { controller: name });
+    // Each controller starts as soon as its own caches have synced (WaitForNamedCacheSync),
+    // not when every informer of every controller has.
+    const waits = built.map(({ gate }) => gate.wait(signal));
+    void Promise.all(waits).then((synced) => {
+      if (synced.every(Boolean)) logger.info('caches synced', { controllers: built.map((b) => b.name) });
+    });
+    for (const [i, { name, runnable }] of built.entries()) {
       this.running.push(
-        runnable.run(signal).then(
-          () => logger.info('controller stopped', { controller: name }),
-          (err: unknown) => logger.error('controller failed', { controller: name, err: errorMessage(err) }),
-        ),
+        waits[i]!.then(async (synced) => {
+          if (!synced) return;
+          logger.info('started controller', { controller: name });
+          try {
+            await runnable.run(signal, this.fence.signal);
+            logger.info('controller stopped', { controller: name });
+          } catch (err) {
+            logger.error('controller failed', { controller: name, err: errorMessage(err) });
+          }
+        }),
       );
     }
-    this.controllersStarted = true;
   }
 
   private readonly defaultFactory = (client: KubeClient): SharedInformerFactory =>
@@ -250,7 +303,10 @@ export class Manager {
     const flags: Record<string, number> = {};
     for (const f of def.flags) flags[f.name] = this.opts.controllerFlags[f.name] ?? f.defaultValue;
     return {
-      client: this.deps.client,
+      // A controller's own client (--use-service-account-credentials) is fenced the same way.
+      client: this.deps.controllerClient
+        ? fencedClient(this.deps.controllerClient(def.name), this.fence.signal)
+        : this.fencedClient,
       informers,
       eventRecorder: (component) => this.recorderFor(component),
       logger: this.logger.child({ controller: def.name }),
@@ -269,40 +325,65 @@ export class Manager {
     return r;
   }
 
-  /** Abort the controllers and wait (up to `timeoutMs`) for their in-flight work. */
-  private async stopControllers(timeoutMs: number): Promise<void> {
+  /**
+   * The one drain budget (--shutdown-timeout): stop handing out keys, wait for every worker to
+   * stop. When the budget is spent, the fence aborts the stragglers' signals (their requests
+   * are cancelled, nothing more is written) and we keep waiting until they have returned:
+   * the Lease is released only after that, never while a reconcile may still run.
+   */
+  private async drain(budgetMs: number): Promise<void> {
     this.work?.abort(new Error('shutting down'));
     const done = (async () => {
       await this.starting;
       await Promise.all(this.running);
     })();
-    let timer: { cancel(): void } | undefined;
-    const timedOut = await Promise.race([
-      done.then(() => false),
-      new Promise<boolean>((r) => (timer = this.clock.setTimer(timeoutMs, () => r(true)))),
-    ]);
-    timer?.cancel();
-    if (timedOut && timeoutMs > 0) {
-      this.logger.warn('controllers did not finish within the shutdown timeout', {
-        shutdownTimeoutMs: timeoutMs,
+    let finished = false;
+    const timer = this.clock.setTimer(budgetMs, () => {
+      if (finished) return;
+      this.logger.warn('shutdown timeout: cancelling the reconciles still running', {
+        shutdownTimeoutMs: budgetMs,
       });
-    }
+      this.fence.abort(new Error(`shutdown timeout (${budgetMs} ms) reached`));
+      // The fenced sink cannot write any more: drop queued events instead of retrying them.
+      this.broadcaster.abandon();
+    });
+    await done;
+    finished = true;
+    timer.cancel();
   }
 
   private async startServers(): Promise<HttpEndpoint[]> {
     const servers: HttpEndpoint[] = [];
     const metricsBind = parseBindAddress(this.opts.metricsBindAddress);
     if (metricsBind) {
-      const s = new HttpEndpoint(async (req, res) => {
-        if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return false;
-        const body = await this.registry.metrics();
-        res.writeHead(200, { 'Content-Type': this.registry.contentType });
-        res.end(body);
-        return true;
-      });
+      const auth = this.opts.metricsSecure
+        ? new DelegatedAuth(this.deps.client, { clock: this.clock })
+        : undefined;
+      const s = new HttpEndpoint(
+        async (req, res) => {
+          const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+          if (path !== '/metrics') return false;
+          if (auth) {
+            const decision = await auth.check(req, path);
+            if (!decision.allowed) {
+              res.writeHead(decision.status, { 'Content-Type': 'text/plain; charset=utf-8' });
+              res.end(`${decision.message}\n`);
+              return true;
+            }
+          }
+          const body = await this.registry.metrics();
+          res.writeHead(200, { 'Content-Type': this.registry.contentType });
+          res.end(body);
+          return true;
+        },
+        this.opts.metricsSecure ? this.metricsTls() : undefined,
+      );
       this.metricsAddress = await s.listen(metricsBind);
       servers.push(s);
-      this.logger.info('serving metrics', { address: this.metricsAddress });
+      this.logger.info('serving metrics', {
+        address: this.metricsAddress,
+        scheme: this.opts.metricsSecure ? 'https' : 'http',
+      });
     }
     const healthBind = parseBindAddress(this.opts.healthProbeBindAddress);
     if (healthBind) {
@@ -320,6 +401,29 @@ export class Manager {
     return servers;
   }
 
+  /** The secure metrics endpoint's certificate: from --metrics-cert-dir, else self-signed. */
+  private metricsTls(): TlsMaterial {
+    const dir = this.opts.metricsCertDir;
+    if (dir) {
+      return {
+        cert: readFileSync(join(dir, 'tls.crt'), 'utf8'),
+        key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+      };
+    }
+    const now = this.clock.now();
+    const self = issueCertificate({
+      subject: { commonName: `${hostname()}-metrics` },
+      isCA: false,
+      usage: 'server',
+      dnsNames: ['localhost', hostname()],
+      ipAddresses: ['127.0.0.1', '::1'],
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(now + 365 * 86_400_000),
+    });
+    this.logger.info('no --metrics-cert-dir: serving metrics with a self-signed certificate');
+    return { cert: self.certPem, key: self.keyPem };
+  }
+
   private healthChecks(): HealthChecks {
     const leaderElection: HealthCheck = {
       name: 'leaderElection',
@@ -330,13 +434,33 @@ export class Manager {
     // two-replica Deployment can become Available and roll. Once it leads, readiness includes
     // informer sync and started controllers. leader_election_master_status tells which is which.
     const standby = (): boolean => this.opts.leaderElect && this.work === undefined;
+    // A controller waiting for an API the server does not serve (a CRD not installed yet) does
+    // not make the process unready: the others work, and it starts when the API appears.
+    // ?verbose says which controller waits and why.
+    const waiting = (): string | undefined => {
+      const reasons = (this.gates ?? []).filter((g) => g.phase === 'unserved').map((g) => g.reason);
+      return reasons.length ? reasons.join('; ') : undefined;
+    };
     const informerSync: HealthCheck = {
       name: 'informer-sync',
-      check: () => (standby() || this.cachesSynced ? undefined : new Error('informer caches not synced')),
+      check: () => {
+        if (standby()) return undefined;
+        const notSynced = (this.gates ?? []).filter((g) => g.phase === 'syncing' || g.phase === 'blocked');
+        if (!this.gates || notSynced.length)
+          return new Error(`informer caches not synced: ${names(notSynced)}`);
+        return undefined;
+      },
+      detail: waiting,
     };
     const controllers: HealthCheck = {
       name: 'controllers-started',
-      check: () => (standby() || this.controllersStarted ? undefined : new Error('controllers not started')),
+      check: () => {
+        if (standby()) return undefined;
+        const notStarted = (this.gates ?? []).filter((g) => g.phase !== 'synced' && g.phase !== 'unserved');
+        if (!this.gates || notStarted.length)
+          return new Error(`controllers not started: ${names(notStarted)}`);
+        return undefined;
+      },
     };
     const shutdown: HealthCheck = {
       name: 'shutdown',
@@ -348,6 +472,10 @@ export class Manager {
       this.logger,
     );
   }
+}
+
+function names(gates: CacheSyncGate[]): string {
+  return gates.map((g) => g.controller).join(', ') || 'not built yet';
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

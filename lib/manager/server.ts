@@ -1,18 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { formatAddress, type BindAddress } from './address.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
-/** A plain HTTP server for probes and metrics; answers 404 for whatever the handler does not take. */
+/** PEM serving certificate and key: the endpoint then speaks HTTPS only. */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+/** An HTTP(S) server for probes and metrics; answers 404 for whatever the handler does not take. */
 export class HttpEndpoint {
   private server?: Server;
 
-  constructor(private readonly handler: Handler) {}
+  constructor(
+    private readonly handler: Handler,
+    private readonly tls?: TlsMaterial,
+  ) {}
 
   /** Listen; resolves with the bound address ("127.0.0.1:45678", "[::]:8080"). */
   async listen(bind: BindAddress): Promise<string> {
-    const server = createServer((req, res) => {
+    const serve = (req: IncomingMessage, res: ServerResponse) => {
       Promise.resolve(this.handler(req, res))
         .then((handled) => {
           if (!handled) {
@@ -24,7 +34,10 @@ export class HttpEndpoint {
           if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
           res.end(`${err instanceof Error ? err.message : String(err)}\n`);
         });
-    });
+    };
+    const server: Server = this.tls
+      ? (createTlsServer({ cert: this.tls.cert, key: this.tls.key, minVersion: 'TLSv1.2' }, serve) as Server)
+      : createServer(serve);
     // Probes must not keep a shutting-down process alive.
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {

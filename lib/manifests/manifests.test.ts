@@ -37,6 +37,7 @@ describe('renderManifests', () => {
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
+      'ClusterRole',
       'Role',
       'RoleBinding',
       'Deployment',
@@ -53,9 +54,13 @@ describe('renderManifests', () => {
     const rules = byKind(objects, 'ClusterRole').rules as PolicyRule[];
     expect(rules).toEqual([
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
       { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get'] },
     ]);
+    const reader = objects.find((o) => o.metadata.name === 'ts-kcm-metrics-reader');
+    expect(reader?.rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
     const onlyA = byKind(
       renderManifests({ definitions: [a, b], controllers: ['*', '-b-controller'] }),
       'ClusterRole',
@@ -129,7 +134,7 @@ describe('renderManifests', () => {
 
   it('renders one YAML stream for `ts-kcm manifests`', () => {
     const yaml = renderManifestsYaml([a, b]);
-    expect(yaml.split(/^---$/m)).toHaveLength(9);
+    expect(yaml.split(/^---$/m)).toHaveLength(10);
     expect(yaml).toMatch(/^kind: PodDisruptionBudget$/m);
   });
 });
@@ -175,3 +180,45 @@ interface PodSpec {
     readinessProbe: { httpGet: unknown };
   }[];
 }
+
+describe('renderManifests with useServiceAccountCredentials', () => {
+  const objects = renderManifests({ definitions: [a, b], useServiceAccountCredentials: true });
+  const named = (kind: string, name: string) =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+  it('gives each controller its own ServiceAccount and ClusterRole with exactly its rules', () => {
+    for (const def of [a, b]) {
+      expect(named('ServiceAccount', def.name)?.metadata.namespace).toBe('ts-kcm-system');
+      expect(named('ClusterRole', `ts-kcm:${def.name}`)?.rules).toEqual(mergeRules(def.rbac));
+      expect(named('ClusterRoleBinding', `ts-kcm:${def.name}`)?.subjects).toEqual([
+        { kind: 'ServiceAccount', name: def.name, namespace: 'ts-kcm-system' },
+      ]);
+    }
+  });
+
+  it("leaves the manager's own ClusterRole with reads only, and lets it mint exactly those tokens", () => {
+    const rules = named('ClusterRole', 'ts-kcm')?.rules as PolicyRule[];
+    for (const r of rules.filter(
+      (r) =>
+        !r.apiGroups.some(
+          (g) =>
+            g.endsWith('authentication.k8s.io') ||
+            g.endsWith('authorization.k8s.io') ||
+            g === 'events.k8s.io',
+        ),
+    )) {
+      expect(r.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+    }
+    expect(named('Role', 'ts-kcm-controller-tokens')?.rules).toEqual([
+      {
+        apiGroups: [''],
+        resources: ['serviceaccounts/token'],
+        resourceNames: [a.name, b.name].sort(),
+        verbs: ['create'],
+      },
+    ]);
+    const args = JSON.stringify(named('Deployment', 'ts-kcm'));
+    expect(args).toContain('--use-service-account-credentials=true');
+    expect(args).toContain('--service-account-credentials-namespace=ts-kcm-system');
+  });
+});

@@ -3,7 +3,7 @@
  * declare (plus the events the manager records), and a Role in the manager's own namespace
  * for the leader-election Lease, so ts-kcm holds no cluster-wide rights on leases.
  */
-import type { PolicyRule } from '../controller/index.js';
+import type { ControllerDefinition, PolicyRule } from '../controller/index.js';
 import type { KubeManifest, ManifestOptions } from './types.js';
 
 const RBAC_API = 'rbac.authorization.k8s.io/v1';
@@ -13,9 +13,15 @@ export interface NamedPolicyRule extends PolicyRule {
   resourceNames?: string[];
 }
 
-/** What the manager itself needs cluster-wide: the events it records (in the objects' namespaces). */
+/**
+ * What the manager itself needs cluster-wide: the events it records (in the objects'
+ * namespaces), and the reviews with which --metrics-secure checks each scrape (what the
+ * system:auth-delegator ClusterRole grants kube-controller-manager).
+ */
 export const managerClusterRules: PolicyRule[] = [
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch', 'update'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
 /**
@@ -95,6 +101,13 @@ export function rbacObjects(rules: PolicyRule[], o: ManifestOptions): KubeManife
       subjects: [subject],
     },
     {
+      // Bind a scraper (e.g. Prometheus's ServiceAccount) to this to read the secure /metrics.
+      apiVersion: RBAC_API,
+      kind: 'ClusterRole',
+      metadata: { name: `${o.name}-metrics-reader`, labels },
+      rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }],
+    },
+    {
       apiVersion: RBAC_API,
       kind: 'Role',
       metadata: { name: `${o.name}-leader-election`, namespace: o.namespace, labels },
@@ -108,4 +121,73 @@ export function rbacObjects(rules: PolicyRule[], o: ManifestOptions): KubeManife
       subjects: [subject],
     },
   ];
+}
+
+const READ_VERBS = new Set(['get', 'list', 'watch']);
+
+/** The read part of rules: what the shared informers (the manager's own client) need. */
+export function readRules(rules: PolicyRule[]): PolicyRule[] {
+  return rules
+    .map((r) => ({ ...r, verbs: r.verbs.filter((v) => READ_VERBS.has(v)) }))
+    .filter((r) => r.verbs.length > 0);
+}
+
+/**
+ * --use-service-account-credentials: per enabled controller a ServiceAccount named as the
+ * controller, a ClusterRole `<name>:<controller>` with exactly its declared rules and the
+ * binding; plus a Role that lets the manager mint tokens for exactly those ServiceAccounts.
+ */
+export function perControllerRbacObjects(
+  enabled: ControllerDefinition[],
+  o: ManifestOptions,
+): KubeManifest[] {
+  const labels = { 'app.kubernetes.io/name': o.name };
+  const objects: KubeManifest[] = [];
+  for (const def of enabled) {
+    const roleName = `${o.name}:${def.name}`;
+    objects.push(
+      {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: def.name, namespace: o.namespace, labels },
+      },
+      {
+        apiVersion: RBAC_API,
+        kind: 'ClusterRole',
+        metadata: { name: roleName, labels },
+        rules: mergeRules(def.rbac),
+      },
+      {
+        apiVersion: RBAC_API,
+        kind: 'ClusterRoleBinding',
+        metadata: { name: roleName, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName },
+        subjects: [{ kind: 'ServiceAccount', name: def.name, namespace: o.namespace }],
+      },
+    );
+  }
+  const tokenRole = `${o.name}-controller-tokens`;
+  objects.push(
+    {
+      apiVersion: RBAC_API,
+      kind: 'Role',
+      metadata: { name: tokenRole, namespace: o.namespace, labels },
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['serviceaccounts/token'],
+          resourceNames: enabled.map((d) => d.name).sort(),
+          verbs: ['create'],
+        },
+      ],
+    },
+    {
+      apiVersion: RBAC_API,
+      kind: 'RoleBinding',
+      metadata: { name: tokenRole, namespace: o.namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: tokenRole },
+      subjects: [{ kind: 'ServiceAccount', name: o.name, namespace: o.namespace }],
+    },
+  );
+  return objects;
 }

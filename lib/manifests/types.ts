@@ -36,6 +36,12 @@ export interface ManifestOptions {
   resources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
   /** Arguments appended after the generated ones. */
   extraArgs: string[];
+  /**
+   * kube-controller-manager's --use-service-account-credentials: one ServiceAccount, ClusterRole
+   * and binding per enabled controller (its own rules); the manager's ServiceAccount keeps only
+   * reads (for the shared informers), its own rights and the right to mint those tokens.
+   */
+  useServiceAccountCredentials: boolean;
 }
 
 export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = {
@@ -49,10 +55,11 @@ export const DEFAULT_MANIFEST_OPTIONS: ManifestOptions = {
   // kube-controller-manager has no drain; controller-runtime's default graceful shutdown is 30 s.
   shutdownTimeoutSeconds: 30,
   shutdownSlackSeconds: 15,
-  metricsPort: 8080,
+  metricsPort: 8443,
   probePort: 8081,
   runAsUser: 1000,
   // Idle RSS measured at 146 MiB (2 controllers, empty cluster; docs/deploy.md); the pod informer grows with the cluster.
   resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '512Mi' } },
   extraArgs: [],
+  useServiceAccountCredentials: false,
 };

@@ -18,8 +18,12 @@ export function deploymentArgs(o: ManifestOptions): string[] {
     `--leader-elect-resource-name=${o.leaseName}`,
     `--leader-elect-resource-namespace=${o.namespace}`,
     `--metrics-bind-address=:${o.metricsPort}`,
+    '--metrics-secure=true',
     `--health-probe-bind-address=:${o.probePort}`,
     `--shutdown-timeout=${o.shutdownTimeoutSeconds}s`,
+    ...(o.useServiceAccountCredentials
+      ? ['--use-service-account-credentials=true', `--service-account-credentials-namespace=${o.namespace}`]
+      : []),
     ...o.extraArgs,
   ];
 }

@@ -160,7 +160,7 @@ describe('reconcile helpers, by recorded API actions', () => {
       [
         'json',
         [
-          { op: 'test', path: '/metadata/resourceVersion', value: '7' },
+          { op: 'test', path: '/metadata/finalizers', value: null },
           { op: 'add', path: '/metadata/finalizers', value: ['example.com/cleanup'] },
         ],
       ],
@@ -185,6 +185,70 @@ describe('reconcile helpers, by recorded API actions', () => {
       key: 'ns/x',
     });
     expect(client.writeActions()).toEqual([]);
+  });
+
+  it('a reconcile that sets a condition and then ensures the finalizer does not conflict on its own write', async () => {
+    const both = defineController<Widget>({
+      name: 'both',
+      for: widgets,
+      async reconcile({ object }, ctx) {
+        if (!object) return;
+        await ctx.setCondition(object, { type: 'Ready', status: 'True', reason: 'Reconciled' });
+        await ctx.ensureFinalizer(object, 'example.com/cleanup');
+      },
+    });
+    const client = new FakeKubeClient([], { resources: [widgets] });
+    await reconcileOnce(both, { client, objects: [widget()], key: 'ns/w' });
+    const stored = await client.resource<Widget>(widgets).get('w', 'ns');
+    expect(stored.metadata.finalizers).toEqual(['example.com/cleanup']);
+    expect(stored.status?.conditions?.map((c) => c.type)).toEqual(['Ready']);
+  });
+
+  it('ctx.get() is the request object, ctx.list() the cache; ownerReference fills apiVersion/kind from the ref', async () => {
+    const seen: unknown[] = [];
+    const typed = resourceRef<Widget>({ ...widgets });
+    const def = defineController({
+      name: 'typed',
+      for: typed,
+      async reconcile(req, ctx) {
+        // Type-level: the ref's T flows into get/list and the request's object.
+        const own: Widget | undefined = ctx.get();
+        const all: Widget[] = ctx.list('ns');
+        const status: Widget['status'] = req.object?.status;
+        const bare = { metadata: { ...own!.metadata } };
+        seen.push(
+          own?.metadata.name,
+          ctx.get('ns/other')?.metadata.name,
+          all.length,
+          status,
+          ctx.ownerReference(bare),
+        );
+      },
+    });
+    const other = widget({ name: 'other', uid: 'u2' });
+    await reconcileOnce(def, {
+      client: new FakeKubeClient([], { resources: [widgets] }),
+      objects: [widget(), other],
+      key: 'ns/w',
+    });
+    expect(seen).toEqual([
+      'w',
+      'other',
+      2,
+      undefined,
+      {
+        apiVersion: 'example.com/v1',
+        kind: 'Widget',
+        name: 'w',
+        uid: 'u1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    const client = new FakeKubeClient([], { resources: [widgets] });
+    const rc = client.resource(typed);
+    const created: Widget = await rc.create(widget({ resourceVersion: undefined }));
+    expect(created.metadata.name).toBe('w');
   });
 
   it('reconcile gets the key split and undefined for a deleted object', async () => {

@@ -22,7 +22,12 @@ import type {
   ReconcileResult,
 } from '../controller/types.js';
 import type { EventRecorder } from '../events/types.js';
-import { DeletedFinalStateUnknown, type IndexFunc, type SharedIndexInformer } from '../informer/types.js';
+import {
+  DeletedFinalStateUnknown,
+  NAMESPACE_INDEX,
+  type IndexFunc,
+  type SharedIndexInformer,
+} from '../informer/types.js';
 import { metaNamespaceKey } from '../informer/store.js';
 import type { Logger } from '../log/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../workqueue/index.js';
@@ -87,8 +92,13 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
   clock: Clock;
   /** This controller's flag values, by name. */
   flags: Record<string, number>;
-  /** The primary object with `key` from the cache (another one than the request's, if you like). */
-  get(key: string): T | undefined;
+  /**
+   * A primary object from the cache: the request's own with no argument, or the one with
+   * `key` (`namespace/name`, or `name` when cluster-scoped).
+   */
+  get(key?: string): T | undefined;
+  /** Every primary object in the cache, or those of one namespace. */
+  list(namespace?: string): T[];
   /**
    * Sets one condition on the object's status by server-side apply (status subresource),
    * with observedGeneration; keeps lastTransitionTime while the status does not change.
@@ -98,19 +108,27 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
     obj: T,
     condition: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
   ): Promise<boolean>;
-  /** Adds a finalizer by JSON patch (no full-object update). Returns false if it was there. */
+  /**
+   * Adds a finalizer by JSON patch (no full-object update, no resourceVersion guard, so it
+   * does not conflict with this reconcile's own earlier writes). When the object has no
+   * finalizers yet the patch tests that the list is still absent. Returns false if it was there.
+   */
   ensureFinalizer(obj: T, finalizer: string): Promise<boolean>;
   /** Removes a finalizer by JSON patch guarded by a test op. Returns false if it was not there. */
   removeFinalizer(obj: T, finalizer: string): Promise<boolean>;
-  /** A controller owner reference to `obj`, for objects this controller creates. */
-  ownerReference(obj: KubeObject): OwnerReference;
+  /**
+   * A controller owner reference to `obj`, for objects this controller creates. apiVersion and
+   * kind come from the object, or (as objects from lists and typed clients often lack them)
+   * from `ref`, which defaults to the primary resource.
+   */
+  ownerReference(obj: KubeObject, ref?: ResourceRef): OwnerReference;
 }
 
 export interface ControllerSpec<T extends KubeObject = KubeObject> {
   /** KCM-style name, used by --controllers, metrics, logs, events and the field manager. */
   name: string;
-  /** The primary resource: its objects' keys are what reconcile gets. */
-  for: ResourceRef;
+  /** The primary resource: its objects' keys are what reconcile gets (typed: `resourceRef<Widget>(...)`). */
+  for: ResourceRef<T>;
   /** Child resources: a change enqueues the child's controlling owner of the `for` kind. */
   owns?: ResourceRef[];
   /** Other resources, mapped to primary keys. */
@@ -298,6 +316,8 @@ function build<T extends KubeObject>(
         clock: ctx.clock,
         flags: ctx.flags,
         get: (k) => indexer.get(k),
+        list: (namespace) =>
+          namespace === undefined ? indexer.list() : indexer.byIndex(NAMESPACE_INDEX, namespace),
       }),
   };
   return new Controller({
@@ -315,8 +335,11 @@ function build<T extends KubeObject>(
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
 export type ContextBase<T extends KubeObject> = Pick<
   ReconcileContext<T>,
-  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'get'
->;
+  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'list'
+> & {
+  /** The cached primary object with `key`. */
+  get(key: string): T | undefined;
+};
 
 /** Runs spec.reconcile for one key with the helpers bound. */
 export function reconcileKey<T extends KubeObject>(
@@ -324,13 +347,13 @@ export function reconcileKey<T extends KubeObject>(
   key: string,
   base: ContextBase<T>,
 ): Promise<ReconcileResult | void> {
-  const ctx = reconcileContext(spec, base);
+  const ctx = reconcileContext(spec, { ...base, get: (k?: string) => base.get(k ?? key) });
   return spec.reconcile({ ...splitKey(key), key, object: base.get(key) }, ctx);
 }
 
 export function reconcileContext<T extends KubeObject>(
   spec: Pick<ControllerSpec<T>, 'name' | 'for'>,
-  base: ContextBase<T>,
+  base: Omit<ContextBase<T>, 'get'> & Pick<ReconcileContext<T>, 'get'>,
 ): ReconcileContext<T> {
   const rc = base.client.resource<T>(spec.for);
   const ns = (obj: KubeObject) => (spec.for.namespaced ? obj.metadata.namespace : undefined);
@@ -382,8 +405,9 @@ export function reconcileContext<T extends KubeObject>(
       const ops = current
         ? [{ op: 'add', path: '/metadata/finalizers/-', value: finalizer }]
         : [
-            // Nobody else may have added the list meanwhile: guard by resourceVersion.
-            { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
+            // Nobody else may have added the list meanwhile: guard by its absence (null), not by
+            // resourceVersion, which our own status write a moment ago has already moved on.
+            { op: 'test', path: '/metadata/finalizers', value: null },
             { op: 'add', path: '/metadata/finalizers', value: [finalizer] },
           ];
       await rc.patch(obj.metadata.name ?? '', ops, {
@@ -412,14 +436,14 @@ export function reconcileContext<T extends KubeObject>(
       );
       return true;
     },
-    ownerReference(obj) {
+    ownerReference(obj, ref = spec.for) {
       if (!obj.metadata.uid || !obj.metadata.name)
         throw new Error(
           'ownerReference: the owner has no uid or name yet (use the object the apiserver returned)',
         );
       return {
-        apiVersion: obj.apiVersion ?? '',
-        kind: obj.kind ?? '',
+        apiVersion: obj.apiVersion || apiVersionOf(ref),
+        kind: obj.kind || ref.kind,
         name: obj.metadata.name,
         uid: obj.metadata.uid,
         controller: true,

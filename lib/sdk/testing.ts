@@ -64,6 +64,8 @@ export async function reconcileOnce(
     clock: opts.clock ?? new FakeClock(),
     flags: opts.flags ?? {},
     get: (k) => cache.get(k),
+    list: (namespace) =>
+      [...cache.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace),
   });
 }
 

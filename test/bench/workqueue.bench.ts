@@ -7,9 +7,10 @@
  * `node dist/test/bench/workqueue.bench.js [durationMs]`.
  */
 import { pathToFileURL } from 'node:url';
-import type { Clock, TimerHandle } from '../../lib/clock/index.js';
+import { RealClock, type Clock, type TimerHandle } from '../../lib/clock/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
 import { newDelayingQueue, newRateLimitingQueue } from '../../lib/workqueue/index.js';
+import { RegistryQueueMetrics } from '../../lib/workqueue/metrics.js';
 
 export interface WorkqueueBenchOptions {
   /** Wall time per scenario. Default 1000 ms. */
@@ -61,6 +62,35 @@ async function sequential(
     itemsPerSecond: items / seconds,
     opsPerSecond: (items * 3) / seconds,
     note: '',
+  };
+}
+
+/**
+ * The metrics alone, as a queue drives them per key (add, get, done): what recording costs on
+ * the hot path, without the queue around it. `note` gives nanoseconds per key.
+ */
+function metricsPerKey(durationMs: number): Omit<WorkqueueBenchResult, 'scenario'> {
+  const m = new RegistryQueueMetrics<string>('bench', newRegistry(), new RealClock());
+  const keys = Array.from({ length: 1000 }, (_, i) => `ns/key-${i}`);
+  const start = performance.now();
+  let items = 0;
+  while (performance.now() - start < durationMs) {
+    for (let i = 0; i < 1000; i++) {
+      const k = keys[i] as string;
+      m.add(k);
+      m.get(k);
+      m.done(k);
+    }
+    items += 1000;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return {
+    items,
+    ops: items * 3,
+    seconds,
+    itemsPerSecond: items / seconds,
+    opsPerSecond: (items * 3) / seconds,
+    note: `${Math.round((seconds * 1e9) / items)} ns per key (add+get+done)`,
   };
 }
 
@@ -211,6 +241,7 @@ export async function runWorkqueueBench(opts: WorkqueueBenchOptions = {}): Promi
   const scenarios: [string, () => Promise<Omit<WorkqueueBenchResult, 'scenario'>>][] = [
     ['add+get+done, 1 worker', () => sequential(durationMs, false)],
     ['add+get+done, 1 worker, metrics', () => sequential(durationMs, true)],
+    ['metrics only, per key', async () => metricsPerKey(durationMs)],
     ['contention: 4 producers, 16 workers, 1k keys', () => contention(durationMs, 4, 16, 1000, false)],
     [
       'contention: 4 producers, 16 workers, 1k keys, metrics',

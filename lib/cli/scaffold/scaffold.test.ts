@@ -67,7 +67,7 @@ describe('ts-kcm new controller', () => {
     expect(sample).not.toContain('namespace');
     const types = readFileSync(join(dir, 'src/generated/widget.ts'), 'utf8');
     expect(types).toContain('export interface Widget {');
-    expect(types).toContain('export const widgetV1 = resourceRef(');
+    expect(types).toContain('export const widgetV1 = resourceRef<Widget>(');
     const controller = readFileSync(join(dir, 'src/controller.ts'), 'utf8');
     expect(controller).toContain("from './generated/widget.ts'");
     expect(controller).toContain("type: 'Ready'");

@@ -1,0 +1,283 @@
+/**
+ * ts-kcm against upstream kube-controller-manager, one controller at a time, each run on a
+ * fresh local control plane (etcd + kube-apiserver from our build cache), at equal client
+ * limits. The controller process is spawned after the objects exist; CPU (user + system) and
+ * peak RSS (VmHWM) come from /proc for that process alone, read at the end of the workload.
+ *
+ * ServiceCIDR: N ServiceCIDRs created, controller started, time until every one carries the
+ * finalizer and Ready=True; then all deleted, time until every one is gone (this includes
+ * the controller's 10 s deletion grace period, for both contenders).
+ * Idle: both controllers, empty cluster, RSS after a settle period.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServiceCIDR } from '../../lib/api/index.js';
+import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
+import { cachedBinDir, ControlPlane, pinnedVersions, projectRoot } from '../../lib/controlplane/index.js';
+
+export type Contender = 'ts-kcm' | 'kcm';
+
+export interface Limits {
+  qps: number;
+  burst: number;
+}
+
+export interface ProcFigures {
+  cpuSeconds: number;
+  peakRssMB: number;
+  rssMB: number;
+}
+
+export interface ServiceCIDRRun extends ProcFigures {
+  contender: Contender;
+  n: number;
+  limits: Limits;
+  readySeconds: number;
+  goneSeconds: number;
+}
+
+export interface IdleRun extends ProcFigures {
+  contender: Contender;
+}
+
+const FINALIZER = 'networking.k8s.io/service-cidr-finalizer';
+const CLK_TCK = 100; // Linux USER_HZ: /proc/PID/stat counts CPU time in 1/100 s.
+
+/** CPU seconds (user + system) and RSS figures of a live process, as the kernel reports them. */
+export function procFigures(pid: number): ProcFigures {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, so split after its closing paren).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { cpuSeconds: (utime + stime) / CLK_TCK, peakRssMB: kb('VmHWM') / 1024, rssMB: kb('VmRSS') / 1024 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cidrOf(i: number): string {
+  // 172.16.0.0/12 in /24s: 4,096 distinct ranges, none overlapping the default service range.
+  return `172.${16 + (i >> 8)}.${i & 255}.0/24`;
+}
+
+async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+function spawnController(
+  who: Contender,
+  kubeconfig: string,
+  controllers: { tsKcm: string; kcm: string },
+  limits: Limits,
+  dir: string,
+): ChildProcess {
+  if (who === 'ts-kcm') {
+    const main = fileURLToPath(new URL('../../controllers/main.js', import.meta.url));
+    // TS_KCM_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the contender.
+    const nodeArgs = (process.env.TS_KCM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    return spawn(
+      process.execPath,
+      [
+        ...nodeArgs,
+        main,
+        'run',
+        `--kubeconfig=${kubeconfig}`,
+        `--controllers=${controllers.tsKcm}`,
+        '--leader-elect=false',
+        '--metrics-bind-address=0',
+        '--health-probe-bind-address=0',
+        `--kube-api-qps=${limits.qps}`,
+        `--kube-api-burst=${limits.burst}`,
+      ],
+      { stdio: 'ignore' },
+    );
+  }
+  const bin = join(cachedBinDir(pinnedVersions(projectRoot())), 'kube-controller-manager');
+  return spawn(
+    bin,
+    [
+      `--kubeconfig=${kubeconfig}`,
+      `--controllers=${controllers.kcm}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--use-service-account-credentials=false',
+      `--service-account-private-key-file=${join(dir, 'pki', 'sa.key')}`,
+      `--root-ca-file=${join(dir, 'pki', 'serving', 'apiserver.crt')}`,
+      `--kube-api-qps=${limits.qps}`,
+      `--kube-api-burst=${limits.burst}`,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Poll a condition every 200 ms until it holds or `timeoutMs` passes; returns seconds taken from `start`. */
+async function until(start: number, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
+  for (;;) {
+    if (await check()) return (performance.now() - start) / 1000;
+    if (performance.now() - start > timeoutMs) return NaN;
+    await sleep(200);
+  }
+}
+
+async function withControlPlane<T>(
+  fn: (client: KubeClient, kubeconfig: string, dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-cp-'));
+  const cp = await ControlPlane.start({ dir });
+  // The load generator itself runs unthrottled: it must never be what limits the contender.
+  const client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }), { qps: 0 });
+  try {
+    return await fn(client, cp.kubeconfigPath, dir);
+  } finally {
+    await client.close();
+    await cp.stop({ removeData: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isReady(sc: ServiceCIDR): boolean {
+  return (
+    (sc.metadata.finalizers ?? []).includes(FINALIZER) &&
+    (sc.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+export async function serviceCIDRRun(who: Contender, n: number, limits: Limits): Promise<ServiceCIDRRun> {
+  return withControlPlane(async (client, kubeconfig, dir) => {
+    const scs = client.resource<ServiceCIDR>(Resources.serviceCIDRs);
+    const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
+    await inParallel(names, 32, async (name) => {
+      await scs.create({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        metadata: { name },
+        spec: { cidrs: [cidrOf(Number(name.slice(6)))] },
+      } as ServiceCIDR);
+    });
+    const mine = (sc: ServiceCIDR) => sc.metadata.name?.startsWith('bench-');
+    const start = performance.now();
+    const child = spawnController(
+      who,
+      kubeconfig,
+      { tsKcm: 'service-cidr-controller', kcm: 'service-cidr-controller' },
+      limits,
+      dir,
+    );
+    try {
+      const readySeconds = await until(start, 600_000, async () => {
+        const list = await scs.list();
+        return list.items.filter((sc) => mine(sc) && isReady(sc)).length === n;
+      });
+      const delStart = performance.now();
+      await inParallel(names, 32, (name) => scs.delete(name));
+      const goneSeconds = await until(delStart, 600_000, async () => {
+        const list = await scs.list();
+        return !list.items.some(mine);
+      });
+      const figures = procFigures(child.pid!);
+      return { contender: who, n, limits, readySeconds, goneSeconds, ...figures };
+    } finally {
+      await stopProcess(child);
+    }
+  });
+}
+
+/** Both controllers (ServiceCIDR and ResourceClaim) on an empty cluster, RSS after `settleMs`. */
+export async function idleRun(who: Contender, settleMs: number): Promise<IdleRun> {
+  return withControlPlane(async (_client, kubeconfig, dir) => {
+    const child = spawnController(
+      who,
+      kubeconfig,
+      { tsKcm: '*', kcm: 'service-cidr-controller,resource-claim-controller' },
+      { qps: 20, burst: 30 },
+      dir,
+    );
+    try {
+      await sleep(settleMs);
+      if (child.exitCode !== null)
+        throw new Error(`${who} exited during the idle run (code ${child.exitCode})`);
+      return { contender: who, ...procFigures(child.pid!) };
+    } finally {
+      await stopProcess(child);
+    }
+  });
+}
+
+export interface RawWriteRun {
+  n: number;
+  writes: number;
+  seconds: number;
+  writesPerSecond: number;
+}
+
+/** Build test/bench/go's rawwrite once into the cache (standard library only, no download). */
+export function buildRawWrite(): string {
+  const out = join(dirname(cachedBinDir(pinnedVersions(projectRoot()))), '..', 'bench', 'rawwrite');
+  if (!existsSync(out)) {
+    const res = spawnSync('go', ['build', '-o', out, './rawwrite'], {
+      cwd: join(projectRoot(), 'test', 'bench', 'go'),
+      stdio: 'inherit',
+    });
+    if (res.status !== 0) throw new Error('go build of test/bench/go/rawwrite failed');
+  }
+  return out;
+}
+
+/**
+ * The physical limit: the same writes the ServiceCIDR controller needs per object (finalizer
+ * patch, status patch) made by a bare concurrent Go loop against a fresh apiserver.
+ */
+export async function rawWriteRun(binary: string, n: number): Promise<RawWriteRun> {
+  return withControlPlane(async (client, kubeconfig, dir) => {
+    const scs = client.resource<ServiceCIDR>(Resources.serviceCIDRs);
+    const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
+    await inParallel(names, 32, async (name) => {
+      await scs.create({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        metadata: { name },
+        spec: { cidrs: [cidrOf(Number(name.slice(6)))] },
+      } as ServiceCIDR);
+    });
+    const kc = loadKubeConfig({ kubeconfig });
+    const cluster = kc.getCurrentCluster()!;
+    let ca = cluster.caFile ?? '';
+    if (cluster.caData) {
+      ca = join(dir, 'bench-ca.crt');
+      writeFileSync(ca, Buffer.from(cluster.caData, 'base64'));
+    }
+    const res = spawnSync(
+      binary,
+      [
+        `-server=${cluster.server}`,
+        `-token=${kc.getCurrentUser()?.token ?? ''}`,
+        `-ca=${ca}`,
+        `-n=${n}`,
+        '-workers=32',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (res.status !== 0) throw new Error(`rawwrite failed: ${res.stderr}`);
+    const r = JSON.parse(res.stdout) as { writes: number; seconds: number; writesPerSecond: number };
+    return { n, ...r };
+  });
+}
