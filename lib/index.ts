@@ -20,6 +20,8 @@ export {
   type WatchSpec,
   type WriteRule,
   type WorkersFlag,
+  type CacheReader,
+  type CacheLookup,
 } from './sdk/define.js';
 export { resourceRef } from './sdk/resource.js';
 
@@ -40,7 +42,11 @@ export {
   type Reconciler,
   type ReconcileResult,
   type Runnable,
+  type ShardingDeclaration,
+  type ControllerSharding,
 } from './controller/index.js';
+// Sharding rings (ts-kcm run --sharding-ring): a ControllerDefinition's own queue joins in through shardedQueue.
+export { shardedQueue, namespaceShardKey, type ShardedQueueOptions } from './sharding/index.js';
 
 // API objects
 export type {
@@ -138,4 +144,4 @@ export {
   type LoggerOptions,
   type LogMeta,
 } from './log/index.js';
-export { newRegistry, Registry } from './metrics/index.js';
+export { newRegistry, Registry, Counter, Gauge, Histogram } from './metrics/index.js';

@@ -7,8 +7,16 @@ import type { Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/in
 import { Resources } from '../../lib/client/index.js';
 import { Controller } from '../../lib/controller/index.js';
 import type { ControllerDefinition } from '../../lib/controller/index.js';
+import { namespaceShardKey, shardedQueue } from '../../lib/sharding/index.js';
 import { newRateLimitingQueue } from '../../lib/workqueue/index.js';
-import { CONTROLLER_NAME, EVENT_COMPONENT, QUEUE_NAME, ResourceClaimController } from './controller.js';
+import {
+  CLAIM_KEY_PREFIX,
+  CONTROLLER_NAME,
+  EVENT_COMPONENT,
+  POD_KEY_PREFIX,
+  QUEUE_NAME,
+  ResourceClaimController,
+} from './controller.js';
 
 export { ResourceClaimController } from './controller.js';
 
@@ -45,13 +53,41 @@ export const resourceClaimController: ControllerDefinition = {
     },
     { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'update', 'patch'] },
   ],
+  sharding: {
+    shardable: true,
+    // Not by key: a `pod:ns/p` sync creates and reserves claims that `claim:ns/c` syncs release
+    // and delete, so hashing the two kinds of key apart would put writers of one claim on two
+    // replicas. Everything a key touches (pod, its claims, templates) lives in the key's
+    // namespace, so hashing the namespace keeps all of it on one replica.
+    shardKey: namespaceShardKey,
+    reason: 'pod: and claim: keys hash by namespace, the unit every write of a key stays inside',
+  },
   create(ctx) {
-    const queue = newRateLimitingQueue<string>({ name: QUEUE_NAME, clock: ctx.clock, registry: ctx.metrics });
+    const podInformer = ctx.informers.informerFor<Pod>(Resources.pods);
+    const claimInformer = ctx.informers.informerFor<ResourceClaim>(Resources.resourceClaims);
+    const queue = shardedQueue(
+      newRateLimitingQueue<string>({ name: QUEUE_NAME, clock: ctx.clock, registry: ctx.metrics }),
+      ctx.sharding,
+      {
+        controller: CONTROLLER_NAME,
+        keys: () => [
+          ...podInformer
+            .getIndexer()
+            .listKeys()
+            .map((k) => POD_KEY_PREFIX + k),
+          ...claimInformer
+            .getIndexer()
+            .listKeys()
+            .map((k) => CLAIM_KEY_PREFIX + k),
+        ],
+        registry: ctx.metrics,
+      },
+    );
     const logger = ctx.logger.child({ controller: CONTROLLER_NAME });
     const reconciler = new ResourceClaimController({
       client: ctx.client,
-      podInformer: ctx.informers.informerFor<Pod>(Resources.pods),
-      claimInformer: ctx.informers.informerFor<ResourceClaim>(Resources.resourceClaims),
+      podInformer,
+      claimInformer,
       templateInformer: ctx.informers.informerFor<ResourceClaimTemplate>(Resources.resourceClaimTemplates),
       queue,
       recorder: ctx.eventRecorder(EVENT_COMPONENT),

@@ -5,6 +5,7 @@
 import type { IPAddress, ServiceCIDR } from '../../lib/api/index.js';
 import { Resources } from '../../lib/client/index.js';
 import { Controller, type ControllerDefinition, type PolicyRule } from '../../lib/controller/index.js';
+import { shardedQueue } from '../../lib/sharding/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../../lib/workqueue/index.js';
 import {
   CONTROLLER_NAME,
@@ -45,17 +46,34 @@ export const serviceCIDRController: ControllerDefinition = {
     },
   ],
   rbac: serviceCIDRControllerRBAC,
+  sharding: {
+    shardable: true,
+    // Keys are ServiceCIDR names and each reconcile writes only its own ServiceCIDR. canDelete
+    // reads every ServiceCIDR and IPAddress, but from the cache, which every replica keeps in
+    // full; a peer's write reaches that cache by the same watch as our own writes do, so two
+    // keys on two replicas race exactly as two keys on two workers of one process do upstream.
+    reason: 'keys are ServiceCIDR names; every replica caches all ServiceCIDRs and IPAddresses',
+  },
   create(ctx) {
     const logger = ctx.logger.child({ controller: CONTROLLER_NAME });
-    const queue = newRateLimitingQueue<string>({
-      name: QUEUE_NAME,
-      clock: ctx.clock,
-      rateLimiter: defaultControllerRateLimiter(ctx.clock),
-      registry: ctx.metrics,
-    });
+    const serviceCIDRInformer = ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs);
+    const queue = shardedQueue(
+      newRateLimitingQueue<string>({
+        name: QUEUE_NAME,
+        clock: ctx.clock,
+        rateLimiter: defaultControllerRateLimiter(ctx.clock),
+        registry: ctx.metrics,
+      }),
+      ctx.sharding,
+      {
+        controller: CONTROLLER_NAME,
+        keys: () => serviceCIDRInformer.getIndexer().listKeys(),
+        registry: ctx.metrics,
+      },
+    );
     const reconciler = new ServiceCIDRController({
       client: ctx.client,
-      serviceCIDRInformer: ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs),
+      serviceCIDRInformer,
       ipAddressInformer: ctx.informers.informerFor<IPAddress>(Resources.ipAddresses),
       queue,
       recorder: ctx.eventRecorder(CONTROLLER_NAME),

@@ -42,6 +42,8 @@ export interface ListMeta {
   resourceVersion?: string;
   continue?: string;
   remainingItemCount?: number;
+  /** KEP-5866: present only when the server applied the request's shardSelector. */
+  shardInfo?: { selector?: string };
 }
 
 export interface KubeList<T extends KubeObject = KubeObject> {

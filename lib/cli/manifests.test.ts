@@ -59,6 +59,30 @@ describe('ts-kcm manifests', () => {
     expect(JSON.stringify(objects.find((o) => o.kind === 'Deployment'))).toContain('--controllers=*,-b');
   });
 
+  it('--sharding-ring renders a Deployment on the ring and a Lease Role that can list and watch', async () => {
+    let stdout = '';
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    try {
+      expect(await main(['manifests', '--sharding-ring', 'workers'], [def('a', [pods])])).toBe(0);
+    } finally {
+      write.mockRestore();
+    }
+    const objects = loadAll(stdout) as Obj[];
+    expect(objects.find((o) => o.kind === 'Role')!.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['create', 'get', 'list', 'update', 'watch'],
+      },
+    ]);
+    const deployment = JSON.stringify(objects.find((o) => o.kind === 'Deployment'));
+    expect(deployment).toContain('--sharding-ring=workers');
+    expect(deployment).toContain('--leader-elect=false');
+  });
+
   it('prints only YAML on stdout, including --plugin controllers', async () => {
     const plugin = join(dir, 'plugin.mjs');
     writeFileSync(

@@ -19,6 +19,8 @@ export interface ManifestsOptions {
   image: string;
   /** Name of every object and of the Lease. */
   name: string;
+  /** `--sharding-ring`: the Deployment runs every replica on its share; the Lease Role lists and watches. */
+  shardingRing?: string;
   /** One ServiceAccount and ClusterRole per controller (--use-service-account-credentials). */
   useServiceAccountCredentials: boolean;
 }
@@ -52,6 +54,7 @@ interface ManifestsFlags {
   controllers: string;
   namespace: string;
   image: string;
+  shardingRing?: string;
   useServiceAccountCredentials: boolean;
   plugin?: string[];
 }
@@ -68,6 +71,10 @@ export function manifestsCommand(
     .option('--namespace <ns>', 'namespace of the ServiceAccount, Lease and Deployment', d.namespace)
     .addOption(new Option('--image <image>', 'container image of the Deployment').default(d.image))
     .option(
+      '--sharding-ring <name>',
+      'run every replica on its share of the keys (ts-kcm run --sharding-ring)',
+    )
+    .option(
       '--use-service-account-credentials',
       'one ServiceAccount and ClusterRole per controller; the Deployment runs with --use-service-account-credentials',
       false,
@@ -80,6 +87,7 @@ export function manifestsCommand(
           controllers: flags.controllers.split(','),
           namespace: flags.namespace,
           image: flags.image,
+          ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
           useServiceAccountCredentials: flags.useServiceAccountCredentials,
         });
       } catch (err) {

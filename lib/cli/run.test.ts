@@ -37,6 +37,19 @@ async function parseError(argv: string[]): Promise<unknown> {
 }
 
 describe('ts-kcm run flags', () => {
+  it('--sharding-ring and --user-agent pass through; the lease timings are checked for a ring too', async () => {
+    const o = await parse(['--sharding-ring=workers', '--user-agent=replica-a/1']);
+    expect(o.shardingRing).toBe('workers');
+    expect(o.userAgent).toBe('replica-a/1');
+    expect(o.leaderElect).toBe(true); // ignored by the manager with a ring, which logs so
+    const err = await parseError([
+      '--leader-elect=false',
+      '--sharding-ring=workers',
+      '--leader-elect-renew-deadline=20s',
+    ]);
+    expect(err).toBeInstanceOf(ExitError);
+  });
+
   it("defaults are kube-controller-manager's", async () => {
     expect(await parse([])).toEqual({
       kubeconfig: undefined,
@@ -174,5 +187,52 @@ describe('ts-kcm run flags', () => {
     expect((lock as ExitError).message).toBe(
       'error: --leader-elect-resource-lock: only "leases" is supported',
     );
+  });
+});
+
+describe('typed controller flags', () => {
+  const typed: ControllerDefinition[] = [
+    {
+      name: 'typed-controller',
+      enabledByDefault: true,
+      flags: [
+        { name: 'typed-default-class', description: 'b', defaultValue: 0, type: 'boolean' },
+        { name: 'typed-hold', description: 'd', defaultValue: 10_000, type: 'duration' },
+      ],
+      rbac: [],
+      create: () => ({ run: async () => {} }),
+    },
+  ];
+  async function parseTyped(argv: string[]): Promise<Record<string, number> | undefined> {
+    let got: Partial<RunOptions> | undefined;
+    const cmd = runCommand(typed, async (opts) => {
+      got = opts;
+      return 0;
+    });
+    cmd.exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    await cmd.parseAsync(argv, { from: 'user' });
+    return got?.controllerFlags;
+  }
+
+  it('boolean flags are 1/0 and accept a bare --flag; duration flags are Go durations in ms', async () => {
+    expect(await parseTyped([])).toEqual({ 'typed-default-class': 0, 'typed-hold': 10_000 });
+    expect(await parseTyped(['--typed-default-class', '--typed-hold=1m30s'])).toEqual({
+      'typed-default-class': 1,
+      'typed-hold': 90_000,
+    });
+    expect(await parseTyped(['--typed-default-class=false', '--typed-hold', '500ms'])).toEqual({
+      'typed-default-class': 0,
+      'typed-hold': 500,
+    });
+  });
+
+  it('rejects a bad boolean or duration', async () => {
+    for (const argv of [['--typed-default-class=maybe'], ['--typed-hold=10']]) {
+      const err = await parseTyped(argv).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as CommanderError).code).toBe('commander.invalidArgument');
+    }
   });
 });

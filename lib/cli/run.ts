@@ -16,7 +16,7 @@ import {
   type KubeClient,
   type RestKubeClient,
 } from '../client/index.js';
-import type { ControllerDefinition } from '../controller/types.js';
+import type { ControllerDefinition, ControllerFlag } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
@@ -32,6 +32,7 @@ import {
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { pluginOption } from './plugins.js';
+import { installCRDs, readCRDs } from '../sdk/testing.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -46,6 +47,12 @@ export interface RunOptions extends ManagerOptions {
   logFormat?: 'json' | 'text';
   /** Directory for the embedded control plane (only used when no kubeconfig exists). */
   embeddedDir: string;
+  /**
+   * User-Agent of the controllers' client (default `ts-kcm`). The apiserver names the manager
+   * of an Update or Patch without fieldManager after its part before the first `/`, so giving
+   * each replica of a sharding ring its own tells in managedFields which replica wrote what.
+   */
+  userAgent?: string;
   /** --use-service-account-credentials: each controller as its own ServiceAccount. */
   useServiceAccountCredentials?: boolean;
   /** Where those ServiceAccounts live. Default kube-system (kube-controller-manager's). */
@@ -123,13 +130,24 @@ export async function runManager(
     }
     const registry = newRegistry({ processMetrics: true });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
-    const client = createKubeClient(kc, clientOptions);
+    const client = createKubeClient(kc, {
+      ...clientOptions,
+      ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+    });
     // Its own throttle, so controllers at their qps limit cannot starve Lease renewals.
     const leaderElectionClient = createKubeClient(kc, {
       ...clientOptions,
       userAgent: 'ts-kcm/leader-election',
     });
     clients.push(client, leaderElectionClient);
+    if (embedded || kubeconfig !== opts.kubeconfig) {
+      // Our own local control plane: give it the CRDs the enabled controllers need.
+      const crdFiles = resolveControllers(definitions, opts.controllers).flatMap((d) => d.crds ?? []);
+      if (crdFiles.length > 0) {
+        await installCRDs(client, readCRDs(crdFiles), 'ts-kcm');
+        logger.info('installed CRDs into the embedded control plane', { files: crdFiles.length });
+      }
+    }
     let controllerClient: ((controller: string) => KubeClient) | undefined;
     if (opts.useServiceAccountCredentials) {
       // As kube-controller-manager: each controller is its own ServiceAccount, in the
@@ -299,11 +317,33 @@ interface ParsedFlags {
   healthProbeBindAddress: string;
   shutdownTimeout: number;
   minResyncPeriod: number;
+  shardingRing?: string;
+  userAgent?: string;
   v: number;
   logFormat?: 'json' | 'text';
   /** Already loaded by main() before parsing (see plugins.ts); listed so commander accepts it. */
   plugin?: string[];
   [controllerFlag: string]: unknown;
+}
+
+/** A controller's flag as a commander option; every type parses to a number (see ControllerFlag). */
+function controllerFlagOption(f: ControllerFlag, controller: string): Option {
+  const description = `${f.description} (${controller})`;
+  switch (f.type ?? 'number') {
+    case 'boolean':
+      return new Option(`--${f.name} [bool]`, description)
+        .argParser((v: string | boolean) => (bool(v) ? 1 : 0))
+        .default(f.defaultValue, String(f.defaultValue !== 0));
+    case 'duration':
+      return new Option(`--${f.name} <duration>`, description)
+        .argParser(duration)
+        .default(f.defaultValue, formatDuration(f.defaultValue));
+    default:
+      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
+      return new Option(`--${f.name} <n>`, description)
+        .argParser(/^concurrent-/.test(f.name) ? atLeastOne : integer)
+        .default(f.defaultValue);
+  }
 }
 
 /** commander's camelCase attribute for a dashed flag name. */
@@ -318,7 +358,10 @@ export function runOptionsFromFlags(
 ): Partial<RunOptions> {
   const controllerFlags: Record<string, number> = {};
   for (const def of definitions) {
-    for (const f of def.flags) controllerFlags[f.name] = flags[attributeOf(f.name)] as number;
+    for (const f of def.flags) {
+      const v = flags[attributeOf(f.name)];
+      controllerFlags[f.name] = v === true ? 1 : (v as number); // a bare boolean --flag
+    }
   }
   if (flags.leaderElectResourceLock !== 'leases') {
     throw new ExitError(EXIT_USAGE, `error: --leader-elect-resource-lock: only "leases" is supported`);
@@ -344,16 +387,17 @@ export function runOptionsFromFlags(
       'error: --kube-api-burst must be at least 1 when --kube-api-qps is above 0',
     );
   }
-  if (flags.leaderElect && !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)) {
+  if (
+    (flags.leaderElect || Boolean(flags.shardingRing)) &&
+    !(flags.leaderElectLeaseDuration > flags.leaderElectRenewDeadline)
+  ) {
     throw new ExitError(
       EXIT_USAGE,
       'error: --leader-elect-lease-duration must be greater than --leader-elect-renew-deadline',
     );
   }
-  if (
-    flags.leaderElect &&
-    !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)
-  ) {
+  const electing = flags.leaderElect || Boolean(flags.shardingRing);
+  if (electing && !(flags.leaderElectRenewDeadline > flags.leaderElectRetryPeriod * DEFAULT_JITTER_FACTOR)) {
     throw new ExitError(
       EXIT_USAGE,
       `error: --leader-elect-renew-deadline must be greater than --leader-elect-retry-period * ${DEFAULT_JITTER_FACTOR}`,
@@ -378,6 +422,8 @@ export function runOptionsFromFlags(
     healthProbeBindAddress: flags.healthProbeBindAddress,
     shutdownTimeoutMs: flags.shutdownTimeout,
     minResyncPeriodMs: flags.minResyncPeriod,
+    ...(flags.shardingRing ? { shardingRing: flags.shardingRing } : {}),
+    ...(flags.userAgent ? { userAgent: flags.userAgent } : {}),
     verbosity: flags.v,
     logFormat: flags.logFormat,
     controllerFlags,
@@ -494,6 +540,14 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
         .default(DEFAULT_MIN_RESYNC_PERIOD_MS, formatDuration(DEFAULT_MIN_RESYNC_PERIOD_MS)),
     )
     .option(
+      '--sharding-ring <name>',
+      'every replica works: join the ring NAME (a Lease per replica in the leader-election namespace) and reconcile only the keys this replica owns; --leader-elect is then ignored',
+    )
+    .option(
+      '--user-agent <ua>',
+      "User-Agent of the controllers' client (default ts-kcm); the apiserver names Update/Patch managers after its part before '/'",
+    )
+    .option(
       '-v, --v <level>',
       'log verbosity (klog style: V(n) lines print at -v n and up)',
       integer,
@@ -505,11 +559,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
       ),
     );
   for (const def of definitions) {
-    for (const f of def.flags) {
-      // A concurrency of 0 would leave the controller's queue filling with nobody to drain it.
-      const parse = /^concurrent-/.test(f.name) ? atLeastOne : integer;
-      cmd.option(`--${f.name} <n>`, `${f.description} (${def.name})`, parse, f.defaultValue);
-    }
+    for (const f of def.flags) cmd.addOption(controllerFlagOption(f, def.name));
   }
   cmd.allowExcessArguments(false).action(async (flags: ParsedFlags) => {
     const options = runOptionsFromFlags(flags, definitions);

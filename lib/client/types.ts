@@ -90,6 +90,12 @@ export interface ListOptions extends RequestOptions {
   namespace?: string; // omitted: all namespaces (or a cluster-scoped resource)
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * KEP-5866 (alpha in 1.36, gate ShardedListAndWatch): `shardRange(object.metadata.uid, '0x…', '0x…')`
+   * joined by `||`. A server that honours it echoes it in the list's metadata.shardInfo.selector;
+   * one that does not ignores it and returns everything (see lib/sharding/selector.ts).
+   */
+  shardSelector?: string;
   limit?: number;
   continue?: string;
   resourceVersion?: string;

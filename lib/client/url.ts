@@ -31,6 +31,7 @@ export function listQuery(opts: ListOptions = {}): URLSearchParams {
   const q = new URLSearchParams();
   setIf(q, 'labelSelector', opts.labelSelector);
   setIf(q, 'fieldSelector', opts.fieldSelector);
+  setIf(q, 'shardSelector', opts.shardSelector);
   if (opts.limit && opts.limit > 0) q.set('limit', String(opts.limit));
   setIf(q, 'continue', opts.continue);
   setIf(q, 'resourceVersion', opts.resourceVersion);
@@ -43,6 +44,7 @@ export function watchQuery(opts: WatchOptions = {}): URLSearchParams {
   q.set('watch', 'true');
   setIf(q, 'labelSelector', opts.labelSelector);
   setIf(q, 'fieldSelector', opts.fieldSelector);
+  setIf(q, 'shardSelector', opts.shardSelector);
   setIf(q, 'resourceVersion', opts.resourceVersion);
   setIf(q, 'resourceVersionMatch', opts.resourceVersionMatch);
   setIf(q, 'timeoutSeconds', opts.timeoutSeconds);

@@ -27,11 +27,16 @@ export interface PolicyRule {
   verbs: string[];
 }
 
-/** A controller-specific numeric flag, e.g. --concurrent-service-cidr-syncs. */
+/**
+ * A controller-specific flag, e.g. --concurrent-service-cidr-syncs. Its value is always a
+ * number in `flags`: a count for `number` (the default), 1 or 0 for `boolean`
+ * (`--foo`, `--foo=true|false`), milliseconds for `duration` (a Go duration: `10s`, `1m30s`).
+ */
 export interface ControllerFlag {
   name: string; // without dashes
   description: string;
   defaultValue: number;
+  type?: 'number' | 'boolean' | 'duration';
 }
 
 /** Everything the manager hands a controller when it builds it. */
@@ -45,6 +50,36 @@ export interface ControllerContext {
   clock: Clock;
   /** Values of this controller's own flags, by flag name. */
   flags: Record<string, number>;
+  /** Set only when the manager runs with a sharding ring: wrap the queue with lib/sharding's shardedQueue. */
+  sharding?: ControllerSharding;
+}
+
+/**
+ * How a controller's keys may be split over a sharding ring (`ts-kcm run --sharding-ring`).
+ * Shardable: each replica reconciles only the keys whose shard key it owns; keys with the
+ * same shard key always land on the same replica. Every replica still caches everything the
+ * controller reads, so a decision needing a global view is the same wherever it is made.
+ * Not shardable (or undeclared, as older plugins): the whole controller runs on exactly one
+ * replica, the owner of `controller/<name>` on the ring.
+ */
+export type ShardingDeclaration =
+  | {
+      shardable: true;
+      /** The string hashed onto the ring for a queue key. Default: the key itself. */
+      shardKey?(key: string): string;
+      /** Why splitting is safe, for docs and reviewers. */
+      reason?: string;
+    }
+  | { shardable: false; reason: string };
+
+/** What a sharded manager hands each controller: which of its keys this replica may work on. */
+export interface ControllerSharding {
+  /** True while this replica owns `key` (a queue key) and may reconcile it. */
+  owns(key: string): boolean;
+  /** A frozen copy of owns() as of now, to tell newly owned keys from old ones after a change. */
+  snapshot(): (key: string) => boolean;
+  /** Called on every ownership change; returns an unsubscribe function. */
+  subscribe(listener: () => void): () => void;
 }
 
 /** A running controller. */
@@ -67,5 +102,12 @@ export interface ControllerDefinition {
   flags: ControllerFlag[];
   /** The RBAC rules this controller needs, and nothing more. manifests/ is generated from these. */
   rbac: PolicyRule[];
+  /**
+   * CRD YAML files (absolute paths) of custom resources it needs. `ts-kcm run` installs them
+   * into the embedded control plane it starts; on a cluster of yours, apply them yourself.
+   */
+  crds?: string[];
+  /** Absent: not shardable (runs on one replica of a ring). */
+  sharding?: ShardingDeclaration;
   create(ctx: ControllerContext): Runnable;
 }

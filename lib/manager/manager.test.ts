@@ -139,6 +139,46 @@ describe('Manager', () => {
     await expect(fetch(`http://${t.manager.healthAddress}/healthz`)).rejects.toThrow();
   });
 
+  it('with a sharding ring: every replica runs its controllers, hands each its sharding, shows the ring in /readyz?verbose', async () => {
+    const seen: (boolean | undefined)[] = [];
+    const def: ControllerDefinition = {
+      ...testController([]),
+      sharding: { shardable: true },
+      create(ctx) {
+        seen.push(ctx.sharding?.owns('default/a'));
+        return {
+          run: (signal) => new Promise((r) => signal.addEventListener('abort', () => r(), { once: true })),
+        };
+      },
+    };
+    const t = setup({ leaderElect: true, shardingRing: 'workers' }, [def]);
+    await settle();
+    t.stub.sync();
+    await settle();
+    // Controllers start at once (no Lease to win) but own nothing during the warm-up.
+    expect(seen).toEqual([false]);
+    const leases = await t.fake.resource<Lease>(Resources.leases).list({ namespace: 'kube-system' });
+    expect(
+      leases.items.map((l) => [l.metadata.labels?.['sharding.ts-kcm.io/ring'], l.spec?.holderIdentity]),
+    ).toEqual([['workers', 'host_1234']]);
+    expect(leases.items.find((l) => l.metadata.name === 'ts-kcm')).toBeUndefined();
+    const [, verbose] = await get(t.manager.healthAddress, '/readyz?verbose');
+    expect(verbose).toContain('[+]shard-ring ok (ring=workers members=1 [host_1234] self=warming-up)');
+    for (let i = 0; i < 20; i++) {
+      t.clock.advance(1000);
+      await settle();
+    }
+    const [, after] = await get(t.manager.healthAddress, '/readyz?verbose');
+    expect(after).toContain('self=active');
+    const [, metrics] = await get(t.manager.metricsAddress, '/metrics');
+    expect(metrics).toContain('ts_kcm_shard_members{ring="workers"} 1');
+    expect(metrics).toMatch(/ts_kcm_shard_rebalances_total [1-9]/);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+    const released = await t.fake.resource<Lease>(Resources.leases).list({ namespace: 'kube-system' });
+    expect(released.items[0]?.spec?.holderIdentity).toBe('');
+  });
+
   it('with leader election: leads, runs controllers, and releases the lease on shutdown', async () => {
     const t = setup({ leaderElect: true });
     await settle();

@@ -13,6 +13,7 @@ import {
   type SharedInformerFactory,
 } from '../informer/index.js';
 import { LeaderElector, newIdentity } from '../leaderelection/index.js';
+import { controllerSharding, ShardMembership } from '../sharding/index.js';
 import { errorMessage, type Logger } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { parseBindAddress } from './address.js';
@@ -50,6 +51,11 @@ export interface ManagerOptions {
   controllerFlags: Record<string, number>;
   /** --min-resync-period for the informer factory; default 12 h (0: no resync). */
   minResyncPeriodMs?: number;
+  /**
+   * --sharding-ring: every replica works, each on the keys it owns on this ring (lib/sharding);
+   * the Leases use the leader-election namespace and timings. Leader election is then off.
+   */
+  shardingRing?: string;
 }
 
 export const DEFAULT_MANAGER_OPTIONS: ManagerOptions = {
@@ -113,6 +119,7 @@ export class Manager {
   private readonly broadcaster: EventBroadcaster;
   private readonly recorders = new Map<string, EventRecorder>();
   private elector?: LeaderElector;
+  private membership?: ShardMembership;
   private work?: AbortController;
   private starting?: Promise<void>;
   private running: Promise<void>[] = [];
@@ -173,7 +180,15 @@ export class Manager {
       });
       let electing: Promise<void> | undefined;
       const electorStop = new AbortController();
-      if (this.opts.leaderElect) {
+      if (this.opts.shardingRing) {
+        if (this.opts.leaderElect)
+          logger.info('--sharding-ring is set: every replica works on its share, --leader-elect is ignored', {
+            ring: this.opts.shardingRing,
+          });
+        this.membership = this.newMembership(this.opts.shardingRing);
+        electing = this.membership.run(electorStop.signal);
+        this.startControllers(this.stop.signal);
+      } else if (this.opts.leaderElect) {
         this.elector = this.newElector();
         electing = this.elector.run(electorStop.signal);
       } else {
@@ -236,6 +251,22 @@ export class Manager {
           this.fail('leaderelection lost');
         },
       },
+    });
+  }
+
+  private newMembership(ring: string): ShardMembership {
+    const o = this.opts;
+    return new ShardMembership({
+      client: this.deps.leaderElectionClient ?? this.deps.client,
+      namespace: o.leaseNamespace,
+      ring,
+      identity: this.identity,
+      leaseDurationMs: o.leaseDurationMs,
+      renewDeadlineMs: o.renewDeadlineMs,
+      retryPeriodMs: o.retryPeriodMs,
+      clock: this.clock,
+      logger: this.logger,
+      registry: this.registry,
     });
   }
 
@@ -313,6 +344,7 @@ export class Manager {
       metrics: this.registry,
       clock: this.clock,
       flags,
+      ...(this.membership ? { sharding: controllerSharding(this.membership, def) } : {}),
     };
   }
 
@@ -433,7 +465,8 @@ export class Manager {
     // Lease, as kube-controller-manager's and controller-runtime's standbys are, so a
     // two-replica Deployment can become Available and roll. Once it leads, readiness includes
     // informer sync and started controllers. leader_election_master_status tells which is which.
-    const standby = (): boolean => this.opts.leaderElect && this.work === undefined;
+    const standby = (): boolean =>
+      this.opts.leaderElect && !this.opts.shardingRing && this.work === undefined;
     // A controller waiting for an API the server does not serve (a CRD not installed yet) does
     // not make the process unready: the others work, and it starts when the API appears.
     // ?verbose says which controller waits and why.
@@ -466,9 +499,18 @@ export class Manager {
       name: 'shutdown',
       check: () => (this.shuttingDown ? new Error('process is shutting down') : undefined),
     };
+    // /readyz?verbose names the ring, its members and where this replica stands; always passes
+    // (a replica warming up is ready: it serves its share once the warm-up ends).
+    const ring: HealthCheck[] = this.opts.shardingRing
+      ? [{ name: 'shard-ring', check: () => undefined, detail: () => this.membership?.describe() ?? '' }]
+      : [];
     const live = [ping, leaderElection];
     return new HealthChecks(
-      { healthz: live, livez: live, readyz: [ping, leaderElection, informerSync, controllers, shutdown] },
+      {
+        healthz: live,
+        livez: live,
+        readyz: [ping, leaderElection, informerSync, controllers, ...ring, shutdown],
+      },
       this.logger,
     );
   }

@@ -68,6 +68,20 @@ describe('renderManifests', () => {
     expect(JSON.stringify(onlyA.rules)).not.toContain('servicecidrs');
   });
 
+  it('with a sharding ring, lets every replica list and watch the namespace’s Leases and runs the ring', () => {
+    const sharded = renderManifests({ definitions: [a], shardingRing: 'workers' });
+    expect(byKind(sharded, 'Role').rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['create', 'get', 'list', 'update', 'watch'],
+      },
+    ]);
+    const args = deploymentArgs({ ...DEFAULT_MANIFEST_OPTIONS, shardingRing: 'workers' });
+    expect(args).toContain('--sharding-ring=workers');
+    expect(args).toContain('--leader-elect=false');
+  });
+
   it('puts the Lease rights in a Role of its own namespace, get/update limited to the one Lease', () => {
     const role = byKind(objects, 'Role');
     expect(role.metadata.namespace).toBe('ts-kcm-system');

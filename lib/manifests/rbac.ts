@@ -29,7 +29,18 @@ export const managerClusterRules: PolicyRule[] = [
  * `create` cannot be limited by name (the name is not known when it is authorized), so it is
  * its own rule; get and update are limited to the one Lease.
  */
-export function leaseRules(leaseName: string): NamedPolicyRule[] {
+export function leaseRules(leaseName: string, shardingRing?: string): NamedPolicyRule[] {
+  // A sharding ring: every replica holds a Lease named after its own identity (not known when
+  // the role is written) and lists and watches the ring's, so the Role covers the namespace's
+  // Leases — which, in ts-kcm's own namespace, are only ts-kcm's.
+  if (shardingRing)
+    return [
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['create', 'get', 'list', 'update', 'watch'],
+      },
+    ];
   return [
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     {
@@ -111,7 +122,7 @@ export function rbacObjects(rules: PolicyRule[], o: ManifestOptions): KubeManife
       apiVersion: RBAC_API,
       kind: 'Role',
       metadata: { name: `${o.name}-leader-election`, namespace: o.namespace, labels },
-      rules: leaseRules(o.leaseName),
+      rules: leaseRules(o.leaseName, o.shardingRing),
     },
     {
       apiVersion: RBAC_API,

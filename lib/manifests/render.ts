@@ -76,10 +76,10 @@ export function toYaml(objects: object[]): string {
 }
 
 /**
- * The kind overlay's arguments beyond the base's. Empty until service-lb-ipam-controller
- * lands; it will add `--lb-ipam-default-class=true` here (an unknown flag would exit 2).
+ * The kind overlay's arguments beyond the base's: on kind nothing else serves LoadBalancer
+ * Services, so service-lb-ipam-controller also takes those without a loadBalancerClass.
  */
-export const KIND_EXTRA_ARGS: string[] = [];
+export const KIND_EXTRA_ARGS: string[] = ['--lb-ipam-default-class=true'];
 /** The tag `scripts/kind-up.sh` builds and loads; `Never` pull so a missing load fails loudly. */
 export const KIND_IMAGE_TAG = 'dev';
 

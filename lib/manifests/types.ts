@@ -36,6 +36,8 @@ export interface ManifestOptions {
   resources: { requests: { cpu: string; memory: string }; limits: { memory: string } };
   /** Arguments appended after the generated ones. */
   extraArgs: string[];
+  /** `--sharding-ring`: every replica works on its share of the keys (docs/sharding.md). Default: off. */
+  shardingRing?: string;
   /**
    * kube-controller-manager's --use-service-account-credentials: one ServiceAccount, ClusterRole
    * and binding per enabled controller (its own rules); the manager's ServiceAccount keeps only

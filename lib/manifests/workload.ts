@@ -14,8 +14,9 @@ export function deploymentArgs(o: ManifestOptions): string[] {
   return [
     'run',
     `--controllers=${o.controllers.join(',')}`,
-    '--leader-elect=true',
-    `--leader-elect-resource-name=${o.leaseName}`,
+    ...(o.shardingRing
+      ? ['--leader-elect=false', `--sharding-ring=${o.shardingRing}`]
+      : ['--leader-elect=true', `--leader-elect-resource-name=${o.leaseName}`]),
     `--leader-elect-resource-namespace=${o.namespace}`,
     `--metrics-bind-address=:${o.metricsPort}`,
     '--metrics-secure=true',

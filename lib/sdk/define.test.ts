@@ -265,6 +265,29 @@ describe('reconcile helpers, by recorded API actions', () => {
   });
 });
 
+describe('ReconcileContext.cache and metrics', () => {
+  it('reads the cache of a watched resource, refuses an undeclared one, and has a registry', async () => {
+    const seen: unknown[] = [];
+    const def = defineController({
+      name: 'cache-spy',
+      for: widgets,
+      watches: [{ resource: Resources.namespaces, map: () => [] }],
+      async reconcile(_req, ctx) {
+        seen.push(ctx.cache(Resources.namespaces).get('team-a')?.metadata.name);
+        seen.push(ctx.cache(Resources.namespaces).list().length);
+        expect(() => ctx.cache(Resources.pods)).toThrow(/only resources in for, owns or watches/);
+        seen.push(typeof ctx.metrics.getSingleMetric);
+      },
+    });
+    await reconcileOnce(def, {
+      client: new FakeKubeClient([], { resources: [widgets] }),
+      objects: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } }],
+      key: 'ns/w',
+    });
+    expect(seen).toEqual(['team-a', 1, 'function']);
+  });
+});
+
 describe('resourceRef', () => {
   it('names the bad field', () => {
     expect(() => resourceRef({ ...widgets, resource: 'Widgets' })).toThrow(/lower-case plural/);

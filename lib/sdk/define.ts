@@ -20,6 +20,7 @@ import type {
   ControllerFlag,
   PolicyRule,
   ReconcileResult,
+  ShardingDeclaration,
 } from '../controller/types.js';
 import type { EventRecorder } from '../events/types.js';
 import {
@@ -30,7 +31,9 @@ import {
 } from '../informer/types.js';
 import { metaNamespaceKey } from '../informer/store.js';
 import type { Logger } from '../log/index.js';
+import type { Registry } from '../metrics/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../workqueue/index.js';
+import { namespaceShardKey, shardedQueue } from '../sharding/index.js';
 
 /** What a handler enqueues: the primary object's namespace (absent when cluster-scoped) and name. */
 export interface ObjectKey {
@@ -69,10 +72,23 @@ export interface WriteRule {
   verbs: Array<'create' | 'update' | 'patch' | 'delete' | 'deletecollection'>;
 }
 
+/** A read-only view of one watched resource's shared cache. */
+export interface CacheReader<T extends KubeObject = KubeObject> {
+  /** `namespace/name`, or `name` for a cluster-scoped object. */
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+/**
+ * The cache of any resource the controller declares in `for`, `owns` or `watches` (those
+ * are the informers it starts and has RBAC for); any other resource throws.
+ */
+export type CacheLookup = <U extends KubeObject = KubeObject>(resource: ResourceRef) => CacheReader<U>;
+
 export interface WatchSpec {
   resource: ResourceRef;
-  /** The primary objects this object's change concerns. */
-  map(obj: KubeObject): ObjectKey[];
+  /** The primary objects this object's change concerns; `cache` reads any watched resource. */
+  map(obj: KubeObject, cache: CacheLookup): ObjectKey[];
 }
 
 export interface WorkersFlag {
@@ -99,6 +115,10 @@ export interface ReconcileContext<T extends KubeObject = KubeObject> {
   get(key?: string): T | undefined;
   /** Every primary object in the cache, or those of one namespace. */
   list(namespace?: string): T[];
+  /** The shared cache of any resource in `for`, `owns` or `watches`. */
+  cache: CacheLookup;
+  /** The manager's Prometheus registry (served on /metrics): register controller metrics here. */
+  metrics: Registry;
   /**
    * Sets one condition on the object's status by server-side apply (status subresource),
    * with observedGeneration; keeps lastTransitionTime while the status does not change.
@@ -149,6 +169,16 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   aliases?: string[];
   /** What it writes; reads (get/list/watch) come from for/owns/watches, events are added. */
   writes?: WriteRule[];
+  /** CRD YAML files (absolute paths) it needs; the embedded control plane of `ts-kcm run` gets them. */
+  crds?: string[];
+  /**
+   * How replicas of a sharding ring (`ts-kcm run --sharding-ring`) split the keys. 'key'
+   * (default): by the primary object's namespace/name — safe when a reconcile writes only the
+   * primary object and children it controls. 'namespace': one replica per namespace, for
+   * reconciles that write objects shared between primaries of a namespace. A function maps a
+   * key to the string hashed. false: the whole controller runs on one replica of the ring.
+   */
+  sharding?: 'key' | 'namespace' | false | ((key: string) => string);
   reconcile(request: ReconcileRequest<T>, ctx: ReconcileContext<T>): Promise<ReconcileResult | void>;
 }
 
@@ -255,11 +285,21 @@ export function defineController<T extends KubeObject = KubeObject>(
     name: spec.name,
     enabledByDefault: spec.enabledByDefault ?? true,
     ...(spec.aliases ? { aliases: spec.aliases } : {}),
+    ...(spec.crds ? { crds: spec.crds } : {}),
     flags: [...workersFlag, ...(spec.flags ?? [])],
     rbac: rulesOf(spec),
+    sharding: shardingOf(spec),
     create: (ctx) => build(spec, ctx, workers),
   };
   return Object.assign(def, { [CONTROLLER_SPEC]: spec }) as DefinedController<T>;
+}
+
+function shardingOf(spec: Pick<ControllerSpec, 'sharding'>): ShardingDeclaration {
+  const s = spec.sharding ?? 'key';
+  if (s === false) return { shardable: false, reason: 'declared not shardable' };
+  if (s === 'key') return { shardable: true, reason: 'by the primary object key' };
+  if (s === 'namespace') return { shardable: true, shardKey: namespaceShardKey, reason: 'by namespace' };
+  return { shardable: true, shardKey: s, reason: 'by a custom shard key' };
 }
 
 function build<T extends KubeObject>(
@@ -268,13 +308,17 @@ function build<T extends KubeObject>(
   workers: number | WorkersFlag,
 ): Controller {
   const logger = ctx.logger.child({ controller: spec.name });
-  const queue = newRateLimitingQueue<string>({
-    name: spec.name,
-    clock: ctx.clock,
-    rateLimiter: defaultControllerRateLimiter(ctx.clock),
-    registry: ctx.metrics,
-  });
   const primary = ctx.informers.informerFor<T>(spec.for);
+  const queue = shardedQueue(
+    newRateLimitingQueue<string>({
+      name: spec.name,
+      clock: ctx.clock,
+      rateLimiter: defaultControllerRateLimiter(ctx.clock),
+      registry: ctx.metrics,
+    }),
+    ctx.sharding,
+    { controller: spec.name, keys: () => primary.getIndexer().listKeys(), registry: ctx.metrics },
+  );
   if (spec.indexes) primary.addIndexers(spec.indexes);
   const predicates = spec.predicates ?? [];
   const passes = (oldObj: T | undefined, obj: T): boolean => predicates.every((p) => p(oldObj, obj));
@@ -284,6 +328,7 @@ function build<T extends KubeObject>(
     onDelete: (obj) => queue.add(metaNamespaceKey(unwrap(obj))),
   });
   const enqueueAll = (keys: string[]): void => keys.forEach((k) => queue.add(k));
+  const cache = cacheLookup(spec, ctx);
   for (const ref of spec.owns ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(ref);
     inf.addEventHandler({
@@ -297,7 +342,7 @@ function build<T extends KubeObject>(
   }
   for (const w of spec.watches ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(w.resource);
-    const map = (obj: KubeObject): string[] => w.map(obj).map(keyOf);
+    const map = (obj: KubeObject): string[] => w.map(obj, cache).map(keyOf);
     inf.addEventHandler({
       onAdd: (obj) => enqueueAll(map(obj)),
       onUpdate: (oldObj, obj) => enqueueAll([...new Set([...map(oldObj), ...map(obj)])]),
@@ -312,12 +357,15 @@ function build<T extends KubeObject>(
         client: ctx.client,
         recorder,
         logger,
-        signal: signal ?? new AbortController().signal,
+        // Also aborts when the key moves to another replica of the sharding ring.
+        signal: anySignal(signal, queue.keySignal(key)),
         clock: ctx.clock,
         flags: ctx.flags,
         get: (k) => indexer.get(k),
         list: (namespace) =>
           namespace === undefined ? indexer.list() : indexer.byIndex(NAMESPACE_INDEX, namespace),
+        cache,
+        metrics: ctx.metrics,
       }),
   };
   return new Controller({
@@ -332,10 +380,31 @@ function build<T extends KubeObject>(
   });
 }
 
+/** Caches of the declared resources only: informers are built (and RBAC granted) for those alone. */
+function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: ControllerContext): CacheLookup {
+  const declared = new Map<string, ResourceRef>();
+  for (const ref of [spec.for, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)])
+    declared.set(`${ref.group}/${ref.resource}`, ref);
+  return <U extends KubeObject>(resource: ResourceRef): CacheReader<U> => {
+    const ref = declared.get(`${resource.group}/${resource.resource}`);
+    if (!ref)
+      throw new Error(
+        `${spec.name}: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
+      );
+    return ctx.informers.informerFor<U>(ref).getIndexer();
+  };
+}
+
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (present.length === 0) return new AbortController().signal;
+  return present.length === 1 ? present[0]! : AbortSignal.any(present);
+}
+
 /** The base a reconcile context is built from (also by ts-kcm/testing's reconcileOnce). */
 export type ContextBase<T extends KubeObject> = Pick<
   ReconcileContext<T>,
-  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'list'
+  'client' | 'recorder' | 'logger' | 'signal' | 'clock' | 'flags' | 'list' | 'cache' | 'metrics'
 > & {
   /** The cached primary object with `key`. */
   get(key: string): T | undefined;

@@ -17,6 +17,7 @@ import type { ReconcileResult } from '../controller/types.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { FakeEventRecorder } from '../events/fake.js';
 import { nopLogger, type Logger } from '../log/index.js';
+import { newRegistry, type Registry } from '../metrics/index.js';
 import { CONTROLLER_SPEC, reconcileKey, type DefinedController } from './define.js';
 
 export interface ReconcileOnceOptions {
@@ -30,6 +31,8 @@ export interface ReconcileOnceOptions {
   recorder?: FakeEventRecorder;
   logger?: Logger;
   signal?: AbortSignal;
+  /** Where the controller's metrics register; default a fresh registry. */
+  metrics?: Registry;
 }
 
 /**
@@ -45,11 +48,14 @@ export async function reconcileOnce(
   const ref = spec.for;
   opts.client.resource(ref); // registers a CRD's resource with the tracker
   const cache = new Map<string, KubeObject>();
+  const declared = [ref, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)];
+  const caches = new Map<ResourceRef, Map<string, KubeObject>>(declared.map((r) => [r, new Map()]));
+  caches.set(ref, cache);
   for (const obj of opts.objects ?? []) {
     const key = obj.metadata.namespace
       ? `${obj.metadata.namespace}/${obj.metadata.name}`
       : (obj.metadata.name ?? '');
-    if (isOf(obj, ref)) cache.set(key, obj);
+    for (const [r, m] of caches) if (isOf(obj, r)) m.set(key, obj);
     try {
       opts.client.tracker.add(obj);
     } catch {
@@ -66,6 +72,17 @@ export async function reconcileOnce(
     get: (k) => cache.get(k),
     list: (namespace) =>
       [...cache.values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace),
+    cache: <U extends KubeObject>(resource: ResourceRef) => {
+      const m = [...caches].find(
+        ([r]) => r.group === resource.group && r.resource === resource.resource,
+      )?.[1];
+      if (!m)
+        throw new Error(
+          `reconcileOnce: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
+        );
+      return { get: (k: string) => m.get(k) as U | undefined, list: () => [...m.values()] as U[] };
+    },
+    metrics: opts.metrics ?? newRegistry(),
   });
 }
 
@@ -146,6 +163,34 @@ export function readCRDs(paths: string[]): KubeObject[] {
   return out;
 }
 
+/** Create or update each CRD by server-side apply, then wait until all are Established. */
+export async function installCRDs(
+  client: KubeClient,
+  crds: KubeObject[],
+  fieldManager: string,
+): Promise<void> {
+  const rc = client.resource(CRDS);
+  for (const crd of crds)
+    await rc.patch(crd.metadata.name ?? '', crd, { type: 'apply', fieldManager, force: true });
+  await waitForEstablished(client, crds);
+}
+
+async function waitForEstablished(client: KubeClient, crds: KubeObject[]): Promise<void> {
+  const rc = client.resource(CRDS);
+  for (const crd of crds) {
+    const name = crd.metadata.name ?? '';
+    await waitFor(
+      async () => {
+        const got = (await rc.get(name)) as KubeObject & {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      },
+      { timeoutMs: 60_000, description: `CRD ${name} Established` },
+    );
+  }
+}
+
 /**
  * Starts etcd + kube-apiserver (+ kube-scheduler) on free loopback ports — building them from
  * Go modules into ~/.cache/ts-kcm the first time — installs the CRDs and waits until each is
@@ -170,18 +215,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   try {
     const rc = client.resource(CRDS);
     for (const crd of crds) await rc.create(crd);
-    for (const crd of crds) {
-      const name = crd.metadata.name ?? '';
-      await waitFor(
-        async () => {
-          const got = (await rc.get(name)) as KubeObject & {
-            status?: { conditions?: { type: string; status: string }[] };
-          };
-          return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-        },
-        { timeoutMs: 60_000, description: `CRD ${name} Established` },
-      );
-    }
+    await waitForEstablished(client, crds);
   } catch (err) {
     await stop();
     throw err;

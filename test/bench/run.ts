@@ -26,6 +26,7 @@ import {
   type ServiceCIDRRun,
 } from './controllers.bench.js';
 import { runInformerBench, type InformerBenchResult } from './informer.bench.js';
+import { runLBIPAMBench } from './lbipam.bench.js';
 import { runPeerBench } from './peer.bench.js';
 import { formatSummary, ratio, summarize, type Summary } from './stats.js';
 import { renderBarChart, type BarGroup } from './svg.js';
@@ -186,6 +187,7 @@ try {
       console.log(l);
     },
   });
+  await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
 } finally {
   await cp.stop({ removeData: true });
   rmSync(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { formatMicroTime } from '../../lib/api/index.js';
 import {
   createTestNamespace,
   deleteNamespace,
+  kubectl,
   runCommand,
   startTsKcm,
   testKubeconfigPath,
@@ -231,10 +232,24 @@ describe('ts-kcm run', () => {
     delete env.KUBERNETES_SERVICE_HOST;
     const dir = join(cwd, '.ts-kcm', 'embedded');
     embeddedDirs.push(dir);
-    const p = start(['--leader-elect=false'], { kubeconfig: false, env, cwd });
+    // service-lb-ipam-controller needs its CRD: the embedded control plane gets it installed.
+    const p = start(['--leader-elect=false', '--controllers=*,service-lb-ipam-controller'], {
+      kubeconfig: false,
+      env,
+      cwd,
+    });
     await p.waitForOutput(new RegExp(`kubectl --kubeconfig ${dir}/kubeconfig get servicecidrs`), 120_000);
     await p.waitForOutput(/"message":"caches synced"/, 60_000);
     expect(existsSync(join(dir, 'kubeconfig'))).toBe(true);
+    expect(p.output()).toContain('"message":"installed CRDs into the embedded control plane"');
+    const crd = await kubectl([
+      '--kubeconfig',
+      join(dir, 'kubeconfig'),
+      'get',
+      'crd',
+      'loadbalancerippools.lb.ts-kcm.io',
+    ]);
+    expect(crd.code).toBe(0);
     expect(await p.stop('SIGINT', 60_000)).toBe(0);
     expect(p.output()).toContain('"message":"stopping the embedded control plane"');
     expect(existsSync(join(dir, 'kubeconfig'))).toBe(false);
