@@ -82,7 +82,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     proxy = await FaultProxy.start({
       targetHost: target.hostname,
       targetPort: Number(target.port),
-      maxLifetimeMs: 8 * 60_000,
+      maxLifetimeMs: (FULL ? 30 : 8) * 60_000,
     });
     const proxied = (proxiedKubeconfig = join(cp.dir, 'proxied.kubeconfig'));
     writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
@@ -433,6 +433,15 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
         `for ${cmDeleted.size} missed deletions; ts-kcm logged ${relists} relists; ` +
         `informer caught up ${recoveries.map((ms) => `${Math.round(ms / 100) / 10} s`).join(', ')} after reconnecting`;
       expect(violations).toEqual([]);
+    } catch (err) {
+      report.push({
+        scenario: 'compaction',
+        faults: recoveries.length,
+        recoveryMs: null,
+        violations: 0,
+        note: `FAILED: ${(err as Error).message}`,
+      });
+      throw err;
     } finally {
       ac.abort();
       await running;
@@ -452,7 +461,10 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
 
     beforeAll(async () => {
       await kcm.stop('SIGTERM');
-      http = await HttpFaultProxy.start({ kubeconfig: cp.kubeconfigPath, maxLifetimeMs: 8 * 60_000 });
+      http = await HttpFaultProxy.start({
+        kubeconfig: cp.kubeconfigPath,
+        maxLifetimeMs: (FULL ? 30 : 8) * 60_000,
+      });
       const kubeconfig = join(cp.dir, 'http-proxied.kubeconfig');
       writeFileSync(kubeconfig, http.kubeconfigYaml(), { mode: 0o600 });
       kcm2 = startTsKcm(KCM_ARGS, { kubeconfig });
