@@ -110,6 +110,11 @@ export const serviceLBIPAMController = defineController<LBService>({
     { resource: loadBalancerIPPools, subresource: 'status', verbs: ['patch'] },
   ],
   crds: [poolCRDPath()],
+  // With --sharding-ring, Service keys (ns/name) and pool keys (name) split by key. Safe: two
+  // Services allocating on two replicas race as on two workers of one process — the
+  // IPAddress's unique name is the lock (one create wins, the other retries), and every
+  // replica caches all IPAddresses and pools; a pool's status is written only by its key's owner.
+  sharding: 'key',
   async reconcile(req, ctx) {
     if (req.namespace === undefined) return syncPool(req.name, ctx);
     return syncService(req.key, req.object, ctx);

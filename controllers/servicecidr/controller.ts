@@ -31,7 +31,6 @@ import {
   parseAddress,
   parsePrefix,
   prefixContainsAddress,
-  prefixContainsPrefix,
   prefixesOverlap,
   type Address,
   type IPFamily,
@@ -64,6 +63,36 @@ export const EVENT_NOTE_STATUS_ERROR = 'The ServiceCIDR Status can not be set to
 
 /** IPAddresses of the apiserver allocator, indexed by their ip-family label. */
 const ALLOCATED_BY_FAMILY_INDEX = 'service-cidr-controller/allocated-ip-family';
+/**
+ * IPAddresses of the apiserver allocator, indexed by their leading bits (a /16 for IPv4, a /64
+ * for IPv6): canDelete looks only at the bucket of a range that long or longer, instead of
+ * every allocated IP of the family for every range (O(ranges × IPs) on a mass delete).
+ */
+const ALLOCATED_BY_BUCKET_INDEX = 'service-cidr-controller/allocated-ip-bucket';
+const BUCKET_BITS: Record<IPFamily, number> = { IPv4: 16, IPv6: 64 };
+const FAMILY_WIDTH: Record<IPFamily, number> = { IPv4: 32, IPv6: 128 };
+
+/** ServiceCIDRs indexed by each of their prefixes, `IPv4/24/<network hex>`. */
+const BY_PREFIX_INDEX = 'service-cidr-controller/prefix';
+
+function prefixKey(family: IPFamily, bits: number, network: bigint): string {
+  return `${family}/${bits}/${network.toString(16)}`;
+}
+
+/** The keys of every prefix that could contain `value` (lengths 0 to `maxBits`), for BY_PREFIX_INDEX. */
+function containingPrefixKeys(family: IPFamily, value: bigint, maxBits: number): string[] {
+  const width = FAMILY_WIDTH[family];
+  const keys: string[] = [];
+  for (let bits = 0; bits <= maxBits; bits++) {
+    const hostBits = BigInt(width - bits);
+    keys.push(prefixKey(family, bits, (value >> hostBits) << hostBits));
+  }
+  return keys;
+}
+
+function bucketKey(family: IPFamily, value: bigint): string {
+  return `${family}/${(value >> BigInt(FAMILY_WIDTH[family] - BUCKET_BITS[family])).toString(16)}`;
+}
 
 export interface ServiceCIDRControllerOptions {
   client: KubeClient;
@@ -108,7 +137,15 @@ export class ServiceCIDRController implements Reconciler {
     this.clock = opts.clock;
 
     try {
-      opts.ipAddressInformer.addIndexers({ [ALLOCATED_BY_FAMILY_INDEX]: allocatedFamilyIndex });
+      opts.serviceCIDRInformer.addIndexers({ [BY_PREFIX_INDEX]: prefixIndex });
+    } catch (err) {
+      if (!/already exists/.test(errorMessage(err))) throw err;
+    }
+    try {
+      opts.ipAddressInformer.addIndexers({
+        [ALLOCATED_BY_FAMILY_INDEX]: allocatedFamilyIndex,
+        [ALLOCATED_BY_BUCKET_INDEX]: allocatedBucketIndex,
+      });
     } catch (err) {
       // A second controller on the same factory (tests) finds the index already there.
       if (!/already exists/.test(errorMessage(err))) throw err;
@@ -226,10 +263,14 @@ export class ServiceCIDRController implements Reconciler {
    */
   canDelete(sc: ServiceCIDR): boolean {
     const mine = this.prefixesOf(sc);
-    const others = this.cidrCache.list().filter((o) => nameOf(o) !== nameOf(sc));
-    const covered = mine.every((p) =>
-      others.some((o) => this.prefixesOf(o).some((q) => prefixContainsPrefix(q, p))),
-    );
+    const name = nameOf(sc);
+    // Another ServiceCIDR holding `address` (or a prefix from `address` on, up to `maxBits`
+    // long): looked up by each containing prefix in the index, not by scanning every range.
+    const otherContains = (family: IPFamily, value: bigint, maxBits: number) =>
+      containingPrefixKeys(family, value, maxBits).some((key) =>
+        this.cidrCache.byIndex(BY_PREFIX_INDEX, key).some((o) => nameOf(o) !== name),
+      );
+    const covered = mine.every((p) => otherContains(p.family, p.network, p.bits));
     if (covered) {
       this.logger.info('ServiceCIDR is covered by other ServiceCIDRs, it can be deleted', {
         serviceCIDR: nameOf(sc),
@@ -237,13 +278,16 @@ export class ServiceCIDRController implements Reconciler {
       return true;
     }
 
-    const families = new Set<IPFamily>(mine.map((p) => p.family));
-    for (const family of families) {
-      for (const ip of this.ipCache.byIndex(ALLOCATED_BY_FAMILY_INDEX, family)) {
+    for (const p of mine) {
+      const candidates =
+        p.bits >= BUCKET_BITS[p.family]
+          ? this.ipCache.byIndex(ALLOCATED_BY_BUCKET_INDEX, bucketKey(p.family, p.network))
+          : this.ipCache.byIndex(ALLOCATED_BY_FAMILY_INDEX, p.family);
+      for (const ip of candidates) {
         const address = this.addressOf(ip);
         if (!address) continue;
         if (!mine.some((p) => prefixContainsAddress(p, address))) continue;
-        if (others.some((o) => this.prefixesOf(o).some((q) => prefixContainsAddress(q, address)))) continue;
+        if (otherContains(address.family, address.value, FAMILY_WIDTH[address.family])) continue;
         this.logger.info('ServiceCIDR deletion blocked by an IPAddress', {
           serviceCIDR: nameOf(sc),
           ipAddress: nameOf(ip),
@@ -374,6 +418,21 @@ export class ServiceCIDRController implements Reconciler {
 
 function nameOf(obj: { metadata?: { name?: string } }): string {
   return obj.metadata?.name ?? '';
+}
+
+function prefixIndex(sc: ServiceCIDR): string[] {
+  const keys: string[] = [];
+  for (const text of sc.spec?.cidrs ?? []) {
+    const p = parsePrefix(text);
+    if (p) keys.push(prefixKey(p.family, p.bits, p.network));
+  }
+  return keys;
+}
+
+function allocatedBucketIndex(ip: IPAddress): string[] {
+  if (allocatedFamilyIndex(ip).length === 0) return [];
+  const address = parseAddress(nameOf(ip));
+  return address ? [bucketKey(address.family, address.value)] : [];
 }
 
 function allocatedFamilyIndex(ip: IPAddress): string[] {

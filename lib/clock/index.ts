@@ -179,6 +179,15 @@ export class FakeClock implements Clock {
     this.advance(Math.max(0, time - this.current)); // advance(0) still fires timers due now
   }
 
+  /**
+   * Time passes and nothing runs, as while the event loop is blocked: both clocks move by `ms`
+   * and no timer fires. The next advance fires the overdue ones, late, at the time it is then.
+   */
+  block(ms: number): void {
+    this.current += Math.max(0, ms);
+    this.monotonic += Math.max(0, ms);
+  }
+
   /** Step the wall clock alone by `ms` (either direction), as NTP or a VM resume does; no timer fires. */
   stepWall(ms: number): void {
     this.current += ms;

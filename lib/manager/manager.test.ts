@@ -198,6 +198,57 @@ describe('Manager', () => {
     expect(released.spec?.leaseDurationSeconds).toBe(1);
   });
 
+  it('/healthz turns red while the event loop is blocked 10 s or more, and green again after', async () => {
+    const t = setup({ leaderElect: false });
+    await settle();
+    expect(await get(t.manager.healthAddress, '/healthz?verbose')).toEqual([
+      200,
+      '[+]ping ok\n[+]leaderElection ok\n[+]event-loop ok\nhealthz check passed\n',
+    ]);
+    t.clock.block(12_000); // a synchronous pass that long: no timer could fire meanwhile
+    t.clock.advance(0);
+    expect(await get(t.manager.healthAddress, '/healthz')).toEqual([
+      500,
+      '[+]ping ok\n[+]leaderElection ok\n[-]event-loop failed: reason withheld\nhealthz check failed\n',
+    ]);
+    expect((await get(t.manager.healthAddress, '/livez'))[0]).toBe(500);
+    expect((await get(t.manager.healthAddress, '/readyz?exclude=informer-sync,controllers-started'))[0]).toBe(
+      200,
+    );
+    t.clock.advance(20_000);
+    expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+    expect(t.clock.pendingTimers()).toBe(0);
+  });
+
+  it('/healthz stays green while the apiserver is briefly unreachable (the leader keeps retrying)', async () => {
+    const t = setup({ leaderElect: true });
+    await settle();
+    t.stub.sync();
+    t.clock.advance(100);
+    await settle();
+    let away = true;
+    t.fake.prependReactor('*', '*', () => {
+      if (away)
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+      return undefined;
+    });
+    for (let i = 0; i < 8; i++) {
+      t.clock.advance(1_000);
+      await settle();
+      expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
+    }
+    away = false;
+    t.clock.advance(2_000);
+    await settle();
+    expect(await get(t.manager.healthAddress, '/healthz')).toEqual([200, 'ok']);
+    const [, metrics] = await get(t.manager.metricsAddress, '/metrics');
+    expect(metrics).toContain('leader_election_master_status{name="ts-kcm"} 1');
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+  });
+
   it('as a standby builds no controllers and is ready (waiting for the Lease)', async () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     const held: Lease = {
@@ -283,6 +334,19 @@ describe('Manager', () => {
       200,
       '[+]ping ok\n[+]leaderElection ok\n[+]informer-sync ok\n[+]controllers-started ok\n[+]shutdown ok\nreadyz check passed\n',
     ]);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
+  });
+
+  it('controllers watching the same resource still share one informer', async () => {
+    const log: string[] = [];
+    const t = setup({ leaderElect: false }, [testController(log, 'one'), testController(log, 'two')]);
+    await settle();
+    expect(t.stub.state).toEqual({ started: 1, informers: 1 });
+    t.stub.sync();
+    t.clock.advance(100);
+    await settle();
+    expect(log).toEqual(['create one workers=3', 'create two workers=3', 'run one', 'run two']);
     t.stop.abort();
     expect(await t.done).toBe(0);
   });

@@ -20,6 +20,7 @@ import { parseBindAddress } from './address.js';
 import { resolveControllers } from './controllers.js';
 import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
+import { EventLoopWatchdog } from './watchdog.js';
 import { HttpEndpoint, type TlsMaterial } from './server.js';
 import { DelegatedAuth } from './delegated-auth.js';
 import { issueCertificate } from '../pki/x509.js';
@@ -119,6 +120,7 @@ export class Manager {
   private readonly broadcaster: EventBroadcaster;
   private readonly recorders = new Map<string, EventRecorder>();
   private elector?: LeaderElector;
+  private watchdog?: EventLoopWatchdog;
   private membership?: ShardMembership;
   private work?: AbortController;
   private starting?: Promise<void>;
@@ -216,6 +218,7 @@ export class Manager {
       return 0;
     } finally {
       signal.removeEventListener('abort', onSignal);
+      this.watchdog?.stop();
       await Promise.all(servers.map((s) => s.close()));
       if (!this.failure) logger.info('controller manager stopped');
     }
@@ -419,6 +422,9 @@ export class Manager {
     }
     const healthBind = parseBindAddress(this.opts.healthProbeBindAddress);
     if (healthBind) {
+      // Its heartbeat runs only while /healthz is served: nothing else reads it.
+      this.watchdog = new EventLoopWatchdog({ clock: this.clock });
+      this.watchdog.start();
       const checks = this.healthChecks();
       const s = new HttpEndpoint((req, res) => checks.handle(req, res));
       try {
@@ -504,7 +510,9 @@ export class Manager {
     const ring: HealthCheck[] = this.opts.shardingRing
       ? [{ name: 'shard-ring', check: () => undefined, detail: () => this.membership?.describe() ?? '' }]
       : [];
-    const live = [ping, leaderElection];
+    // Liveness: the process is wedged (event loop blocked, or the leader's renew loop stuck),
+    // never merely cut off from the apiserver.
+    const live = [ping, leaderElection, ...(this.watchdog ? [this.watchdog] : [])];
     return new HealthChecks(
       {
         healthz: live,

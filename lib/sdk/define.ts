@@ -464,7 +464,7 @@ export function reconcileContext<T extends KubeObject>(
           force: true,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },
@@ -484,7 +484,7 @@ export function reconcileContext<T extends KubeObject>(
         fieldManager: spec.name,
         ...(ns(obj) ? { namespace: ns(obj) } : {}),
         signal: base.signal,
-      } as Parameters<typeof rc.patch>[2]);
+      });
       return true;
     },
     async removeFinalizer(obj, finalizer) {
@@ -501,7 +501,7 @@ export function reconcileContext<T extends KubeObject>(
           fieldManager: spec.name,
           ...(ns(obj) ? { namespace: ns(obj) } : {}),
           signal: base.signal,
-        } as Parameters<typeof rc.patch>[2],
+        },
       );
       return true;
     },

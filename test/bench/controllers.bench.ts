@@ -229,17 +229,35 @@ export interface RawWriteRun {
   writesPerSecond: number;
 }
 
-/** Build test/bench/go's rawwrite once into the cache (standard library only, no download). */
-export function buildRawWrite(): string {
-  const out = join(dirname(cachedBinDir(pinnedVersions(projectRoot()))), '..', 'bench', 'rawwrite');
+/**
+ * Build one program of test/bench/go (rawwrite: standard library only; informer, workqueue:
+ * client-go v0.35.4 through the Go module proxy) once into the cache; returns its path.
+ */
+export function buildGoProgram(name: 'rawwrite' | 'informer' | 'workqueue'): string {
+  const out = join(dirname(cachedBinDir(pinnedVersions(projectRoot()))), '..', 'bench', name);
   if (!existsSync(out)) {
-    const res = spawnSync('go', ['build', '-o', out, './rawwrite'], {
+    const res = spawnSync('go', ['build', '-o', out, `./${name}`], {
       cwd: join(projectRoot(), 'test', 'bench', 'go'),
       stdio: 'inherit',
     });
-    if (res.status !== 0) throw new Error('go build of test/bench/go/rawwrite failed');
+    if (res.status !== 0) throw new Error(`go build of test/bench/go/${name} failed`);
   }
   return out;
+}
+
+export interface GoWorkqueueResult {
+  scenario: string;
+  itemsPerSecond: number;
+}
+
+/** client-go's workqueue, the scenarios of test/bench/go/workqueue (1 s each). */
+export function goWorkqueueRun(binary: string): GoWorkqueueResult[] {
+  const res = spawnSync(binary, [], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`workqueue failed: ${res.stderr}`);
+  return res.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as GoWorkqueueResult);
 }
 
 /**

@@ -19,12 +19,14 @@ import {
 
 export interface PeerBenchOptions {
   kubeconfig: string;
+  /** test/bench/go/informer built (buildGoProgram); without it client-go is left out. */
+  clientGoBinary?: string;
   objects?: number; // default 3,000
   rounds?: number; // default 3
   print?: (line: string) => void;
 }
 
-interface Sample {
+export interface Sample {
   seconds: number;
   heapBytesPerObject: number;
 }
@@ -91,6 +93,7 @@ const names = {
   oursStrip: 'ts-kcm informer (strip managedFields, default)',
   oursKeep: 'ts-kcm informer (keep managedFields)',
   clientNode: '@kubernetes/client-node makeInformer',
+  clientGo: 'client-go SharedIndexInformer (Go)',
 } as const;
 type ContenderId = keyof typeof names;
 
@@ -103,7 +106,23 @@ async function worker(id: ContenderId, ns: string, n: number, kubeconfig: string
   process.stdout.write(JSON.stringify(sample) + '\n');
 }
 
-async function measureInChild(id: ContenderId, ns: string, n: number, kubeconfig: string): Promise<Sample> {
+async function measureInChild(
+  id: ContenderId,
+  ns: string,
+  n: number,
+  kubeconfig: string,
+  clientGoBinary?: string,
+): Promise<Sample> {
+  if (id === 'clientGo') {
+    const { stdout } = await promisify(execFile)(
+      clientGoBinary!,
+      [`-kubeconfig=${kubeconfig}`, `-namespace=${ns}`, `-n=${n}`],
+      { maxBuffer: 1 << 20 },
+    );
+    const r = JSON.parse(stdout.trim()) as Sample & { cached: number };
+    if (r.cached !== n) throw new Error(`client-go informer: cached ${r.cached} of ${n}`);
+    return { seconds: r.seconds, heapBytesPerObject: r.heapBytesPerObject };
+  }
   const self = fileURLToPath(import.meta.url);
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -124,7 +143,7 @@ async function measure(name: string, contender: Contender, ns: string, n: number
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export async function runPeerBench(opts: PeerBenchOptions): Promise<void> {
+export async function runPeerBench(opts: PeerBenchOptions): Promise<Partial<Record<string, Sample>>> {
   const print = opts.print ?? ((line: string) => console.log(line));
   const n = opts.objects ?? 3_000;
   const rounds = opts.rounds ?? 3;
@@ -155,12 +174,15 @@ export async function runPeerBench(opts: PeerBenchOptions): Promise<void> {
         }
       }),
     );
-    const ids = Object.keys(names) as ContenderId[];
+    const ids = (Object.keys(names) as ContenderId[]).filter(
+      (id) => id !== 'clientGo' || opts.clientGoBinary,
+    );
     const samples = new Map<ContenderId, Sample[]>(ids.map((id) => [id, []]));
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so apiserver warm-up does not favour one side.
       const order = round % 2 === 0 ? ids : [...ids].reverse();
-      for (const id of order) samples.get(id)!.push(await measureInChild(id, ns, n, opts.kubeconfig));
+      for (const id of order)
+        samples.get(id)!.push(await measureInChild(id, ns, n, opts.kubeconfig, opts.clientGoBinary));
     }
     print('');
     print(
@@ -190,6 +212,12 @@ export async function runPeerBench(opts: PeerBenchOptions): Promise<void> {
     print(
       `ratio ts-kcm/client-node: sync time ${(ourDefault.seconds / peer.seconds).toFixed(2)}x, heap per object ${(ourDefault.heapBytesPerObject / peer.heapBytesPerObject).toFixed(2)}x (below 1 is better)`,
     );
+    const go = medians.get('clientGo');
+    if (go)
+      print(
+        `ratio ts-kcm/client-go: sync time ${(ourDefault.seconds / go.seconds).toFixed(2)}x, heap per object ${(ourDefault.heapBytesPerObject / go.heapBytesPerObject).toFixed(2)}x`,
+      );
+    return Object.fromEntries(ids.map((id) => [names[id], medians.get(id)!]));
   } finally {
     await namespaces.delete(ns).catch(() => undefined);
     await (client as { close?: () => Promise<void> }).close?.();

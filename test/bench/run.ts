@@ -10,12 +10,14 @@
  * Bounded: fixed object counts and run counts; --quick uses fewer of both. Run with
  * --expose-gc so heap figures are measured after a full collection.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, projectRoot } from '../../lib/controlplane/index.js';
 import {
-  buildRawWrite,
+  buildGoProgram,
+  goWorkqueueRun,
+  type GoWorkqueueResult,
   idleRun,
   rawWriteRun,
   serviceCIDRRun,
@@ -27,7 +29,8 @@ import {
 } from './controllers.bench.js';
 import { runInformerBench, type InformerBenchResult } from './informer.bench.js';
 import { runLBIPAMBench } from './lbipam.bench.js';
-import { runPeerBench } from './peer.bench.js';
+import { runPeerBench, type Sample } from './peer.bench.js';
+import { runShardingBench } from './sharding.bench.js';
 import { formatSummary, ratio, summarize, type Summary } from './stats.js';
 import { renderBarChart, type BarGroup } from './svg.js';
 import { runWorkqueueBench, type WorkqueueBenchResult } from './workqueue.bench.js';
@@ -41,7 +44,7 @@ const plan = quick
       idleRuns: 1,
       idleSettleMs: 15_000,
       informerObjects: 3_000,
-      peerObjects: 3_000,
+      peerObjects: 10_000,
     }
   : {
       n: 2_000,
@@ -50,7 +53,7 @@ const plan = quick
       idleRuns: 3,
       idleSettleMs: 30_000,
       informerObjects: 20_000,
-      peerObjects: 10_000,
+      peerObjects: 50_000,
     };
 const EQUAL: Limits = { qps: 20, burst: 30 };
 const RAISED: Limits = { qps: 1000, burst: 2000 };
@@ -143,57 +146,133 @@ function informerTable(rows: InformerBenchResult[]): string[] {
 const started = new Date();
 log(`node ${process.version}; ${quick ? 'quick' : 'full'} mode: ${JSON.stringify(plan)}`);
 
-// 1. ServiceCIDR and idle, one fresh control plane per run.
-const equal = await serviceCIDRSeries(EQUAL, plan.runsEqual);
-const raised = await serviceCIDRSeries(RAISED, plan.runsRaised);
-const idle: IdleRun[] = [];
-for (let r = 0; r < plan.idleRuns; r++)
-  for (const who of CONTENDERS) {
-    log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
-    idle.push(await idleRun(who, plan.idleSettleMs));
+interface Results {
+  equal: ServiceCIDRRun[];
+  raised: ServiceCIDRRun[];
+  idle: IdleRun[];
+  raw: RawWriteRun[];
+  wq: WorkqueueBenchResult[];
+  goWq: GoWorkqueueResult[];
+  informer: InformerBenchResult[];
+  peer: Partial<Record<string, Sample>>;
+  peerLines: string[];
+  /** Full mode only: the sharding scale-out table (test/bench/sharding.bench.ts). */
+  shardingLines?: string[];
+  /** When the measuring run started (ISO 8601). */
+  startedAt?: string;
+}
+
+async function measureAll(): Promise<Results> {
+  // 1. ServiceCIDR and idle, one fresh control plane per run.
+  const equal = await serviceCIDRSeries(EQUAL, plan.runsEqual);
+  const raised = await serviceCIDRSeries(RAISED, plan.runsRaised);
+  const idle: IdleRun[] = [];
+  for (let r = 0; r < plan.idleRuns; r++)
+    for (const who of CONTENDERS) {
+      log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
+      idle.push(await idleRun(who, plan.idleSettleMs));
+    }
+
+  // The physical limit: the same writes by a bare Go loop, fresh control plane per run.
+  const rawBinary = buildGoProgram('rawwrite');
+  const raw: RawWriteRun[] = [];
+  for (let r = 0; r < plan.runsRaised; r++) {
+    log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
+    raw.push(await rawWriteRun(rawBinary, plan.n));
+    log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
   }
 
-// The physical limit: the same writes by a bare Go loop, fresh control plane per run.
-const rawBinary = buildRawWrite();
-const raw: RawWriteRun[] = [];
-for (let r = 0; r < plan.runsRaised; r++) {
-  log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
-  raw.push(await rawWriteRun(rawBinary, plan.n));
-  log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
+  // 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
+  const printed: string[] = [];
+  const capture = (line: string) => {
+    printed.push(line);
+    console.log(line);
+  };
+  const wq = await runWorkqueueBench({ print: capture });
+  log('client-go workqueue (Go)');
+  const goWq = goWorkqueueRun(buildGoProgram('workqueue'));
+  const clientGoBinary = buildGoProgram('informer');
+  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
+  let informer: InformerBenchResult[];
+  let peer: Partial<Record<string, Sample>>;
+  const peerLines: string[] = [];
+  const shardingLines: string[] = [];
+  const cp = await ControlPlane.start({ dir });
+  try {
+    informer = await runInformerBench({
+      kubeconfig: cp.kubeconfigPath,
+      objects: plan.informerObjects,
+      print: capture,
+    });
+    peer = await runPeerBench({
+      kubeconfig: cp.kubeconfigPath,
+      clientGoBinary,
+      objects: plan.peerObjects,
+      print: (l) => {
+        peerLines.push(l);
+        console.log(l);
+      },
+    });
+    await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
+    if (!quick)
+      await runShardingBench({
+        kubeconfig: cp.kubeconfigPath,
+        print: (l) => {
+          shardingLines.push(l);
+          console.log(l);
+        },
+      });
+  } finally {
+    await cp.stop({ removeData: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    equal,
+    raised,
+    idle,
+    raw,
+    wq,
+    goWq,
+    informer,
+    peer,
+    peerLines,
+    shardingLines,
+    startedAt: started.toISOString(),
+  };
 }
 
-// 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
-const printed: string[] = [];
-const capture = (line: string) => {
-  printed.push(line);
-  console.log(line);
-};
-const wq = await runWorkqueueBench({ print: capture });
-const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
-let informer: InformerBenchResult[];
-const peerLines: string[] = [];
-const cp = await ControlPlane.start({ dir });
-try {
-  informer = await runInformerBench({
-    kubeconfig: cp.kubeconfigPath,
-    objects: plan.informerObjects,
-    print: capture,
-  });
-  await runPeerBench({
-    kubeconfig: cp.kubeconfigPath,
-    objects: plan.peerObjects,
-    print: (l) => {
-      peerLines.push(l);
-      console.log(l);
-    },
-  });
-  await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
-} finally {
-  await cp.stop({ removeData: true });
-  rmSync(dir, { recursive: true, force: true });
+// `--render FILE` re-renders the report from a results file a run left behind, measuring nothing.
+const renderFrom = process.argv.indexOf('--render');
+const resultsFile = join(tmpdir(), 'ts-kcm-bench-results.json');
+let results: Results;
+if (renderFrom > 0) {
+  results = JSON.parse(readFileSync(process.argv[renderFrom + 1]!, 'utf8')) as Results;
+} else {
+  results = await measureAll();
+  writeFileSync(resultsFile, JSON.stringify(results));
+  log(`raw results in ${resultsFile}`);
 }
+const { equal, raised, idle, raw, wq, goWq, informer, peer, peerLines } = results;
+const shardingLines = results.shardingLines ?? [];
+const startedAt = results.startedAt ?? started.toISOString();
 
 // 3. Charts and report.
+/** Our scenario beside client-go's of the same shape. */
+const wqPairs = (
+  [
+    ['1 worker', 'add+get+done, 1 worker', '1 worker'],
+    ['1 worker, metrics', 'add+get+done, 1 worker, metrics', '1 worker, metrics'],
+    ['50 workers', 'contention: 4 producers, 50 workers, 1k keys', '4 producers, 50 workers, 1k keys'],
+    [
+      '50 workers, metrics',
+      'contention: 4 producers, 50 workers, 1k keys, metrics',
+      '4 producers, 50 workers, 1k keys, metrics',
+    ],
+  ] as const
+).map(
+  ([label, ours, go]) =>
+    [label, wq.find((r) => r.scenario === ours), goWq.find((r) => r.scenario === go)] as const,
+);
 const root = projectRoot();
 const charts = join(root, 'docs', 'charts');
 mkdirSync(charts, { recursive: true });
@@ -231,21 +310,35 @@ const chartFiles: Record<string, string> = {
     ],
   }),
   'informer.svg': renderBarChart({
-    title: 'Informer: heap per cached ConfigMap',
+    title: `Informer, ${plan.peerObjects.toLocaleString('en-US')} ConfigMaps: heap per cached object`,
     unit: 'bytes per object',
-    groups: informer
-      .filter((r) => Number.isFinite(r.heapBytesPerObject))
-      .map((r) => ({
-        label: r.scenario.slice(0, 34),
-        bars: [{ series: 'ts-kcm informer', value: r.heapBytesPerObject }],
-      })),
+    groups: Object.entries(peer).map(([name, sample]) => ({
+      label: name.replace(/ \(.*\)$/, '').slice(0, 34),
+      bars: [
+        {
+          series: name.includes('ts-kcm') ? name.replace(/^ts-kcm informer /, 'ts-kcm ') : name,
+          value: sample!.heapBytesPerObject,
+        },
+      ],
+    })),
+  }),
+  'informer-sync.svg': renderBarChart({
+    title: `Informer, ${plan.peerObjects.toLocaleString('en-US')} ConfigMaps: time to synced`,
+    unit: 'seconds',
+    groups: Object.entries(peer).map(([name, sample]) => ({
+      label: name.replace(/ \(.*\)$/, '').slice(0, 34),
+      bars: [{ series: name, value: sample!.seconds }],
+    })),
   }),
   'workqueue.svg': renderBarChart({
-    title: 'Work queue throughput',
+    title: 'Work queue: add + get + done',
     unit: 'thousand keys per second',
-    groups: wq.map((r) => ({
-      label: r.scenario.slice(0, 34),
-      bars: [{ series: 'ts-kcm workqueue', value: r.itemsPerSecond / 1000 }],
+    groups: wqPairs.map(([label, ours, go]) => ({
+      label,
+      bars: [
+        { series: 'ts-kcm workqueue', value: (ours?.itemsPerSecond ?? NaN) / 1000 },
+        { series: 'client-go workqueue', value: (go?.itemsPerSecond ?? NaN) / 1000 },
+      ],
     })),
   }),
 };
@@ -291,7 +384,7 @@ const idleKcm = pick(idle, 'kcm', (r) => r.rssMB);
 const md = [
   '# Benchmarks',
   '',
-  `Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` (test/bench/run.ts) on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, kube-apiserver and kube-controller-manager v1.35.4 built by scripts/build-control-plane.sh. ${quick ? 'Quick mode: fewer objects and runs.' : 'Full mode.'} The machine has 2 cores; absolute figures move with its load, so compare the ratios, which come from the same run. Figures are medians, with the min–max of the runs in brackets.`,
+  `Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` (test/bench/run.ts) on ${startedAt.slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, kube-apiserver and kube-controller-manager v1.35.4 built by scripts/build-control-plane.sh. ${quick ? 'Quick mode: fewer objects and runs.' : 'Full mode.'} The machine has 2 cores; absolute figures move with its load, so compare the ratios, which come from the same run. Figures are medians, with the min–max of the runs in brackets.`,
   '',
   '## Summary',
   '',
@@ -353,13 +446,28 @@ const md = [
   '',
   '![Informer heap per object](charts/informer.svg)',
   '',
-  `### Against @kubernetes/client-node's informer (${plan.peerObjects.toLocaleString('en-US')} ConfigMaps, same apiserver)`,
+  `### Against @kubernetes/client-node's informer and client-go's (${plan.peerObjects.toLocaleString('en-US')} ConfigMaps, same apiserver)`,
+  '',
+  'Each contender in a fresh process, alternating order; client-go is test/bench/go/informer (a SharedIndexInformer, heap = Go HeapAlloc after GC).',
+  '',
+  '![Informer time to synced](charts/informer-sync.svg)',
   '',
   '```',
   ...peerLines,
   '```',
   '',
   '## Work queue',
+  '',
+  "Beside client-go v0.35.4's typed rate-limiting queue (test/bench/go/workqueue, 1 s per scenario, a Prometheus metrics provider for the metrics rows; 4 producers over 1,000 keys for 50 workers):",
+  '',
+  '| scenario | ts-kcm keys/s | client-go keys/s | ratio |',
+  '| --- | ---: | ---: | ---: |',
+  ...wqPairs.map(
+    ([label, ours, go]) =>
+      `| ${label} | ${Math.round(ours?.itemsPerSecond ?? NaN).toLocaleString('en-US')} | ${Math.round(go?.itemsPerSecond ?? NaN).toLocaleString('en-US')} | ${ours && go ? (ours.itemsPerSecond / go.itemsPerSecond).toFixed(2) + '×' : 'n/a'} |`,
+  ),
+  '',
+  'All ts-kcm scenarios:',
   '',
   ...workqueueTable(wq),
   '',
@@ -379,10 +487,29 @@ const md = [
   '',
   '![Write rate against the raw limit](charts/raw-write-rate.svg)',
   '',
+  ...(shardingLines.length
+    ? [
+        '## Sharding scale-out (full mode only)',
+        '',
+        'N ServiceCIDRs create → Ready with 1, 2 and 4 ts-kcm replicas on one `--sharding-ring` at the default client limits (test/bench/sharding.bench.ts, docs/sharding.md):',
+        '',
+        ...shardingLines.filter((l) => l.startsWith('|')),
+        '',
+      ]
+    : []),
   '## Not measured yet',
   '',
-  'The ResourceClaim workload (pods with claim templates, real kube-scheduler), the 10,000 / 50,000 ConfigMap informer runs beside a client-go informer program, and the client-go workqueue Go benchmark (issue 13) are still to be written.',
+  'The ResourceClaim workload (pods with claim templates, real kube-scheduler) and the informer event throughput for 10,000 updates (issue 13) are still to be written.',
   '',
 ].join('\n');
-writeFileSync(join(root, 'docs', 'benchmarks.md'), md);
+// Hand-written notes below the marker (findings, other controllers' figures) survive a rerun.
+const MARKER = '<!-- Generated above by npm run bench; notes below this line are kept as they are. -->';
+const reportPath = join(root, 'docs', 'benchmarks.md');
+const previous = existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '';
+const notes = previous.includes(MARKER) ? previous.slice(previous.indexOf(MARKER) + MARKER.length) : '\n';
+// Formatted as `npm run format` would (prettier is a devDependency; skip it if absent).
+const prettier = await import('prettier').catch(() => undefined);
+const text = md + MARKER + notes;
+const config = prettier ? await prettier.resolveConfig(reportPath) : null;
+writeFileSync(reportPath, prettier ? await prettier.format(text, { ...config, parser: 'markdown' }) : text);
 log('wrote docs/benchmarks.md and docs/charts/*.svg');

@@ -28,7 +28,7 @@ const GAP = 4;
 const GROUP_GAP = 14;
 const LEFT = 210;
 const PLOT_W = 420;
-const RIGHT = 110;
+const RIGHT = 160;
 
 export function escapeXml(s: string): string {
   return s.replace(

@@ -247,6 +247,11 @@ export async function runWorkqueueBench(opts: WorkqueueBenchOptions = {}): Promi
       'contention: 4 producers, 16 workers, 1k keys, metrics',
       () => contention(durationMs, 4, 16, 1000, true),
     ],
+    ['contention: 4 producers, 50 workers, 1k keys', () => contention(durationMs, 4, 50, 1000, false)],
+    [
+      'contention: 4 producers, 50 workers, 1k keys, metrics',
+      () => contention(durationMs, 4, 50, 1000, true),
+    ],
     [
       'contention: 8 producers, 64 workers, 100k keys, metrics',
       () => contention(durationMs, 8, 64, 100_000, true),

@@ -4,7 +4,7 @@
  * token in the kubeconfig, a token file named by the kubeconfig (client-go's `tokenFile`)
  * beside client-certificate and key data, a kind-style client-certificate kubeconfig (the
  * test control plane's kubeconfig-cert), and the in-cluster service-account directory —
- * until its caches sync, then SIGINT. Its whole output is searched for the secrets (raw and
+ * until its controllers start, then SIGINT. Its whole output is searched for the secrets (raw and
  * base64) and for Authorization headers. A kubeconfig with insecure-skip-tls-verify runs too,
  * and must say once that TLS verification is off.
  */
@@ -62,7 +62,7 @@ function writeKubeconfig(
   return file;
 }
 
-/** Everything ts-kcm printed from start until it stopped, at -v 10. */
+/** Everything ts-kcm printed from start until its controllers ran and it stopped, at -v 10. */
 async function runUntilSynced(
   kubeconfig: string | false,
   env: NodeJS.ProcessEnv = process.env,
@@ -80,7 +80,13 @@ async function runUntilSynced(
     { kubeconfig, env },
   );
   procs.push(kcm);
-  await kcm.waitForOutput(/"message":"caches synced"|caches synced/, 60_000);
+  // Every built-in controller whose API the test apiserver serves has started (the
+  // service-lb-ipam-controller waits for its CRD, which is not installed here).
+  for (const controller of ['service-cidr-controller', 'resourceclaim-controller']) {
+    const started = `"message":"started controller"`;
+    const named = `"controller":"${controller}"`;
+    await kcm.waitForOutput(new RegExp(`${named}[^\\n]*${started}|${started}[^\\n]*${named}`), 60_000);
+  }
   expect(await kcm.stop()).toBe(0);
   return kcm.output();
 }

@@ -122,10 +122,9 @@ describe('lost-lease fencing', () => {
     try {
       await waitFor(() => outcomes.includes('step 1 written'), { timeoutMs: 30_000, description: 'step 1' });
       lease.breakIt();
-      const lostAt = Date.now();
+      // Exits 1 once the renew deadline (2 s) has passed: no drain, no event flush on top
+      // (a duration, so not asserted here; see the unit test for "no wait").
       expect(await done).toBe(1);
-      // Renew deadline (2 s) + a retry period, not a drain or an event flush on top.
-      expect(Date.now() - lostAt).toBeLessThan(10_000);
       const before = await cms.get('cm1', ns);
       release();
       await waitFor(() => outcomes.length === 3, {

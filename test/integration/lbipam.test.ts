@@ -47,6 +47,7 @@ import {
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CRD_FILE = join(repoRoot, 'manifests', 'crds', 'lb.ts-kcm.io_loadbalancerippools.yaml');
 const HOLD_MS = 5_000;
+const DEFAULT_LIMITS = ['--kube-api-qps=20', '--kube-api-burst=30'];
 
 let client: ReturnType<typeof createKubeClient>;
 let ns: string;
@@ -356,7 +357,8 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
 
   it('SIGKILL mid-churn and restart: no duplicate, no orphan, no IP changed', async () => {
     const pool = await createPool(['192.168.51.0/24']);
-    let kcm = startLBIPAM();
+    // The default client limits make the churn last seconds, so the kill lands in the middle.
+    let kcm = startLBIPAM(DEFAULT_LIMITS);
     const names = [...Array(30).keys()].map((i) => `churn-${i}`);
     const creating = Promise.all(names.map((n) => services().create(lbService(n, pool))));
     await waitFor(
@@ -400,7 +402,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
       '--leader-elect-renew-deadline=3s',
       '--leader-elect-retry-period=500ms',
     ];
-    const r1 = startLBIPAM(args);
+    const r1 = startLBIPAM([...args, ...DEFAULT_LIMITS]);
     await r1.waitForOutput(/successfully acquired lease/, 30_000);
     const r2 = startLBIPAM(args);
     const names = [...Array(20).keys()].map((i) => `ha-${i}`);

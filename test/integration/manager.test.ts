@@ -125,7 +125,7 @@ describe('ts-kcm run', () => {
     );
     expect(await get(health, '/healthz?verbose')).toEqual([
       200,
-      '[+]ping ok\n[+]leaderElection ok\nhealthz check passed\n',
+      '[+]ping ok\n[+]leaderElection ok\n[+]event-loop ok\nhealthz check passed\n',
     ]);
 
     const [mStatus, m] = await get(metricsAddr, '/metrics');

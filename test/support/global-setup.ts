@@ -6,10 +6,14 @@
  * Skipped when TS_KCM_SKIP_CONTROLPLANE=1, when only the `unit` project is selected, or when
  * TS_KCM_TEST_KUBECONFIG is already set (tests then use that cluster as is).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { load as loadYaml } from 'js-yaml';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { registerTypeScriptHooks } from './ts-loader.mjs';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Marks that this jest process started the control plane, so teardown only stops its own. */
 export const OWNED_ENV = 'TS_KCM_TEST_CONTROLPLANE_OWNED';
@@ -20,7 +24,9 @@ async function loadModules() {
   const { ControlPlane } = await import('../../lib/controlplane/index.js');
   const { createLogger } = await import('../../lib/log/index.js');
   const { startWatchdog } = await import('./watchdog.js');
-  return { ControlPlane, createLogger, startWatchdog };
+  const { createKubeClient, loadKubeConfig } = await import('../../lib/client/index.js');
+  const { installCRDs } = await import('../../lib/sdk/testing.js');
+  return { ControlPlane, createLogger, startWatchdog, createKubeClient, loadKubeConfig, installCRDs };
 }
 
 /**
@@ -46,7 +52,8 @@ export default async function globalSetup(): Promise<void> {
   const selected = selectedProjects();
   if (selected && !selected.includes('integration')) return;
 
-  const { ControlPlane, createLogger, startWatchdog } = await loadModules();
+  const { ControlPlane, createLogger, startWatchdog, createKubeClient, loadKubeConfig, installCRDs } =
+    await loadModules();
   const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-test-'));
   const started = Date.now();
   process.stderr.write(`\nts-kcm: starting the test control plane in ${dir}\n`);
@@ -60,6 +67,20 @@ export default async function globalSetup(): Promise<void> {
   } catch (err) {
     process.stderr.write(`ts-kcm: test control plane failed to start: ${String(err)}\n`);
     throw err;
+  }
+  // The cluster the tests meet is one where ts-kcm is installed: its CRDs (manifests/crds/)
+  // are there, so every default controller syncs. Tests of a missing CRD use their own.
+  const client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
+  try {
+    const crdDir = join(repoRoot, 'manifests', 'crds');
+    const crds = readdirSync(crdDir)
+      .filter((f) => f.endsWith('.yaml'))
+      .map(
+        (f) => loadYaml(readFileSync(join(crdDir, f), 'utf8')) as Parameters<typeof installCRDs>[1][number],
+      );
+    await installCRDs(client, crds, 'ts-kcm-test-setup');
+  } finally {
+    await client.close();
   }
   if (process.env.TS_KCM_KEEP_CONTROLPLANE !== '1') {
     startWatchdog(dir);
