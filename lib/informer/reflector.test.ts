@@ -230,8 +230,7 @@ describe('Reflector LIST + WATCH', () => {
     await until(() => errors.length === 1, 'inactivity error');
     expect(errors).toEqual(['watch: no watch event or bookmark for 150s']);
     expect(lw.streams[0].ended).toBe(true);
-    clock.advance(800);
-    await until(() => lw.streams.length === 2, 're-watch');
+    await until(() => lw.streams.length === 2, 're-watch at once, no backoff');
     expect(lw.watchCalls[1].resourceVersion).toBe('15');
     ac.abort();
     await done;
@@ -253,10 +252,26 @@ describe('Reflector LIST + WATCH', () => {
     await until(() => errors.length === 1, 'deadline error');
     expect(errors[0]).toMatch(/^watch: watch still open 5s after it should have ended/);
     expect(lw.streams[0].ended).toBe(true);
-    clock.advance(800);
-    await until(() => lw.streams.length === 2, 're-watch');
+    await until(() => lw.streams.length === 2, 're-watch at once, no backoff');
     expect(lw.watchCalls[1].resourceVersion).toBe('12');
     expect(lw.listCalls.length).toBe(1); // no relist: the RV is still good
+    ac.abort();
+    await done;
+  });
+
+  it('re-watches at once after a silence drop even when earlier failures raised the backoff', async () => {
+    const { lw, ac, done, clock, errors } = setup({}, (lw) => {
+      lw.onList(listOf([], '10'));
+      for (let i = 0; i < 4; i++) lw.failNextWatch(new Error('connection reset'));
+    });
+    for (const wait of [800, 1600, 3200, 6400]) {
+      await until(() => errors.length > 0 && clock.pendingTimers() > 0, 'backing off');
+      clock.advance(wait);
+    }
+    await until(() => lw.streams.length === 1, 'watch after four failures');
+    clock.advance(30_000); // deadline: 25 s + 5 s
+    await until(() => lw.streams.length === 2, 're-watch without the 12.8 s backoff step');
+    expect(errors.at(-1)).toMatch(/watch still open/);
     ac.abort();
     await done;
   });

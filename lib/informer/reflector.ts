@@ -172,6 +172,10 @@ export class Reflector<T extends KubeObject = KubeObject> {
           needList = true;
           this.stats.relists++;
         }
+        // A watch dropped for silence has already waited its whole guard window, and the fix
+        // is a new connection, not a pause: backing off here (up to 30 s after earlier
+        // failures) would push a stall's recovery past 45 s.
+        if (err instanceof WatchDeadlineError || err instanceof WatchInactiveError) continue;
         const delay = this.backoff.next();
         this.opts.logger.debug('retrying list/watch', {
           resource: this.opts.name,

@@ -2,6 +2,7 @@
  * Writes docs/reliability.md from the last `npm run faults` (docs/reliability/faults.json) and
  * the last `npm run soak` (soak.json, soak.svg). Run by both; runnable alone to re-render.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -182,6 +183,9 @@ export function writeReport(): void {
     );
   }
   writeFileSync(DOC, lines.join('\n'));
+  // The repository's format check covers docs too: align the tables as prettier would.
+  const prettier = join(ROOT, 'node_modules', '.bin', 'prettier');
+  if (existsSync(prettier)) execFileSync(prettier, ['--write', DOC], { stdio: 'ignore' });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) writeReport();

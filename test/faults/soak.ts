@@ -134,6 +134,9 @@ async function main(): Promise<void> {
     const faulting = (async () => {
       for (let k = 0; !stop; k++) {
         await sleep(FAULT_EVERY_MS);
+        process.stderr.write(
+          `soak: ${Math.round((Date.now() - start) / 1000)} s, ${created} created, ${samples.length} samples\n`,
+        );
         if (stop) break;
         const kind = kinds[k % kinds.length];
         faults.push(kind);
@@ -169,9 +172,8 @@ async function main(): Promise<void> {
     stop = true;
     await Promise.all([churn, faulting]);
     proxy.latency(0, 0);
-
-    let violations = await checkServiceCIDRs(admin, 'soak-', liveSet, deleted);
     const settledAt = Date.now();
+    let violations = await checkServiceCIDRs(admin, 'soak-', liveSet, deleted);
     await waitFor(
       async () => {
         violations = await checkServiceCIDRs(admin, 'soak-', liveSet, deleted);
