@@ -53,7 +53,8 @@ function parseMetrics(text: string): Record<string, number> {
   };
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
+    // Metric names may hold digits (nodejs_eventloop_lag_p99_seconds): [a-z_]+ missed that one.
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
     if (m && want[m[1]] && !(want[m[1]] in out)) out[want[m[1]]] = Number(m[2]);
   }
   return out;
