@@ -299,28 +299,38 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
 
   it('a pool overlapping the ServiceCIDR never shares an IP with a ClusterIP, and the apiserver repair leaves ours alone', async () => {
     const kcm = startLBIPAM();
-    // 10.0.0.0/24 is the test control plane's ServiceCIDR.
+    // 10.0.0.0/24 is the test control plane's ServiceCIDR, shared with every other test's
+    // Services: take four consecutive addresses that no IPAddress holds yet.
+    const taken = new Set((await ipAddresses().list()).items.map((a) => a.metadata.name));
+    const base = [...Array(60).keys()]
+      .map((i) => 190 + i)
+      .find((b) => [0, 1, 2, 3].every((d) => !taken.has(`10.0.0.${b + d}`)));
+    if (base === undefined) throw new Error('no four free consecutive addresses in 10.0.0.190-253');
+    const ip = (d: number) => `10.0.0.${base + d}`;
     const clusterFirst = await services().create({
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'cip-first', namespace: ns },
-      spec: { clusterIP: '10.0.0.250', ports: [{ port: 80 }] },
+      spec: { clusterIP: ip(0), ports: [{ port: 80 }] },
     } as LBService);
-    expect(clusterFirst.spec?.clusterIP).toBe('10.0.0.250');
-    const pool = await createPool(['10.0.0.250-10.0.0.253']);
+    expect(clusterFirst.spec?.clusterIP).toBe(ip(0));
+    const pool = await createPool([`${ip(0)}-${ip(3)}`]);
     await services().create(lbService('over-1', pool));
-    expect(await waitForIP('over-1')).toBe('10.0.0.251'); // 10.0.0.250 is the ClusterIP's
+    expect(await waitForIP('over-1')).toBe(ip(1)); // the first is the ClusterIP's
     // A ClusterIP asking for our IP is refused by the apiserver: the IPAddress name is taken.
     await expect(
       services().create({
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name: 'cip-second', namespace: ns },
-        spec: { clusterIP: '10.0.0.251', ports: [{ port: 80 }] },
+        spec: { clusterIP: ip(1), ports: [{ port: 80 }] },
       } as LBService),
     ).rejects.toThrow(/already allocated|provided IP is already allocated|already exists/i);
-    // Dynamic ClusterIPs meanwhile never land on an LB IP.
-    await Promise.all(
+    await services().create(lbService('over-2', pool));
+    const over2 = await waitForIP('over-2');
+    // Dynamic ClusterIPs created afterwards never land on an LB IP. (Created before over-2,
+    // they could take the pool's last free addresses, which is allowed and would starve it.)
+    const dynamic = await Promise.all(
       [...Array(12).keys()].map((i) =>
         services().create({
           apiVersion: 'v1',
@@ -330,8 +340,7 @@ describe('service-lb-ipam-controller on a real apiserver', () => {
         } as LBService),
       ),
     );
-    await services().create(lbService('over-2', pool));
-    await waitForIP('over-2');
+    for (const svc of dynamic) expect([ip(1), over2]).not.toContain(svc.spec?.clusterIP);
     // The repair loop of kube-apiserver runs on IPAddress events and on its interval; give it
     // a few seconds, then our IPAddresses must be untouched and no repair event name them.
     await new Promise((r) => setTimeout(r, 5_000));
