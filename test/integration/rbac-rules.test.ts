@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtinControllers } from '../../controllers/index.js';
+import { startControlPlane, type TestControlPlane } from '../../lib/testing.js';
 import type { PolicyRule } from '../../lib/controller/index.js';
 import {
   deploymentArgs,
@@ -483,10 +484,20 @@ async function inPool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Pr
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+let privateCP: TestControlPlane | undefined;
+let sharedKubeconfig: string | undefined;
+
 describe('least privilege, rule by rule', () => {
   const { cluster, lease } = renderedRules();
 
   beforeAll(async () => {
+    // A control plane of its own: the cases leave pods without their templates, ServiceCIDRs
+    // and pools that ts-kcm was not allowed to finish, and namespaces stay Terminating with
+    // their contents (no namespace controller) — none of that may reach the other tests.
+    // Every helper here (kubectl, createTestNamespace, startTsKcm) follows the variable.
+    privateCP = await startControlPlane({ scheduler: true });
+    sharedKubeconfig = process.env.TS_KCM_TEST_KUBECONFIG;
+    process.env.TS_KCM_TEST_KUBECONFIG = privateCP.kubeconfigPath;
     const c = testKubeConfig().getCurrentCluster()!;
     ca = c.caData ? Buffer.from(c.caData, 'base64').toString() : readFileSync(c.caFile!, 'utf8');
     server = new URL(c.server);
@@ -517,7 +528,9 @@ describe('least privilege, rule by rule', () => {
     ]);
     await Promise.all(namespaces.map((ns) => deleteNamespace(ns)));
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  }, 60_000);
+    process.env.TS_KCM_TEST_KUBECONFIG = sharedKubeconfig;
+    await privateCP?.stop();
+  }, 90_000);
 
   it('has no wildcard verbs, resources or apiGroups', () => {
     for (const r of [...cluster, ...lease])
