@@ -65,7 +65,11 @@ function cidrOf(i: number): string {
   return `172.${16 + (i >> 8)}.${i & 255}.0/24`;
 }
 
-async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function inParallel<T>(
+  items: T[],
+  width: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: width }, async () => {
@@ -74,7 +78,7 @@ async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise
   );
 }
 
-function spawnController(
+export function spawnController(
   who: Contender,
   kubeconfig: string,
   controllers: { tsKcm: string; kcm: string },
@@ -120,7 +124,7 @@ function spawnController(
   );
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
@@ -130,7 +134,11 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 /** Poll a condition every 200 ms until it holds or `timeoutMs` passes; returns seconds taken from `start`. */
-async function until(start: number, timeoutMs: number, check: () => Promise<boolean>): Promise<number> {
+export async function until(
+  start: number,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<number> {
   for (;;) {
     if (await check()) return (performance.now() - start) / 1000;
     if (performance.now() - start > timeoutMs) return NaN;
@@ -138,11 +146,12 @@ async function until(start: number, timeoutMs: number, check: () => Promise<bool
   }
 }
 
-async function withControlPlane<T>(
+export async function withControlPlane<T>(
   fn: (client: KubeClient, kubeconfig: string, dir: string) => Promise<T>,
+  opts: { scheduler?: boolean } = {},
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-cp-'));
-  const cp = await ControlPlane.start({ dir });
+  const cp = await ControlPlane.start({ dir, scheduler: opts.scheduler });
   // The load generator itself runs unthrottled: it must never be what limits the contender.
   const client = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }), { qps: 0 });
   try {

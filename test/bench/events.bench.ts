@@ -1,0 +1,224 @@
+/**
+ * Informer event throughput: 10,000 updates delivered to one handler.
+ *
+ * - in-memory: our informer fed by a ListWatcher whose watch yields the updates as fast as
+ *   the pipeline takes them (each event parsed fresh from JSON): the ceiling of our own
+ *   reflector → store → fan-out path.
+ * - apiserver: 100 ConfigMaps in a fresh namespace, the informer synced, then the updates
+ *   written as merge patches by 32 unthrottled writers; timed from the first write until the
+ *   handler has seen every update. Ours and @kubernetes/client-node's makeInformer run one
+ *   after the other in this process; the writers' own rate is printed beside them, since a
+ *   contender cannot deliver events faster than the apiserver accepts the writes.
+ */
+import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap } from '@kubernetes/client-node';
+import type { KubeList, KubeObject } from '../../lib/api/index.js';
+import type { KubeClient, ListOptions, WatchEvent, WatchOptions } from '../../lib/client/index.js';
+import { createKubeClient, loadKubeConfig, Resources } from '../../lib/client/index.js';
+import type { ListWatcher } from '../../lib/informer/index.js';
+import { DefaultSharedIndexInformer } from '../../lib/informer/index.js';
+
+export interface EventsBenchResult {
+  scenario: string;
+  updates: number;
+  seconds: number;
+  eventsPerSecond: number;
+  /** apiserver scenarios: the writers' own rate (updates / time until the last write returned). */
+  writesPerSecond?: number;
+}
+
+const OBJECTS = 100;
+
+function configMapJSON(ns: string, i: number, version: number): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: `ev-${i}`,
+      namespace: ns,
+      uid: `7d1e0b3c-0000-4c3e-9a51-${String(i).padStart(12, '0')}`,
+      resourceVersion: String(1000 + version),
+      labels: { app: 'bench' },
+    },
+    data: { version: String(version), 'config.yaml': `replicas: ${version % 5}\nlogLevel: info\n` },
+  });
+}
+
+/** Lists OBJECTS ConfigMaps, then its one watch yields `updates` MODIFIED events and idles. */
+class UpdatesListWatch implements ListWatcher {
+  constructor(private readonly updates: number) {}
+
+  async list(_opts: ListOptions = {}): Promise<KubeList> {
+    const items = Array.from(
+      { length: OBJECTS },
+      (_, i) => JSON.parse(configMapJSON('bench', i, 0)) as KubeObject,
+    );
+    return { metadata: { resourceVersion: '1000' }, items };
+  }
+
+  watch(_opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
+    const updates = this.updates;
+    return (async function* () {
+      for (let v = 1; v <= updates; v++) {
+        yield { type: 'MODIFIED', object: JSON.parse(configMapJSON('bench', v % OBJECTS, v)) as KubeObject };
+      }
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    })();
+  }
+}
+
+async function oursInMemory(updates: number): Promise<EventsBenchResult> {
+  const ac = new AbortController();
+  const informer = new DefaultSharedIndexInformer(Resources.configmaps, new UpdatesListWatch(updates), {});
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  let start = 0;
+  informer.addEventHandler({
+    onAdd: () => {
+      if (!start) start = performance.now();
+    },
+    onUpdate: () => {
+      if (++seen === updates) done();
+    },
+  });
+  const running = informer.run(ac.signal);
+  await all;
+  const seconds = (performance.now() - start) / 1000;
+  ac.abort();
+  await running;
+  return {
+    scenario: 'ts-kcm informer, in-memory watch',
+    updates,
+    seconds,
+    eventsPerSecond: updates / seconds,
+  };
+}
+
+/** 32 writers patch the ConfigMaps round-robin; resolves with the seconds until the last write returned. */
+async function writeUpdates(client: KubeClient, ns: string, updates: number, tag: string): Promise<number> {
+  const cms = client.resource(Resources.configmaps);
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < updates) {
+        const v = next++;
+        await cms.patch(
+          `ev-${v % OBJECTS}`,
+          { data: { version: `${tag}-${v}` } },
+          { type: 'merge', namespace: ns },
+        );
+      }
+    }),
+  );
+  return (performance.now() - start) / 1000;
+}
+
+type Subscribe = (onUpdate: () => void) => Promise<() => Promise<void>>;
+
+async function measureLive(
+  scenario: string,
+  client: KubeClient,
+  ns: string,
+  updates: number,
+  subscribe: Subscribe,
+): Promise<EventsBenchResult> {
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  const stop = await subscribe(() => {
+    if (++seen === updates) done();
+  });
+  try {
+    const start = performance.now();
+    const writeSeconds = await writeUpdates(client, ns, updates, scenario.slice(0, 6));
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000).unref());
+    if ((await Promise.race([all, timeout])) === 'timeout')
+      throw new Error(`${scenario}: saw ${seen} of ${updates} updates`);
+    const seconds = (performance.now() - start) / 1000;
+    return {
+      scenario,
+      updates,
+      seconds,
+      eventsPerSecond: updates / seconds,
+      writesPerSecond: updates / writeSeconds,
+    };
+  } finally {
+    await stop();
+  }
+}
+
+export async function runEventsBench(opts: {
+  kubeconfig: string;
+  updates?: number;
+  print?: (line: string) => void;
+}): Promise<EventsBenchResult[]> {
+  const print = opts.print ?? ((line: string) => console.log(line));
+  const updates = opts.updates ?? 10_000;
+  const results: EventsBenchResult[] = [await oursInMemory(updates)];
+  const client = createKubeClient(loadKubeConfig({ kubeconfig: opts.kubeconfig }), {
+    qps: -1,
+    userAgent: 'ts-kcm-bench',
+  });
+  const ns = `events-bench-${Date.now().toString(36)}`;
+  const namespaces = client.resource(Resources.namespaces);
+  await namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  try {
+    const cms = client.resource(Resources.configmaps);
+    for (let i = 0; i < OBJECTS; i++)
+      await cms.create(
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: `ev-${i}` },
+          data: { version: '0' },
+        } as KubeObject,
+        { namespace: ns },
+      );
+    results.push(
+      await measureLive('ts-kcm informer, apiserver watch', client, ns, updates, async (onUpdate) => {
+        const ac = new AbortController();
+        const informer = new DefaultSharedIndexInformer(Resources.configmaps, cms, { namespace: ns });
+        informer.addEventHandler({ onUpdate });
+        const running = informer.run(ac.signal);
+        await informer.whenSynced();
+        return async () => {
+          ac.abort();
+          await running;
+        };
+      }),
+    );
+    results.push(
+      await measureLive(
+        '@kubernetes/client-node makeInformer, apiserver watch',
+        client,
+        ns,
+        updates,
+        async (onUpdate) => {
+          const kc = new KubeConfig();
+          kc.loadFromFile(opts.kubeconfig);
+          const api = kc.makeApiClient(CoreV1Api);
+          const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${ns}/configmaps`, () =>
+            api.listNamespacedConfigMap({ namespace: ns }),
+          );
+          informer.on('update', onUpdate);
+          informer.on('error', () => undefined);
+          await informer.start();
+          return async () => {
+            await informer.stop();
+          };
+        },
+      ),
+    );
+  } finally {
+    await namespaces.delete(ns).catch(() => undefined);
+    await (client as { close?: () => Promise<void> }).close?.();
+  }
+  print('');
+  print(`informer: ${updates.toLocaleString('en-US')} updates delivered to one handler`);
+  for (const r of results)
+    print(
+      `${r.scenario.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s ${Math.round(r.eventsPerSecond).toString().padStart(8)} events/s${r.writesPerSecond ? `  (writers ${Math.round(r.writesPerSecond)}/s)` : ''}`,
+    );
+  return results;
+}
