@@ -21,12 +21,41 @@ export interface EventsBenchResult {
   scenario: string;
   updates: number;
   seconds: number;
+  /** updates / seconds: how fast the handler caught up with the writes. */
   eventsPerSecond: number;
+  /** Update calls the handler received (ts-kcm's fan-out may coalesce when a handler lags). */
+  delivered: number;
   /** apiserver scenarios: the writers' own rate (updates / time until the last write returned). */
   writesPerSecond?: number;
 }
 
 const OBJECTS = 100;
+
+/** Counts handler calls; resolves once the last resourceVersion of every object has been seen. */
+class CatchUp {
+  delivered = 0;
+  private readonly seen = new Map<string, string>();
+  private target?: Map<string, string>;
+  private resolve!: () => void;
+  readonly done = new Promise<void>((r) => (this.resolve = r));
+
+  saw(obj: KubeObject, update = true): void {
+    if (update) this.delivered++;
+    this.seen.set(obj.metadata.name ?? '', obj.metadata.resourceVersion ?? '');
+    this.check();
+  }
+
+  expect(target: Map<string, string>): void {
+    this.target = target;
+    this.check();
+  }
+
+  private check(): void {
+    if (!this.target) return;
+    for (const [k, rv] of this.target) if (this.seen.get(k) !== rv) return;
+    this.resolve();
+  }
+}
 
 function configMapJSON(ns: string, i: number, version: number): string {
   return JSON.stringify({
@@ -45,7 +74,12 @@ function configMapJSON(ns: string, i: number, version: number): string {
 
 /** Lists OBJECTS ConfigMaps, then its one watch yields `updates` MODIFIED events and idles. */
 class UpdatesListWatch implements ListWatcher {
-  constructor(private readonly updates: number) {}
+  /** `ready` resolves once the informer is synced and its handler idle; `onStart` marks the first event. */
+  constructor(
+    private readonly updates: number,
+    private readonly ready: () => Promise<void>,
+    private readonly onStart: () => void,
+  ) {}
 
   async list(_opts: ListOptions = {}): Promise<KubeList> {
     const items = Array.from(
@@ -56,8 +90,10 @@ class UpdatesListWatch implements ListWatcher {
   }
 
   watch(_opts: WatchOptions, signal: AbortSignal): AsyncIterable<WatchEvent> {
-    const updates = this.updates;
+    const { updates, ready, onStart } = this;
     return (async function* () {
+      await ready();
+      onStart();
       for (let v = 1; v <= updates; v++) {
         yield { type: 'MODIFIED', object: JSON.parse(configMapJSON('bench', v % OBJECTS, v)) as KubeObject };
       }
@@ -66,31 +102,45 @@ class UpdatesListWatch implements ListWatcher {
   }
 }
 
-async function oursInMemory(updates: number): Promise<EventsBenchResult> {
+export async function oursInMemory(updates: number): Promise<EventsBenchResult> {
   const ac = new AbortController();
-  const informer = new DefaultSharedIndexInformer(Resources.configmaps, new UpdatesListWatch(updates), {});
-  let seen = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
   let start = 0;
+  const lw = new UpdatesListWatch(
+    updates,
+    async () => {
+      await informer.whenSynced();
+      await informer.whenHandlersIdle();
+    },
+    () => (start = performance.now()),
+  );
+  const informer = new DefaultSharedIndexInformer(Resources.configmaps, lw, {
+    reflector: { useWatchList: false },
+  });
+  const catchUp = new CatchUp();
+  const target = new Map<string, string>();
+  for (let v = 1; v <= updates; v++) target.set(`ev-${v % OBJECTS}`, String(1000 + v));
+  catchUp.expect(target);
+  // A handler that lags behind the ring is handed the store's latest object instead of every
+  // version (as an add if it never saw the object): count those too.
   informer.addEventHandler({
-    onAdd: () => {
-      if (!start) start = performance.now();
-    },
-    onUpdate: () => {
-      if (++seen === updates) done();
-    },
+    onAdd: (obj) => catchUp.saw(obj, false),
+    onUpdate: (_old, obj) => catchUp.saw(obj),
   });
   const running = informer.run(ac.signal);
-  await all;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 120_000)));
+  const outcome = await Promise.race([catchUp.done, timeout]);
+  clearTimeout(timer);
   const seconds = (performance.now() - start) / 1000;
   ac.abort();
   await running;
+  if (outcome === 'timeout') throw new Error(`in-memory: not caught up after ${catchUp.delivered} updates`);
   return {
     scenario: 'ts-kcm informer, in-memory watch',
     updates,
     seconds,
     eventsPerSecond: updates / seconds,
+    delivered: catchUp.delivered,
   };
 }
 
@@ -114,7 +164,7 @@ async function writeUpdates(client: KubeClient, ns: string, updates: number, tag
   return (performance.now() - start) / 1000;
 }
 
-type Subscribe = (onUpdate: () => void) => Promise<() => Promise<void>>;
+type Subscribe = (onUpdate: (obj: KubeObject) => void) => Promise<() => Promise<void>>;
 
 async function measureLive(
   scenario: string,
@@ -123,24 +173,27 @@ async function measureLive(
   updates: number,
   subscribe: Subscribe,
 ): Promise<EventsBenchResult> {
-  let seen = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
-  const stop = await subscribe(() => {
-    if (++seen === updates) done();
-  });
+  const catchUp = new CatchUp();
+  const stop = await subscribe((obj) => catchUp.saw(obj));
   try {
     const start = performance.now();
     const writeSeconds = await writeUpdates(client, ns, updates, scenario.slice(0, 6));
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000).unref());
-    if ((await Promise.race([all, timeout])) === 'timeout')
-      throw new Error(`${scenario}: saw ${seen} of ${updates} updates`);
+    // The last version of each object, as the apiserver has it once every write returned.
+    const list = await client.resource(Resources.configmaps).list({ namespace: ns });
+    catchUp.expect(new Map(list.items.map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? ''])));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 120_000)));
+    const outcome = await Promise.race([catchUp.done, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout')
+      throw new Error(`${scenario}: not caught up after ${catchUp.delivered} updates`);
     const seconds = (performance.now() - start) / 1000;
     return {
       scenario,
       updates,
       seconds,
       eventsPerSecond: updates / seconds,
+      delivered: catchUp.delivered,
       writesPerSecond: updates / writeSeconds,
     };
   } finally {
@@ -179,7 +232,7 @@ export async function runEventsBench(opts: {
       await measureLive('ts-kcm informer, apiserver watch', client, ns, updates, async (onUpdate) => {
         const ac = new AbortController();
         const informer = new DefaultSharedIndexInformer(Resources.configmaps, cms, { namespace: ns });
-        informer.addEventHandler({ onUpdate });
+        informer.addEventHandler({ onAdd: (obj) => onUpdate(obj), onUpdate: (_old, obj) => onUpdate(obj) });
         const running = informer.run(ac.signal);
         await informer.whenSynced();
         return async () => {
@@ -201,7 +254,7 @@ export async function runEventsBench(opts: {
           const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${ns}/configmaps`, () =>
             api.listNamespacedConfigMap({ namespace: ns }),
           );
-          informer.on('update', onUpdate);
+          informer.on('update', (obj) => onUpdate(obj as KubeObject));
           informer.on('error', () => undefined);
           await informer.start();
           return async () => {
@@ -215,10 +268,12 @@ export async function runEventsBench(opts: {
     await (client as { close?: () => Promise<void> }).close?.();
   }
   print('');
-  print(`informer: ${updates.toLocaleString('en-US')} updates delivered to one handler`);
+  print(
+    `informer: ${updates.toLocaleString('en-US')} updates, until one handler has seen the last version of every object`,
+  );
   for (const r of results)
     print(
-      `${r.scenario.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s ${Math.round(r.eventsPerSecond).toString().padStart(8)} events/s${r.writesPerSecond ? `  (writers ${Math.round(r.writesPerSecond)}/s)` : ''}`,
+      `${r.scenario.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s ${Math.round(r.eventsPerSecond).toString().padStart(8)} events/s, ${r.delivered} handler calls${r.writesPerSecond ? `  (writers ${Math.round(r.writesPerSecond)}/s)` : ''}`,
     );
   return results;
 }
