@@ -20,6 +20,7 @@ import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/c
 import { FaultProxy } from '../support/fault-proxy.js';
 import { HttpFaultProxy, type HttpFault } from '../support/http-fault-proxy.js';
 import { checkServiceCIDRs, ServiceCIDRSampler, type Violation } from '../support/invariants.js';
+import { checkLeaderWrites, parseAuditLog, WRITE_VERBS, type LeaseRecord } from '../support/leader-audit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -582,29 +583,12 @@ const RETRY_S = 1;
 const RENEW_SLACK_MS = 1_000;
 const KILL_EVERY_MS = 20_000;
 const CHURN_MS = 180_000;
-const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
 interface Replica {
   /** ts-kcm/<id> is its User-Agent; one id per process, so a restart gets a new one. */
   id: string;
   proc: TsKcmProcess;
   identity?: string;
-}
-
-interface LeaseRecord {
-  holder: string;
-  acquiredMs: number;
-  renewMs: number;
-}
-
-interface AuditEvent {
-  stage: string;
-  verb: string;
-  userAgent?: string;
-  objectRef?: { resource?: string; name?: string };
-  requestReceivedTimestamp: string;
-  stageTimestamp: string;
-  responseStatus?: { code?: number };
 }
 
 (FULL ? describe : describe.skip)('faults: leader churn checked against the audit log', () => {
@@ -776,47 +760,21 @@ interface AuditEvent {
     const leaseEvents = await watching;
 
     const byUserAgent = new Map(replicas.map((r) => [`ts-kcm/${r.id}`, r]));
-    const events = readFileSync(cp.auditLogPath, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as AuditEvent)
-      .filter(
-        (e) =>
-          e.stage === 'ResponseComplete' &&
-          WRITE_VERBS.has(e.verb) &&
-          e.objectRef?.resource === 'servicecidrs' &&
-          e.userAgent?.startsWith('ts-kcm/churn-'),
-      );
-    const acquisitions = [...new Set(history.map((h) => `${h.holder}|${h.acquiredMs}`))]
-      .map((k) => ({ holder: k.split('|')[0] as string, acquiredMs: Number(k.split('|')[1]) }))
-      .sort((a, b) => a.acquiredMs - b.acquiredMs);
-    const fenceViolations: string[] = [];
-    for (const e of events) {
-      const t = Date.parse(e.requestReceivedTimestamp);
-      const identity = byUserAgent.get(e.userAgent ?? '')?.identity;
-      const what = `${e.verb} ${e.objectRef?.name ?? ''} by ${e.userAgent ?? ''} at ${e.requestReceivedTimestamp}`;
-      if (!identity) {
-        fenceViolations.push(`${what}: no Lease identity known for this user agent`);
-        continue;
-      }
-      const mine = acquisitions.filter((a) => a.holder === identity && a.acquiredMs <= t).pop();
-      if (!mine) {
-        fenceViolations.push(`${what}: before ${identity} ever acquired the Lease`);
-        continue;
-      }
-      const next = acquisitions.find((a) => a.acquiredMs > mine.acquiredMs && a.holder !== identity);
-      if (next && t >= next.acquiredMs)
-        fenceViolations.push(
-          `${what}: after ${next.holder} acquired the Lease at ${new Date(next.acquiredMs).toISOString()}`,
-        );
-      const renews = history.filter((h) => h.holder === identity && h.renewMs <= t).map((h) => h.renewMs);
-      const lastRenew = Math.max(mine.acquiredMs, ...renews);
-      if (t - lastRenew > RENEW_DEADLINE_S * 1000 + RENEW_SLACK_MS)
-        fenceViolations.push(`${what}: ${t - lastRenew} ms after its last renew`);
-    }
+    const events = parseAuditLog(readFileSync(cp.auditLogPath, 'utf8')).filter(
+      (e) =>
+        e.stage === 'ResponseComplete' &&
+        WRITE_VERBS.has(e.verb) &&
+        e.objectRef?.resource === 'servicecidrs' &&
+        e.userAgent?.startsWith('ts-kcm/churn-'),
+    );
+    const checked = checkLeaderWrites(events, history, (ua) => byUserAgent.get(ua)?.identity, {
+      renewDeadlineMs: RENEW_DEADLINE_S * 1000,
+      slackMs: RENEW_SLACK_MS,
+    });
+    const fenceViolations = checked.violations;
     const writers = new Set(events.map((e) => e.userAgent));
     process.stderr.write(
-      `faults[leader-churn]: kills ${kills}, Lease events ${leaseEvents}, leaders ${acquisitions.length}, ` +
+      `faults[leader-churn]: kills ${kills}, Lease events ${leaseEvents}, leaders ${checked.leaderships}, ` +
         `writes checked ${events.length} from ${writers.size} replicas, fence violations ${fenceViolations.length}, ` +
         `invariant violations ${violations.length}, created ${live.size + deleted.size}, recovery ${recoveryMs} ms\n` +
         fenceViolations
@@ -833,7 +791,7 @@ interface AuditEvent {
       violations: violations.length + fenceViolations.length,
       note:
         `${events.length} ServiceCIDR writes from ${writers.size} replicas checked against ${leaseEvents} Lease events ` +
-        `(${acquisitions.length} leaderships): written at t by I needs acquireTime(I) <= t < next acquireTime ` +
+        `(${checked.leaderships} leaderships): written at t by I needs acquireTime(I) <= t < next acquireTime ` +
         `and t - last renew <= ${RENEW_DEADLINE_S} s renew deadline + ${RENEW_SLACK_MS / 1000} s; ` +
         `${fenceViolations.length} fence, ${violations.length} invariant violations`,
     });
