@@ -30,6 +30,8 @@ export default {
         '<rootDir>/scripts/**/*.test.ts',
         // Only the chart renderer and statistics; the benchmarks themselves are npm run bench.
         '<rootDir>/test/bench/**/*.test.ts',
+        // Pure checkers of the integration tests (e.g. the leader-churn audit check).
+        '<rootDir>/test/support/**/*.test.ts',
       ],
     },
     {

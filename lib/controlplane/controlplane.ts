@@ -16,6 +16,9 @@ import {
 } from './credentials.js';
 import {
   apiserverFlags,
+  auditFlags,
+  mergeFlags,
+  writeAuditPolicy,
   controllerManagerFlags,
   DEFAULT_SERVICE_CLUSTER_IP_RANGE,
   etcdFlags,
@@ -46,6 +49,13 @@ export interface ControlPlaneOptions {
   scheduler?: boolean;
   /** Also run kube-controller-manager with these --controllers (e.g. "service-cidr-controller"). */
   kubeControllerManager?: string;
+  /** Extra kube-apiserver flags; one of the same name replaces the default (see mergeFlags). */
+  apiserverExtraArgs?: string[];
+  /**
+   * Writes an audit log of every write (Metadata level, JSON lines) to DIR/audit.log
+   * (ControlPlane.auditLogPath), under the policy in DIR/audit-policy.yaml.
+   */
+  auditLog?: boolean;
   /** Default DEFAULT_SERVICE_CLUSTER_IP_RANGE. */
   serviceClusterIPRange?: string;
   /** Directory holding the four binaries; default: the build cache (built if missing). */
@@ -96,6 +106,8 @@ function layout(dir: string) {
     saKey: join(dir, 'pki', 'sa.key'),
     saPub: join(dir, 'pki', 'sa.pub'),
     etcdData: join(dir, 'etcd'),
+    auditPolicy: join(dir, 'audit-policy.yaml'),
+    auditLog: join(dir, 'audit.log'),
   };
 }
 
@@ -170,16 +182,22 @@ export class ControlPlane {
             etcd: component('etcd', etcdFlags({ dataDir: files.etcdData, clientPort, peerPort })),
             'kube-apiserver': component(
               'kube-apiserver',
-              apiserverFlags({
-                etcdURL: etcdClientURL,
-                securePort,
-                certDir: files.certDir,
-                tokenFile: files.tokenFile,
-                clientCAFile: files.clientCA,
-                serviceAccountPublicKey: files.saPub,
-                serviceAccountPrivateKey: files.saKey,
-                serviceClusterIPRange: opts.serviceClusterIPRange ?? DEFAULT_SERVICE_CLUSTER_IP_RANGE,
-              }),
+              mergeFlags(
+                apiserverFlags({
+                  etcdURL: etcdClientURL,
+                  securePort,
+                  certDir: files.certDir,
+                  tokenFile: files.tokenFile,
+                  clientCAFile: files.clientCA,
+                  serviceAccountPublicKey: files.saPub,
+                  serviceAccountPrivateKey: files.saKey,
+                  serviceClusterIPRange: opts.serviceClusterIPRange ?? DEFAULT_SERVICE_CLUSTER_IP_RANGE,
+                }),
+                [
+                  ...(opts.auditLog ? auditFlags(files.auditPolicy, files.auditLog) : []),
+                  ...(opts.apiserverExtraArgs ?? []),
+                ],
+              ),
             ),
           },
           startup: { attempts: attempt, readyMs: 0 },
@@ -187,6 +205,7 @@ export class ControlPlane {
         logger,
         readyTimeoutMs,
       );
+      if (opts.auditLog) writeFileSync(files.auditPolicy, writeAuditPolicy());
       const began = performance.now();
       try {
         await cp.startComponent('etcd');
@@ -265,6 +284,10 @@ export class ControlPlane {
   get certKubeconfigPath(): string {
     return this.state.certKubeconfigPath;
   }
+  /** Where the audit log goes when started with `auditLog: true` (the file may not exist yet). */
+  get auditLogPath(): string {
+    return layout(this.state.dir).auditLog;
+  }
   get binDir(): string {
     return this.state.binDir;
   }
@@ -322,6 +345,24 @@ export class ControlPlane {
     await this.startComponent('kube-apiserver');
   }
 
+  /**
+   * Stops one component (SIGKILL by default, like a crash) and starts it again on the same
+   * ports and files; with `extraArgs` its command line changes for this and later starts
+   * (a flag of the same name replaces the old one, e.g. `--max-requests-inflight=5`).
+   */
+  async restartComponent(
+    name: ComponentName,
+    opts: { graceMs?: number; extraArgs?: string[] } = {},
+  ): Promise<void> {
+    await this.stopComponent(name, { graceMs: opts.graceMs ?? 0 });
+    if (opts.extraArgs?.length) {
+      const c = this.component(name);
+      c.args = mergeFlags(c.args, opts.extraArgs);
+      writeState(this.state);
+    }
+    await this.startComponent(name);
+  }
+
   /** Stops every component (reverse start order) and, by default, removes everything it wrote in DIR. */
   async stop(opts: { removeData?: boolean } = {}): Promise<void> {
     for (const name of [...this.components()].reverse()) await this.stopComponent(name);
@@ -345,6 +386,8 @@ export class ControlPlane {
       files.logs,
       files.kubeconfig,
       files.certKubeconfig,
+      files.auditPolicy,
+      files.auditLog,
       files.state,
     ]) {
       rmSync(path, { recursive: true, force: true });

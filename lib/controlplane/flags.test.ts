@@ -1,5 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
-import { apiserverFlags, controllerManagerFlags, etcdFlags, schedulerFlags } from './flags.js';
+import {
+  apiserverFlags,
+  auditFlags,
+  controllerManagerFlags,
+  etcdFlags,
+  mergeFlags,
+  schedulerFlags,
+  writeAuditPolicy,
+} from './flags.js';
 
 describe('component flags', () => {
   test('etcd listens on loopback only, on the given ports, without fsync', () => {
@@ -67,5 +75,39 @@ describe('component flags', () => {
       '--service-account-private-key-file=/d/pki/sa.key',
       '--root-ca-file=/d/pki/serving/apiserver.crt',
     ]);
+  });
+
+  test('extra flags replace a default of the same name and append new ones', () => {
+    const base = ['--secure-port=6443', '--profiling=false', '--allow-privileged=true', 'positional'];
+    expect(mergeFlags(base, ['--profiling=true', '--max-requests-inflight=5'])).toEqual([
+      '--secure-port=6443',
+      '--allow-privileged=true',
+      'positional',
+      '--profiling=true',
+      '--max-requests-inflight=5',
+    ]);
+    // Replacing again (a second restart with changed flags) leaves one copy, not two.
+    const twice = mergeFlags(mergeFlags(base, ['--max-requests-inflight=5']), ['--max-requests-inflight=9']);
+    expect(twice.filter((f) => f.startsWith('--max-requests-inflight'))).toEqual([
+      '--max-requests-inflight=9',
+    ]);
+    expect(mergeFlags(base, [])).toEqual(base);
+  });
+
+  test('the audit log is JSON lines at Metadata level for writes only', () => {
+    expect(auditFlags('/d/audit-policy.yaml', '/d/audit.log')).toEqual([
+      '--audit-policy-file=/d/audit-policy.yaml',
+      '--audit-log-path=/d/audit.log',
+      '--audit-log-format=json',
+      '--audit-log-mode=blocking',
+    ]);
+    const policy = writeAuditPolicy();
+    expect(policy).toContain('apiVersion: audit.k8s.io/v1');
+    expect(policy).toMatch(
+      /- level: Metadata\n {4}verbs: \["create", "update", "patch", "delete", "deletecollection"\]/,
+    );
+    expect(policy).not.toContain('RequestResponse');
+    // Reads are not logged: the catch-all rule after the write rule is None.
+    expect(policy.trimEnd().endsWith('- level: None')).toBe(true);
   });
 });

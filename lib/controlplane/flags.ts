@@ -67,6 +67,51 @@ export function apiserverFlags(i: ApiserverFlagsInput): string[] {
   ];
 }
 
+/** The flag's name (`--audit-log-path` of `--audit-log-path=/x`), or undefined for a positional. */
+function flagName(arg: string): string | undefined {
+  if (!arg.startsWith('--')) return undefined;
+  const eq = arg.indexOf('=');
+  return eq < 0 ? arg : arg.slice(0, eq);
+}
+
+/**
+ * BASE with EXTRA applied: a flag in EXTRA replaces every flag of the same name in BASE (so a
+ * restart "with changed flags" changes rather than repeats one); new flags are appended.
+ */
+export function mergeFlags(base: readonly string[], extra: readonly string[]): string[] {
+  const replaced = new Set(extra.map(flagName).filter((n): n is string => n !== undefined));
+  return [...base.filter((a) => !replaced.has(flagName(a) ?? '')), ...extra];
+}
+
+/**
+ * An audit policy (audit.k8s.io/v1, YAML) recording every write — create, update, patch,
+ * delete, deletecollection — at Metadata level (who, what, when; no bodies) once the response
+ * is complete, and nothing else.
+ */
+export function writeAuditPolicy(): string {
+  return [
+    'apiVersion: audit.k8s.io/v1',
+    'kind: Policy',
+    'omitStages: ["RequestReceived", "ResponseStarted", "Panic"]',
+    'rules:',
+    '  - level: Metadata',
+    '    verbs: ["create", "update", "patch", "delete", "deletecollection"]',
+    '  - level: None',
+    '',
+  ].join('\n');
+}
+
+/** kube-apiserver flags for a JSON-lines audit log at LOGPATH under the policy at POLICYFILE. */
+export function auditFlags(policyFile: string, logPath: string): string[] {
+  return [
+    `--audit-policy-file=${policyFile}`,
+    `--audit-log-path=${logPath}`,
+    '--audit-log-format=json',
+    // Written synchronously per event, so a test reading the file sees every finished write.
+    '--audit-log-mode=blocking',
+  ];
+}
+
 export function schedulerFlags(kubeconfig: string): string[] {
   return [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0'];
 }

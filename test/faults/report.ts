@@ -44,6 +44,8 @@ const INJECTED: Record<string, string> = {
   'etcd-kill': 'etcd SIGKILL + restart between two churns',
   compaction: 'cut off, objects changed and deleted, etcd compacted, apiserver restarted (410 on resume)',
   '429': '429 with Retry-After 2 s for every request (HTTP proxy), watches cut half-way',
+  'leader-churn':
+    'three replicas under leader election (6 s lease, 4 s renew deadline), the leader SIGKILLed every 20 s for 3 min and restarted; every ServiceCIDR write in the apiserver audit log checked against the watched Lease history',
   garbage: 'truncated JSON (50 %), text/html 200 (50 %), then a 500 storm (100 %), watches cut half-way',
 };
 
@@ -109,6 +111,10 @@ export function writeReport(): void {
     'test/support/http-fault-proxy.ts for HTTP answers), while the test churns ServiceCIDRs;',
     'the invariants (test/support/invariants.ts) are read from the apiserver: every live',
     'ServiceCIDR finalized and Ready, every deleted one gone, none released before its 10 s grace.',
+    'Leader churn (full suite only) runs three replicas straight against an apiserver with an audit',
+    "log: each replica's User-Agent (`--user-agent=ts-kcm/<id>`) is tied to the Lease identity it logs,",
+    'and a ServiceCIDR write received at t from identity I fails the check unless',
+    "acquireTime(I) ≤ t < acquireTime(next holder) and t − (I's last renewTime ≤ t) ≤ renew deadline + 1 s.",
     '',
     '## How a silent (half-open) connection is noticed',
     '',

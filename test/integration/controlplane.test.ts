@@ -137,6 +137,50 @@ describe('ts-kcm controlplane', () => {
     }
   });
 
+  test('an audit log of writes, and a component restarted with changed flags', async () => {
+    const auditDir = mkdtempSync(join(tmpdir(), 'ts-kcm-audit-'));
+    const cp = await ControlPlane.start({ dir: auditDir, auditLog: true });
+    try {
+      const kubeconfig = ['--kubeconfig', cp.kubeconfigPath];
+      const name = `audit-${process.pid}`;
+      const made = await runCommand(KUBECTL, [...kubeconfig, 'create', 'configmap', name, '-n', 'default']);
+      expect(made.code).toBe(0);
+      await runCommand(KUBECTL, [...kubeconfig, 'get', 'configmap', name, '-n', 'default']);
+      type AuditEvent = { verb: string; stage: string; userAgent?: string; objectRef?: { name?: string } };
+      const events = (): AuditEvent[] =>
+        readFileSync(cp.auditLogPath, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as AuditEvent);
+      const create = await waitFor(
+        () => events().find((e) => e.verb === 'create' && e.objectRef?.name === name),
+        { timeoutMs: 10_000, description: 'the create in the audit log' },
+      );
+      expect(create.stage).toBe('ResponseComplete');
+      expect(create.userAgent).toMatch(/^kubectl/);
+      expect(events().some((e) => e.verb === 'get' || e.verb === 'list' || e.verb === 'watch')).toBe(false);
+
+      await cp.restartComponent('kube-apiserver', { extraArgs: ['--max-requests-inflight=7'] });
+      const state = JSON.parse(readFileSync(join(auditDir, 'state.json'), 'utf8')) as {
+        components: Record<string, { args: string[] }>;
+      };
+      const args = state.components['kube-apiserver']?.args ?? [];
+      expect(args.filter((a) => a.startsWith('--max-requests-inflight'))).toEqual([
+        '--max-requests-inflight=7',
+      ]);
+      expect(args).toContain(`--audit-log-path=${cp.auditLogPath}`);
+      const again = await runCommand(KUBECTL, [...kubeconfig, 'delete', 'configmap', name, '-n', 'default']);
+      expect(again.code).toBe(0);
+      await waitFor(() => events().some((e) => e.verb === 'delete' && e.objectRef?.name === name), {
+        timeoutMs: 10_000,
+        description: 'the delete after the restart in the audit log',
+      });
+    } finally {
+      await cp.stop();
+      rmSync(auditDir, { recursive: true, force: true });
+    }
+  });
+
   test('unknown subcommand: usage on stderr, exit 2', async () => {
     const res = await tsKcm(['frobnicate']);
     expect(res.code).toBe(2);

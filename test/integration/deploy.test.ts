@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MANIFEST_OPTIONS, deploymentArgs } from '../../lib/manifests/index.js';
 import { kubectl, startTsKcm, testKubeConfig, type TsKcmProcess } from '../support/cluster.js';
+import { usePrivateControlPlane } from '../support/private-control-plane.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NAMESPACE = DEFAULT_MANIFEST_OPTIONS.namespace;
@@ -59,6 +60,10 @@ function withoutCRDNotice(stderr: string): string {
     '',
   );
 }
+
+// Its own control plane: other tests' leftovers must not meet its dry runs and its
+// no-Forbidden check (see test/support/private-control-plane.ts).
+usePrivateControlPlane();
 
 describe('manifests/ (kustomize base and kind overlay)', () => {
   let saDir: string | undefined;

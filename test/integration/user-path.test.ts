@@ -18,6 +18,7 @@ import {
   testKubeconfigPath,
   waitFor,
 } from '../support/cluster.js';
+import { usePrivateControlPlane } from '../support/private-control-plane.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Node 24 from this repository's devDependencies, first on PATH for npm and the scaffold. */
@@ -40,6 +41,10 @@ async function run(file: string, args: string[], cwd: string, timeoutMs = 180_00
   }
   return result;
 }
+
+// Its own control plane: other tests' leftovers must not meet its dry runs and its
+// no-Forbidden check (see test/support/private-control-plane.ts).
+usePrivateControlPlane();
 
 describe('the user path', () => {
   const work = mkdtempSync(join(tmpdir(), 'ts-kcm-user-path-'));
