@@ -204,6 +204,36 @@ describe('reconcile helpers, by recorded API actions', () => {
     expect(stored.status?.conditions?.map((c) => c.type)).toEqual(['Ready']);
   });
 
+  it('ensureFinalizer on a cache copy that is behind (the list exists by now) appends on the live object instead of failing', async () => {
+    const fin = defineController<Widget>({
+      name: 'fin',
+      for: widgets,
+      async reconcile({ object }, ctx) {
+        if (object) await ctx.ensureFinalizer(object, 'example.com/cleanup');
+      },
+    });
+    // Another writer adds a finalizers list just before our patch lands: the cache's copy
+    // has none, the apiserver then has ['other'].
+    const client = new FakeKubeClient([], { resources: [widgets] });
+    let raced = false;
+    client.prependReactor('patch', 'widgets', () => {
+      if (!raced) {
+        raced = true;
+        client.tracker.add(widget({ finalizers: ['other'] }));
+      }
+      return undefined; // fall through to the tracker, which now fails the guard (422)
+    });
+    await reconcileOnce(fin, { client, objects: [widget()], key: 'ns/w' });
+    const stored = await client.resource<Widget>(widgets).get('w', 'ns');
+    expect(stored.metadata.finalizers).toEqual(['other', 'example.com/cleanup']);
+    expect(client.actions.map((a) => a.verb).filter((v) => v !== 'list' && v !== 'watch')).toEqual([
+      'patch',
+      'get',
+      'patch',
+      'get',
+    ]); // the last get is this test's own
+  });
+
   it('ctx.get() is the request object, ctx.list() the cache; ownerReference fills apiVersion/kind from the ref', async () => {
     const seen: unknown[] = [];
     const typed = resourceRef<Widget>({ ...widgets });

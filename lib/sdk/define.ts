@@ -12,6 +12,7 @@ import type { Condition, KubeObject, OwnerReference } from '../api/index.js';
 import { formatTime } from '../api/index.js';
 import type { KubeClient, ResourceRef } from '../client/types.js';
 import { apiVersionOf } from '../client/types.js';
+import { isInvalid } from '../client/errors.js';
 import type { Clock } from '../clock/index.js';
 import { Controller } from '../controller/controller.js';
 import type {
@@ -477,12 +478,26 @@ export function reconcileContext<T extends KubeObject>(
             { op: 'test', path: '/metadata/finalizers', value: null },
             { op: 'add', path: '/metadata/finalizers', value: [finalizer] },
           ];
-      await rc.patch(obj.metadata.name ?? '', ops, {
-        type: 'json',
+      const opts = {
+        type: 'json' as const,
         fieldManager: spec.name,
         ...(ns(obj) ? { namespace: ns(obj) } : {}),
         signal: base.signal,
-      });
+      };
+      try {
+        await rc.patch(obj.metadata.name ?? '', ops, opts);
+      } catch (err) {
+        // 422 on the guard: the list exists by now and `obj` (a cache copy) is behind, e.g.
+        // our own earlier add has not reached the cache yet. Decide on the live object.
+        if (current || !isInvalid(err)) throw err;
+        const live = await rc.get(obj.metadata.name ?? '', ns(obj), { signal: base.signal });
+        if (live.metadata.finalizers?.includes(finalizer)) return false;
+        await rc.patch(
+          obj.metadata.name ?? '',
+          live.metadata.finalizers ? [{ op: 'add', path: '/metadata/finalizers/-', value: finalizer }] : ops,
+          opts,
+        );
+      }
       return true;
     },
     async removeFinalizer(obj, finalizer) {
