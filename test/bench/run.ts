@@ -117,14 +117,11 @@ async function resourceClaimSeries(limits: Limits, runs: number): Promise<Resour
 const pick = <T extends { contender: Contender }>(rows: T[], who: Contender, f: (r: T) => number): Summary =>
   summarize(rows.filter((r) => r.contender === who).map(f));
 
-function serviceCIDRTable(rows: ServiceCIDRRun[]): string[] {
-  const metrics: [string, (r: ServiceCIDRRun) => number, number][] = [
-    ['create → Ready, s', (r) => r.readySeconds, 1],
-    ['delete → gone, s (incl. 10 s grace)', (r) => r.goneSeconds, 1],
-    ['CPU user+sys, s', (r) => r.cpuSeconds, 2],
-    ['CPU ms per object', (r) => (r.cpuSeconds * 1000) / r.n, 1],
-    ['peak RSS, MB', (r) => r.peakRssMB, 0],
-  ];
+/** A ts-kcm vs kube-controller-manager table: one row per figure, medians and their ratio. */
+function comparisonTable<R extends { contender: Contender }>(
+  rows: R[],
+  metrics: [string, (r: R) => number, number][],
+): string[] {
   return [
     '| figure | ts-kcm | kube-controller-manager | ratio |',
     '| --- | ---: | ---: | ---: |',
@@ -136,24 +133,25 @@ function serviceCIDRTable(rows: ServiceCIDRRun[]): string[] {
   ];
 }
 
+function serviceCIDRTable(rows: ServiceCIDRRun[]): string[] {
+  return comparisonTable(rows, [
+    ['create → Ready, s', (r) => r.readySeconds, 1],
+    ['delete → gone, s (incl. 10 s grace)', (r) => r.goneSeconds, 1],
+    ['CPU user+sys, s', (r) => r.cpuSeconds, 2],
+    ['CPU ms per object', (r) => (r.cpuSeconds * 1000) / r.n, 1],
+    ['peak RSS, MB', (r) => r.peakRssMB, 0],
+  ]);
+}
+
 function resourceClaimTable(rows: ResourceClaimRun[]): string[] {
-  const metrics: [string, (r: ResourceClaimRun) => number, number][] = [
+  return comparisonTable(rows, [
     ['start → every claim exists and pod status published, s', (r) => r.publishedSeconds, 1],
     ['start → every pod bound by the scheduler, s', (r) => r.scheduledSeconds, 1],
     ['pods Succeeded → every claim deleted, s', (r) => r.cleanupSeconds, 1],
     ['CPU user+sys, s', (r) => r.cpuSeconds, 2],
     ['CPU ms per pod', (r) => (r.cpuSeconds * 1000) / r.n, 1],
     ['peak RSS, MB', (r) => r.peakRssMB, 0],
-  ];
-  return [
-    '| figure | ts-kcm | kube-controller-manager | ratio |',
-    '| --- | ---: | ---: | ---: |',
-    ...metrics.map(([name, f, d]) => {
-      const a = pick(rows, 'ts-kcm', f);
-      const b = pick(rows, 'kcm', f);
-      return `| ${name} | ${formatSummary(a, d)} | ${formatSummary(b, d)} | ${ratio(a, b)} |`;
-    }),
-  ];
+  ]);
 }
 
 function eventsTable(rows: EventsBenchResult[]): string[] {
