@@ -1,9 +1,10 @@
 /**
- * Writes docs/reliability.md from the last `npm run faults` (docs/reliability/faults.json) and
+ * Writes docs/reliability.md from the last `npm run faults` (docs/reliability/faults.json and
+ * every other suite's faults-*.json, see test/support/fault-report.ts) and
  * the last `npm run soak` (soak.json, soak.svg). Run by both; runnable alone to re-render.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -99,8 +100,31 @@ function readJson<T>(name: string): T | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
 }
 
+interface FaultsFile {
+  full: boolean;
+  scenarios: ScenarioResult[];
+  at?: string;
+}
+
+/** faults.json and the other suites' faults-*.json as one run: the latest time, full only if all were. */
+function readFaults(): FaultsFile | undefined {
+  const names = existsSync(OUT_DIR)
+    ? readdirSync(OUT_DIR)
+        .filter((n) => /^faults(-[a-z0-9-]+)?\.json$/.test(n))
+        .sort()
+    : [];
+  const files = names.map((n) => readJson<FaultsFile>(n)).filter((f): f is FaultsFile => f !== undefined);
+  if (files.length === 0) return undefined;
+  const at = files
+    .map((f) => f.at)
+    .filter((t): t is string => t !== undefined)
+    .sort()
+    .at(-1);
+  return { full: files.every((f) => f.full), at, scenarios: files.flatMap((f) => f.scenarios) };
+}
+
 export function writeReport(): void {
-  const faults = readJson<{ full: boolean; scenarios: ScenarioResult[]; at?: string }>('faults.json');
+  const faults = readFaults();
   const soak = readJson<SoakResult>('soak.json');
   const lines: string[] = [
     '# Reliability: nothing lost under faults',

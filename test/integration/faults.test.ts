@@ -8,7 +8,7 @@
  * other test's ts-kcm away, so what converges is the controller under faults alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, ServiceCIDR } from '../../lib/api/index.js';
@@ -18,47 +18,14 @@ import { DefaultSharedIndexInformer, DeletedFinalStateUnknown } from '../../lib/
 import { newRegistry } from '../../lib/metrics/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { FULL, faultReport, scale } from '../support/fault-report.js';
 import { HttpFaultProxy, type HttpFault } from '../support/http-fault-proxy.js';
 import { checkServiceCIDRs, ServiceCIDRSampler, type Violation } from '../support/invariants.js';
 import { checkLeaderWrites, parseAuditLog, WRITE_VERBS, type LeaseRecord } from '../support/leader-audit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `npm run faults` sets these: more churn per scenario, and a JSON report for docs/reliability.md. */
-const FULL = process.env.TS_KCM_FAULTS_FULL === '1';
-const REPORT_FILE = process.env.TS_KCM_FAULTS_REPORT;
-const scale = (n: number): number => (FULL ? n * 5 : n);
-
-interface ScenarioResult {
-  scenario: string;
-  created?: number;
-  deleted?: number;
-  faults: number;
-  recoveryMs: number | null;
-  violations: number;
-  note?: string;
-}
-const report: ScenarioResult[] = [];
-
-/**
- * Writes the JSON report for test/faults/report.ts. With TS_KCM_FAULTS_MERGE=1 (a run of
- * some scenarios only, e.g. `-t 'leader churn'`) the scenarios of the earlier report that
- * did not run again are kept, so docs/reliability.md keeps their rows.
- */
-afterAll(() => {
-  if (!REPORT_FILE || report.length === 0) return;
-  let scenarios = report;
-  if (process.env.TS_KCM_FAULTS_MERGE === '1' && existsSync(REPORT_FILE)) {
-    const earlier = (JSON.parse(readFileSync(REPORT_FILE, 'utf8')) as { scenarios: ScenarioResult[] })
-      .scenarios;
-    const rerun = new Set(report.map((r) => r.scenario));
-    scenarios = [...earlier.filter((r) => !rerun.has(r.scenario)), ...report];
-  }
-  writeFileSync(
-    REPORT_FILE,
-    `${JSON.stringify({ full: FULL, at: new Date().toISOString(), scenarios }, null, 2)}\n`,
-  );
-});
+const report = faultReport('faults');
 
 const KCM_ARGS = [
   'run',
@@ -169,7 +136,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     await s.sampler.stop();
     const all = [...violations, ...s.sampler.earlyReleases()];
     if (faults > 0)
-      report.push({
+      report.record({
         scenario: label,
         created: s.live.size + s.deleted.size,
         deleted: s.deleted.size,
@@ -248,7 +215,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     process.stderr.write(
       `faults[stall]: stalled ${stalled} connections, late ServiceCIDR reconciled ${recoveryMs} ms after the stall began\n`,
     );
-    report.push({
+    report.record({
       scenario: 'stall',
       faults: stalled,
       recoveryMs,
@@ -444,13 +411,13 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       const relists = (kcm.output().match(/resourceVersion too old; relisting/g) ?? []).length;
       // Recovery counts from the last reconnect, as the catch-up times in the note do.
       const violations = await converge(s, 'compaction', rounds, reopenedAt);
-      report[report.length - 1].note =
+      report.last().note =
         `${rounds} compactions; informer: ${informer.stats().relists} relists, ${seen.tombstones.length} tombstones ` +
         `for ${cmDeleted.size} missed deletions; ts-kcm logged ${relists} relists; ` +
         `informer caught up ${recoveries.map((ms) => `${Math.round(ms / 100) / 10} s`).join(', ')} after reconnecting`;
       expect(violations).toEqual([]);
     } catch (err) {
-      report.push({
+      report.record({
         scenario: 'compaction',
         faults: recoveries.length,
         recoveryMs: null,
@@ -529,8 +496,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       expect(faulted).toBeGreaterThan(0);
       expect(seen.length).toBeLessThanOrEqual(bound);
       const violations = await converge(s, '429', faulted, Date.now());
-      report[report.length - 1].note =
-        `${seen.length} requests in ${ms / 1000} s of 429 (Retry-After ${retryAfterSeconds} s), bound ${bound}`;
+      report.last().note = `${seen.length} requests in ${ms / 1000} s of 429 (Retry-After ${retryAfterSeconds} s), bound ${bound}`;
       expect(violations).toEqual([]);
       expect(kcm2.proc.exitCode).toBeNull();
     }, 240_000);
@@ -557,8 +523,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       );
       expect(stormRequests).toBeLessThanOrEqual(bound);
       const violations = await converge(s, 'garbage', faults, Date.now());
-      report[report.length - 1].note =
-        `truncate, text/html, 500 (${stormRequests} requests in ${ms / 1000} s of 500s)`;
+      report.last().note = `truncate, text/html, 500 (${stormRequests} requests in ${ms / 1000} s of 500s)`;
       expect(violations).toEqual([]);
       expect(kcm2.proc.exitCode).toBeNull();
       expect(kcm2.output()).toMatch(/not JSON|WatchDecodeError|watch stream|invalid|Unexpected/i);
@@ -782,7 +747,7 @@ interface Replica {
           .map((v) => `  ${v}\n`)
           .join(''),
     );
-    report.push({
+    report.record({
       scenario: 'leader-churn',
       created: live.size + deleted.size,
       deleted: deleted.size,
