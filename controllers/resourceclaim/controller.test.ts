@@ -654,6 +654,29 @@ describe('log verbosity (upstream klog levels)', () => {
   });
 });
 
+describe('event handler traces (upstream V(6))', () => {
+  it('say why a key was or was not queued, only at -v 6', () => {
+    const logger = new MemoryLogger();
+    const h = setup([makeTemplate()], [], { logger });
+    h.controller.podChanged(makePod(), false);
+    const done = makePod({ claimName: 'c', nodeName: NODE, phase: 'Succeeded' });
+    h.controller.podChanged(done, true);
+    h.controller.claimChanged(makeClaim({ name: 'orphan' }), false);
+
+    expect(logger.printedAt(5)).toEqual([]);
+    expect(logger.lines.map((l) => [l.v, l.msg, l.meta?.reason ?? l.meta?.key])).toEqual([
+      [6, 'pod with resource claims changed', undefined],
+      [6, 'Not touching claims', 'pod is not done'],
+      [6, 'enqueing pod', 'a claim to create or reserve'],
+      [6, 'pod got deleted', undefined],
+      [6, 'pod with resource claims changed', undefined],
+      [6, 'Process claim', 'pod got removed'],
+      [6, 'enqueing new or updated claim', `claim:${NS}/orphan`],
+      [6, 'unrelated to any known pod', undefined],
+    ]);
+  });
+});
+
 describe('event handlers', () => {
   it('a pod whose template claim is not created yet is enqueued', () => {
     const h = setup([makeTemplate()]);

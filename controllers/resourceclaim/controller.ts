@@ -138,39 +138,92 @@ export class ResourceClaimController implements Reconciler {
       onUpdate: (_old, pod) => this.podChanged(pod, false),
       onDelete: (obj) => this.podChanged(obj instanceof DeletedFinalStateUnknown ? obj.obj : obj, true),
     });
+    // The claim dumps are upstream's V(6) lines (kubernetes pkg/controller/resourceclaim/controller.go).
+    const v6 = this.logger.v(6);
     opts.claimInformer.addEventHandler({
-      onAdd: (claim) => this.claimChanged(claim, false),
-      onUpdate: (_old, claim) => this.claimChanged(claim, false),
-      onDelete: (obj) => this.claimChanged(obj instanceof DeletedFinalStateUnknown ? obj.obj : obj, true),
+      onAdd: (claim) => {
+        v6.info('new claim', { claimDump: claim });
+        this.claimChanged(claim, false);
+      },
+      onUpdate: (_old, claim) => {
+        v6.info('updated claim', { claimDump: claim });
+        this.claimChanged(claim, false);
+      },
+      onDelete: (obj) => {
+        const claim = obj instanceof DeletedFinalStateUnknown ? obj.obj : obj;
+        v6.info('deleted claim', { claimDump: claim });
+        this.claimChanged(claim, true);
+      },
     });
   }
 
   // ---- event handlers: decide which keys need work, nothing else ----
+
+  // The handlers' V(6) lines carry upstream's messages (kubernetes
+  // pkg/controller/resourceclaim/controller.go), so `-v 6` traces why a key was queued.
 
   podChanged(pod: Pod, deleted: boolean): void {
     // The scheduler's claim for extended resources is only in the pod status, not in the spec.
     const extendedClaim = extendedResourceClaimName(pod);
     if (!pod.spec?.resourceClaims?.length && !extendedClaim) return;
     const ns = pod.metadata.namespace ?? '';
-    if (deleted && pod.metadata.uid) this.deletedPods.set(pod.metadata.uid, true);
+    const podRef = `${ns}/${pod.metadata.name}`;
+    const v6 = this.logger.v(6);
+    if (deleted) {
+      v6.info('pod got deleted', { pod: podRef });
+      if (pod.metadata.uid) this.deletedPods.set(pod.metadata.uid, true);
+    }
+    v6.info('pod with resource claims changed', { pod: podRef, deleted });
 
     // A pod that is done releases its claims: their reservations need checking.
-    if (podDoneReason(pod, deleted)) {
+    const doneReason = podDoneReason(pod, deleted);
+    if (doneReason) {
       for (const podClaim of pod.spec?.resourceClaims ?? []) {
         const resolved = tryResolveClaimName(pod, podClaim);
-        if (resolved?.name) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${resolved.name}`);
+        if (!resolved?.name) {
+          v6.info('Nothing to do for claim during pod change', {
+            pod: podRef,
+            podClaim: podClaim.name,
+            reason: doneReason,
+          });
+          continue;
+        }
+        const key = `${CLAIM_KEY_PREFIX}${ns}/${resolved.name}`;
+        v6.info('Process claim', { pod: podRef, claim: `${ns}/${resolved.name}`, key, reason: doneReason });
+        this.queue.add(key);
       }
-      if (extendedClaim) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${extendedClaim}`);
-    }
-    if (!deleted && this.podNeedsWork(pod)) this.queue.add(`${POD_KEY_PREFIX}${ns}/${pod.metadata.name}`);
+      if (extendedClaim) {
+        const key = `${CLAIM_KEY_PREFIX}${ns}/${extendedClaim}`;
+        v6.info('Process extended resource claim', {
+          pod: podRef,
+          claim: `${ns}/${extendedClaim}`,
+          key,
+          reason: doneReason,
+        });
+        this.queue.add(key);
+      }
+    } else v6.info('Not touching claims', { pod: podRef, reason: 'pod is not done' });
+    if (deleted) return;
+    if (this.podNeedsWork(pod)) {
+      v6.info('enqueing pod', { pod: podRef, reason: 'a claim to create or reserve' });
+      this.queue.add(`${POD_KEY_PREFIX}${podRef}`);
+    } else v6.info('not enqueing pod', { pod: podRef, reason: 'no claim to create or reserve' });
   }
 
   claimChanged(claim: ResourceClaim, deleted: boolean): void {
     const key = `${claim.metadata.namespace}/${claim.metadata.name}`;
+    const v6 = this.logger.v(6);
     // A new or changed claim may hold reservations of pods that are already gone.
-    if (!deleted) this.queue.add(CLAIM_KEY_PREFIX + key);
-    else this.claimCache.deleted(claim);
-    for (const pod of this.pods.byIndex(PODS_BY_CLAIM_INDEX, key)) this.podChanged(pod, false);
+    if (!deleted) {
+      v6.info('enqueing new or updated claim', { claim: key, key: CLAIM_KEY_PREFIX + key });
+      this.queue.add(CLAIM_KEY_PREFIX + key);
+    } else {
+      v6.info('not enqueing deleted claim', { claim: key });
+      this.claimCache.deleted(claim);
+    }
+    const pods = this.pods.byIndex(PODS_BY_CLAIM_INDEX, key);
+    if (pods.length === 0) v6.info('unrelated to any known pod', { claim: key });
+    for (const pod of pods) this.podChanged(pod, false);
   }
 
   /** Whether a pod has a claim to create, or (once scheduled) an allocated claim to reserve. */
