@@ -7,9 +7,12 @@
  * - apiserver: 100 ConfigMaps in a fresh namespace, the informer synced, then the updates
  *   written as merge patches by 32 unthrottled writers; timed from the first write until the
  *   handler has seen every update. Ours and @kubernetes/client-node's makeInformer run one
- *   after the other in this process; the writers' own rate is printed beside them, since a
- *   contender cannot deliver events faster than the apiserver accepts the writes.
+ *   after the other in this process, client-go's SharedIndexInformer in test/bench/go/informer
+ *   (-events mode, told the last versions on stdin); the writers' own rate is printed beside
+ *   them, since a contender cannot deliver events faster than the apiserver accepts the writes.
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap } from '@kubernetes/client-node';
 import type { KubeList, KubeObject } from '../../lib/api/index.js';
 import type { KubeClient, ListOptions, WatchEvent, WatchOptions } from '../../lib/client/index.js';
@@ -164,7 +167,56 @@ async function writeUpdates(client: KubeClient, ns: string, updates: number, tag
   return (performance.now() - start) / 1000;
 }
 
-type Subscribe = (onUpdate: (obj: KubeObject) => void) => Promise<() => Promise<void>>;
+/** A synced informer under test: resolves with its handler calls once it has seen `target`. */
+interface Subscriber {
+  caughtUp(target: Map<string, string>): Promise<number>;
+  stop(): Promise<void>;
+}
+
+type Subscribe = () => Promise<Subscriber>;
+
+/** An informer in this process whose handler calls `onUpdate` for every add and update. */
+function inProcess(start: (onUpdate: (obj: KubeObject) => void) => Promise<() => Promise<void>>): Subscribe {
+  return async () => {
+    const catchUp = new CatchUp();
+    const stop = await start((obj) => catchUp.saw(obj));
+    return {
+      caughtUp: async (target) => {
+        catchUp.expect(target);
+        await catchUp.done;
+        return catchUp.delivered;
+      },
+      stop,
+    };
+  };
+}
+
+/** client-go's informer in test/bench/go/informer -events: synced once it says so on stdout. */
+function clientGo(binary: string, kubeconfig: string, ns: string): Subscribe {
+  return async () => {
+    const child = spawn(binary, [`-kubeconfig=${kubeconfig}`, `-namespace=${ns}`, '-events'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const next = async (): Promise<Record<string, unknown>> => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`client-go informer exited (code ${child.exitCode})`);
+      return JSON.parse(value as string) as Record<string, unknown>;
+    };
+    await next(); // {"synced":true}
+    return {
+      caughtUp: async (target) => {
+        child.stdin.end(JSON.stringify(Object.fromEntries(target)) + '\n');
+        return Number((await next()).delivered);
+      },
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
+}
 
 async function measureLive(
   scenario: string,
@@ -173,37 +225,37 @@ async function measureLive(
   updates: number,
   subscribe: Subscribe,
 ): Promise<EventsBenchResult> {
-  const catchUp = new CatchUp();
-  const stop = await subscribe((obj) => catchUp.saw(obj));
+  const sub = await subscribe();
   try {
     const start = performance.now();
     const writeSeconds = await writeUpdates(client, ns, updates, scenario.slice(0, 6));
     // The last version of each object, as the apiserver has it once every write returned.
     const list = await client.resource(Resources.configmaps).list({ namespace: ns });
-    catchUp.expect(new Map(list.items.map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? ''])));
+    const target = new Map(list.items.map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? '']));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 120_000)));
-    const outcome = await Promise.race([catchUp.done, timeout]);
+    const outcome = await Promise.race([sub.caughtUp(target), timeout]);
     clearTimeout(timer);
-    if (outcome === 'timeout')
-      throw new Error(`${scenario}: not caught up after ${catchUp.delivered} updates`);
+    if (outcome === 'timeout') throw new Error(`${scenario}: not caught up after 120 s`);
     const seconds = (performance.now() - start) / 1000;
     return {
       scenario,
       updates,
       seconds,
       eventsPerSecond: updates / seconds,
-      delivered: catchUp.delivered,
+      delivered: outcome,
       writesPerSecond: updates / writeSeconds,
     };
   } finally {
-    await stop();
+    await sub.stop();
   }
 }
 
 export async function runEventsBench(opts: {
   kubeconfig: string;
   updates?: number;
+  /** test/bench/go/informer built (buildGoProgram): adds client-go's row. */
+  clientGoBinary?: string;
   print?: (line: string) => void;
 }): Promise<EventsBenchResult[]> {
   const print = opts.print ?? ((line: string) => console.log(line));
@@ -229,17 +281,23 @@ export async function runEventsBench(opts: {
         { namespace: ns },
       );
     results.push(
-      await measureLive('ts-kcm informer, apiserver watch', client, ns, updates, async (onUpdate) => {
-        const ac = new AbortController();
-        const informer = new DefaultSharedIndexInformer(Resources.configmaps, cms, { namespace: ns });
-        informer.addEventHandler({ onAdd: (obj) => onUpdate(obj), onUpdate: (_old, obj) => onUpdate(obj) });
-        const running = informer.run(ac.signal);
-        await informer.whenSynced();
-        return async () => {
-          ac.abort();
-          await running;
-        };
-      }),
+      await measureLive(
+        'ts-kcm informer, apiserver watch',
+        client,
+        ns,
+        updates,
+        inProcess(async (onUpdate) => {
+          const ac = new AbortController();
+          const informer = new DefaultSharedIndexInformer(Resources.configmaps, cms, { namespace: ns });
+          informer.addEventHandler({ onAdd: (obj) => onUpdate(obj), onUpdate: (_old, obj) => onUpdate(obj) });
+          const running = informer.run(ac.signal);
+          await informer.whenSynced();
+          return async () => {
+            ac.abort();
+            await running;
+          };
+        }),
+      ),
     );
     results.push(
       await measureLive(
@@ -247,7 +305,7 @@ export async function runEventsBench(opts: {
         client,
         ns,
         updates,
-        async (onUpdate) => {
+        inProcess(async (onUpdate) => {
           const kc = new KubeConfig();
           kc.loadFromFile(opts.kubeconfig);
           const api = kc.makeApiClient(CoreV1Api);
@@ -260,9 +318,19 @@ export async function runEventsBench(opts: {
           return async () => {
             await informer.stop();
           };
-        },
+        }),
       ),
     );
+    if (opts.clientGoBinary)
+      results.push(
+        await measureLive(
+          'client-go SharedIndexInformer (Go), apiserver watch',
+          client,
+          ns,
+          updates,
+          clientGo(opts.clientGoBinary, opts.kubeconfig, ns),
+        ),
+      );
   } finally {
     await namespaces.delete(ns).catch(() => undefined);
     await (client as { close?: () => Promise<void> }).close?.();
