@@ -281,7 +281,11 @@ async function measureOnly(only: Workload[]): Promise<Partial<Results>> {
     const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
     const cp = await ControlPlane.start({ dir });
     try {
-      out.events = await runEventsBench({ kubeconfig: cp.kubeconfigPath, updates: plan.eventUpdates });
+      out.events = await runEventsBench({
+        kubeconfig: cp.kubeconfigPath,
+        updates: plan.eventUpdates,
+        clientGoBinary: buildGoProgram('informer'),
+      });
     } finally {
       await cp.stop({ removeData: true });
       rmSync(dir, { recursive: true, force: true });
@@ -332,6 +336,7 @@ async function measureAll(): Promise<Results> {
     events = await runEventsBench({
       kubeconfig: cp.kubeconfigPath,
       updates: plan.eventUpdates,
+      clientGoBinary,
       print: capture,
     });
     peer = await runPeerBench({
@@ -600,6 +605,7 @@ const rcHeadline = (rows: ResourceClaimRun[]) =>
     .join(', ');
 const evOurs = events.find((r) => r.scenario === 'ts-kcm informer, apiserver watch');
 const evPeer = events.find((r) => r.scenario.startsWith('@kubernetes/client-node'));
+const evGo = events.find((r) => r.scenario.startsWith('client-go'));
 const onlyNote = results.only
   ? ` This report was regenerated with \`--only ${results.only.join(',')}\`: those sections were measured on ${startedAt.slice(0, 16).replace('T', ' ')} UTC, every other section comes from the saved results of ${results.baseStartedAt ? `the run of ${results.baseStartedAt.slice(0, 16).replace('T', ' ')} UTC` : 'an earlier run'}.`
   : '';
@@ -625,7 +631,7 @@ const md = [
     : []),
   ...(evOurs && evPeer
     ? [
-        `- Informer, ${evOurs.updates.toLocaleString('en-US')} updates over the apiserver: ts-kcm ${Math.round(evOurs.eventsPerSecond)} events/s vs client-node ${Math.round(evPeer.eventsPerSecond)} events/s, ${(evOurs.eventsPerSecond / evPeer.eventsPerSecond).toFixed(2)}×.`,
+        `- Informer, ${evOurs.updates.toLocaleString('en-US')} updates over the apiserver: ts-kcm ${Math.round(evOurs.eventsPerSecond)} events/s vs client-node ${Math.round(evPeer.eventsPerSecond)} events/s, ${(evOurs.eventsPerSecond / evPeer.eventsPerSecond).toFixed(2)}×${evGo ? `; client-go ${Math.round(evGo.eventsPerSecond)} events/s, ts-kcm / client-go ${(evOurs.eventsPerSecond / evGo.eventsPerSecond).toFixed(2)}×` : ''}.`,
       ]
     : []),
   `- Idle, both controllers, empty cluster: RSS ${formatSummary(idleTs, 0)} MB vs ${formatSummary(idleKcm, 0)} MB, ${ratio(idleTs, idleKcm)}.`,
@@ -720,7 +726,7 @@ const md = [
     ? [
         `### Event throughput, ${(events[0]?.updates ?? 0).toLocaleString('en-US')} updates`,
         '',
-        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event. The apiserver rows cannot exceed the writers' rate, printed beside them; the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling). The client-go informer is not in this table yet.",
+        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event, client-go (test/bench/go/informer -events, a SharedIndexInformer in its own process, told the last versions on stdin once the writes are done) once per add and update, buffering what its handler has not taken yet. The apiserver rows cannot exceed the writers' rate, printed beside them (each contender is timed over writes of its own); the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling).",
         '',
         ...eventsTable(events),
         '',
