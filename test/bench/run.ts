@@ -10,7 +10,8 @@
  * - informer and work-queue micro-benchmarks on one shared control plane, and the informer
  *   event throughput for 10,000 updates (events.bench.ts).
  *
- * `--only resourceclaim,informer-events` measures just those workloads and takes every other
+ * `--only resourceclaim,informer-events,raw-write` (any of WORKLOADS) measures just those
+ * workloads (raw-write: the Go loop and ts-kcm with 32 workers) and takes every other
  * section from a saved results file (`--base FILE`, default the last run's results file), so
  * the report keeps them.
  *
@@ -726,7 +727,7 @@ const md = [
     ? [
         `### Event throughput, ${(events[0]?.updates ?? 0).toLocaleString('en-US')} updates`,
         '',
-        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event, client-go (test/bench/go/informer -events, a SharedIndexInformer in its own process, told the last versions on stdin once the writes are done) once per add and update, buffering what its handler has not taken yet. The apiserver rows cannot exceed the writers' rate, printed beside them (each contender is timed over writes of its own); the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling).",
+        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event, client-go's SharedIndexInformer (test/bench/go/informer -events) once per add and update, buffering what its handler has not taken yet. Each apiserver contender runs in a process of its own, so none shares an event loop with the writers in the bench process, and is told the last versions on stdin once the writes are done. The apiserver rows cannot exceed the writers' rate, printed beside them (each contender is timed over writes of its own); the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling).",
         '',
         ...eventsTable(events),
         '',
