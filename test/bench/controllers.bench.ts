@@ -15,8 +15,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServiceCIDR } from '../../lib/api/index.js';
-import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
+import type { KubeObject, ServiceCIDR } from '../../lib/api/index.js';
+import {
+  createKubeClient,
+  loadKubeConfig,
+  Resources,
+  type KubeClient,
+  type ResourceClient,
+  type WatchEventType,
+} from '../../lib/client/index.js';
 import { cachedBinDir, ControlPlane, pinnedVersions, projectRoot } from '../../lib/controlplane/index.js';
 
 export type Contender = 'ts-kcm' | 'kcm';
@@ -182,6 +189,35 @@ function isReady(sc: ServiceCIDR): boolean {
   );
 }
 
+/**
+ * Watches `rc` from now on; `stop()` ends the watch and returns when the first event of `type`
+ * arrived (performance.now(), NaN if none did): the contender's first write, which tells its
+ * start-up and cache sync apart from the work.
+ */
+export async function firstEvent<T extends KubeObject>(
+  rc: ResourceClient<T>,
+  type: WatchEventType,
+  namespace?: string,
+): Promise<{ stop: () => Promise<number> }> {
+  const ac = new AbortController();
+  const { resourceVersion } = (await rc.list({ namespace, limit: 1 })).metadata;
+  let at = NaN;
+  const watching = (async () => {
+    for await (const ev of rc.watch({ namespace, resourceVersion }, ac.signal))
+      if (ev.type === type) {
+        at = performance.now();
+        return;
+      }
+  })().catch(() => undefined);
+  return {
+    stop: async () => {
+      ac.abort();
+      await watching;
+      return at;
+    },
+  };
+}
+
 export async function serviceCIDRRun(
   who: Contender,
   n: number,
@@ -201,16 +237,7 @@ export async function serviceCIDRRun(
       } as ServiceCIDR);
     });
     const mine = (sc: ServiceCIDR) => sc.metadata.name?.startsWith('bench-');
-    const firstWrite = new AbortController();
-    const { resourceVersion } = (await scs.list({ limit: 1 })).metadata;
-    let firstWriteAt = NaN;
-    const watching = (async () => {
-      for await (const ev of scs.watch({ resourceVersion }, firstWrite.signal))
-        if (ev.type === 'MODIFIED') {
-          firstWriteAt = performance.now();
-          return;
-        }
-    })().catch(() => undefined);
+    const firstWrite = await firstEvent(scs, 'MODIFIED');
     const start = performance.now();
     const child = spawnController(
       who,
@@ -225,8 +252,7 @@ export async function serviceCIDRRun(
         const list = await scs.list();
         return list.items.filter((sc) => mine(sc) && isReady(sc)).length === n;
       });
-      firstWrite.abort();
-      await watching;
+      const firstWriteAt = await firstWrite.stop();
       const delStart = performance.now();
       await inParallel(names, 32, (name) => scs.delete(name));
       const goneSeconds = await until(delStart, 600_000, async () => {

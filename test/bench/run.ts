@@ -176,6 +176,7 @@ function serviceCIDRTable(rows: ServiceCIDRRun[]): string[] {
 
 function resourceClaimTable(rows: ResourceClaimRun[]): string[] {
   return comparisonTable(rows, [
+    ['start → first claim created (start-up, cache sync), s', (r) => r.firstClaimSeconds ?? NaN, 2],
     ['start → every claim exists and pod status published, s', (r) => r.publishedSeconds, 1],
     ['start → every pod bound by the scheduler, s', (r) => r.scheduledSeconds, 1],
     ['pods Succeeded → every claim deleted, s', (r) => r.cleanupSeconds, 1],
