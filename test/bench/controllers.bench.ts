@@ -10,12 +10,20 @@
  * Idle: both controllers, empty cluster, RSS after a settle period.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServiceCIDR } from '../../lib/api/index.js';
-import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
+import type { KubeObject, ServiceCIDR } from '../../lib/api/index.js';
+import {
+  createKubeClient,
+  loadKubeConfig,
+  Resources,
+  type KubeClient,
+  type ResourceClient,
+  type WatchEventType,
+} from '../../lib/client/index.js';
 import { cachedBinDir, ControlPlane, pinnedVersions, projectRoot } from '../../lib/controlplane/index.js';
 
 export type Contender = 'ts-kcm' | 'kcm';
@@ -35,7 +43,15 @@ export interface ServiceCIDRRun extends ProcFigures {
   contender: Contender;
   n: number;
   limits: Limits;
+  /** ts-kcm's --concurrent-service-cidr-syncs when not the default (KCM's hard-coded 5). */
+  workers?: number;
   readySeconds: number;
+  /**
+   * Spawn → the first write the controller makes (the first MODIFIED event of a watch the
+   * bench opens before the spawn): its start-up and cache sync, the part of readySeconds in
+   * which no object can get Ready. Absent in results saved before it was measured.
+   */
+  firstWriteSeconds?: number;
   goneSeconds: number;
 }
 
@@ -84,6 +100,8 @@ export function spawnController(
   controllers: { tsKcm: string; kcm: string },
   limits: Limits,
   dir: string,
+  /** Extra flags for ts-kcm only (e.g. more workers than KCM's hard-coded five). */
+  tsKcmArgs: string[] = [],
 ): ChildProcess {
   if (who === 'ts-kcm') {
     const main = fileURLToPath(new URL('../../controllers/main.js', import.meta.url));
@@ -102,6 +120,7 @@ export function spawnController(
         '--health-probe-bind-address=0',
         `--kube-api-qps=${limits.qps}`,
         `--kube-api-burst=${limits.burst}`,
+        ...tsKcmArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -170,7 +189,42 @@ function isReady(sc: ServiceCIDR): boolean {
   );
 }
 
-export async function serviceCIDRRun(who: Contender, n: number, limits: Limits): Promise<ServiceCIDRRun> {
+/**
+ * Watches `rc` from now on; `stop()` ends the watch and returns when the first event of `type`
+ * arrived (performance.now(), NaN if none did): the contender's first write, which tells its
+ * start-up and cache sync apart from the work.
+ */
+export async function firstEvent<T extends KubeObject>(
+  rc: ResourceClient<T>,
+  type: WatchEventType,
+  namespace?: string,
+): Promise<{ stop: () => Promise<number> }> {
+  const ac = new AbortController();
+  const { resourceVersion } = (await rc.list({ namespace, limit: 1 })).metadata;
+  let at = NaN;
+  const watching = (async () => {
+    for await (const ev of rc.watch({ namespace, resourceVersion }, ac.signal))
+      if (ev.type === type) {
+        at = performance.now();
+        return;
+      }
+  })().catch(() => undefined);
+  return {
+    stop: async () => {
+      ac.abort();
+      await watching;
+      return at;
+    },
+  };
+}
+
+export async function serviceCIDRRun(
+  who: Contender,
+  n: number,
+  limits: Limits,
+  workers?: number,
+): Promise<ServiceCIDRRun> {
+  if (workers !== undefined && who !== 'ts-kcm') throw new Error('only ts-kcm takes a worker count');
   return withControlPlane(async (client, kubeconfig, dir) => {
     const scs = client.resource<ServiceCIDR>(Resources.serviceCIDRs);
     const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
@@ -183,6 +237,7 @@ export async function serviceCIDRRun(who: Contender, n: number, limits: Limits):
       } as ServiceCIDR);
     });
     const mine = (sc: ServiceCIDR) => sc.metadata.name?.startsWith('bench-');
+    const firstWrite = await firstEvent(scs, 'MODIFIED');
     const start = performance.now();
     const child = spawnController(
       who,
@@ -190,12 +245,14 @@ export async function serviceCIDRRun(who: Contender, n: number, limits: Limits):
       { tsKcm: 'service-cidr-controller', kcm: 'service-cidr-controller' },
       limits,
       dir,
+      workers === undefined ? [] : [`--concurrent-service-cidr-syncs=${workers}`],
     );
     try {
       const readySeconds = await until(start, 600_000, async () => {
         const list = await scs.list();
         return list.items.filter((sc) => mine(sc) && isReady(sc)).length === n;
       });
+      const firstWriteAt = await firstWrite.stop();
       const delStart = performance.now();
       await inParallel(names, 32, (name) => scs.delete(name));
       const goneSeconds = await until(delStart, 600_000, async () => {
@@ -203,7 +260,16 @@ export async function serviceCIDRRun(who: Contender, n: number, limits: Limits):
         return !list.items.some(mine);
       });
       const figures = procFigures(child.pid!);
-      return { contender: who, n, limits, readySeconds, goneSeconds, ...figures };
+      return {
+        contender: who,
+        n,
+        limits,
+        ...(workers === undefined ? {} : { workers }),
+        readySeconds,
+        firstWriteSeconds: (firstWriteAt - start) / 1000,
+        goneSeconds,
+        ...figures,
+      };
     } finally {
       await stopProcess(child);
     }
@@ -240,13 +306,29 @@ export interface RawWriteRun {
 
 /**
  * Build one program of test/bench/go (rawwrite: standard library only; informer, workqueue:
- * client-go v0.35.4 through the Go module proxy) once into the cache; returns its path.
+ * client-go v0.35.4 through the Go module proxy) into the cache; returns its path. The binary
+ * is named after a hash of its sources and go.mod/go.sum, so an edited program is rebuilt.
  */
 export function buildGoProgram(name: 'rawwrite' | 'informer' | 'workqueue'): string {
-  const out = join(dirname(cachedBinDir(pinnedVersions(projectRoot()))), '..', 'bench', name);
+  const goDir = join(projectRoot(), 'test', 'bench', 'go');
+  const hash = createHash('sha256');
+  for (const f of [
+    'go.mod',
+    'go.sum',
+    ...readdirSync(join(goDir, name))
+      .map((f) => join(name, f))
+      .sort(),
+  ])
+    hash.update(f).update(readFileSync(join(goDir, f)));
+  const out = join(
+    dirname(cachedBinDir(pinnedVersions(projectRoot()))),
+    '..',
+    'bench',
+    `${name}-${hash.digest('hex').slice(0, 12)}`,
+  );
   if (!existsSync(out)) {
     const res = spawnSync('go', ['build', '-o', out, `./${name}`], {
-      cwd: join(projectRoot(), 'test', 'bench', 'go'),
+      cwd: goDir,
       stdio: 'inherit',
     });
     if (res.status !== 0) throw new Error(`go build of test/bench/go/${name} failed`);

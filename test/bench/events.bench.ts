@@ -6,10 +6,16 @@
  *   reflector → store → fan-out path.
  * - apiserver: 100 ConfigMaps in a fresh namespace, the informer synced, then the updates
  *   written as merge patches by 32 unthrottled writers; timed from the first write until the
- *   handler has seen every update. Ours and @kubernetes/client-node's makeInformer run one
- *   after the other in this process; the writers' own rate is printed beside them, since a
- *   contender cannot deliver events faster than the apiserver accepts the writes.
+ *   handler has seen every update. Ours, @kubernetes/client-node's makeInformer and
+ *   client-go's SharedIndexInformer (test/bench/go/informer -events) run one after the other,
+ *   each in a process of its own, so none shares an event loop with the writers; each is told
+ *   the last versions on stdin and says on stdout when its handler has seen them. The writers'
+ *   own rate is printed beside them, since a contender cannot deliver events faster than the
+ *   apiserver accepts the writes.
  */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, makeInformer, type V1ConfigMap } from '@kubernetes/client-node';
 import type { KubeList, KubeObject } from '../../lib/api/index.js';
 import type { KubeClient, ListOptions, WatchEvent, WatchOptions } from '../../lib/client/index.js';
@@ -164,7 +170,95 @@ async function writeUpdates(client: KubeClient, ns: string, updates: number, tag
   return (performance.now() - start) / 1000;
 }
 
-type Subscribe = (onUpdate: (obj: KubeObject) => void) => Promise<() => Promise<void>>;
+/** A synced informer under test: resolves with its handler calls once it has seen `target`. */
+interface Subscriber {
+  caughtUp(target: Map<string, string>): Promise<number>;
+  stop(): Promise<void>;
+}
+
+type Subscribe = () => Promise<Subscriber>;
+
+/** Starts an informer whose handler calls `onUpdate` for every add and update; resolves with its stop. */
+type StartInformer = (onUpdate: (obj: KubeObject) => void) => Promise<() => Promise<void>>;
+
+const TS_CONTENDERS: Record<string, (kubeconfig: string, ns: string) => StartInformer> = {
+  'ts-kcm': (kubeconfig, ns) => async (onUpdate) => {
+    const client = createKubeClient(loadKubeConfig({ kubeconfig }), { qps: -1, userAgent: 'ts-kcm-bench' });
+    const ac = new AbortController();
+    const informer = new DefaultSharedIndexInformer(
+      Resources.configmaps,
+      client.resource(Resources.configmaps),
+      {
+        namespace: ns,
+      },
+    );
+    informer.addEventHandler({ onAdd: (obj) => onUpdate(obj), onUpdate: (_old, obj) => onUpdate(obj) });
+    const running = informer.run(ac.signal);
+    await informer.whenSynced();
+    return async () => {
+      ac.abort();
+      await running;
+      await client.close();
+    };
+  },
+  'client-node': (kubeconfig, ns) => async (onUpdate) => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const api = kc.makeApiClient(CoreV1Api);
+    const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${ns}/configmaps`, () =>
+      api.listNamespacedConfigMap({ namespace: ns }),
+    );
+    informer.on('update', (obj) => onUpdate(obj as KubeObject));
+    informer.on('error', () => undefined);
+    await informer.start();
+    return async () => {
+      await informer.stop();
+    };
+  },
+};
+
+/**
+ * A contender in a child process speaking the protocol of test/bench/go/informer -events:
+ * `{"synced":true}` on stdout once synced, then the target versions as one JSON line on
+ * stdin, answered by `{"delivered":N}` once the handler has seen them all.
+ */
+function inChild(command: string, args: string[]): Subscribe {
+  return async () => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const next = async (): Promise<Record<string, unknown>> => {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`${command} exited (code ${child.exitCode})`);
+      return JSON.parse(value as string) as Record<string, unknown>;
+    };
+    await next(); // {"synced":true}
+    return {
+      caughtUp: async (target) => {
+        child.stdin.end(JSON.stringify(Object.fromEntries(target)) + '\n');
+        return Number((await next()).delivered);
+      },
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  };
+}
+
+/** This file run as `--events-child NAME KUBECONFIG NS`: one TypeScript contender, see inChild. */
+async function child(name: string, kubeconfig: string, ns: string): Promise<void> {
+  const catchUp = new CatchUp();
+  const stop = await TS_CONTENDERS[name]!(kubeconfig, ns)((obj) => catchUp.saw(obj));
+  process.stdout.write('{"synced":true}\n');
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const { value } = await lines.next();
+  catchUp.expect(new Map(Object.entries(JSON.parse(value as string) as Record<string, string>)));
+  await catchUp.done;
+  process.stdout.write(JSON.stringify({ delivered: catchUp.delivered }) + '\n');
+  await stop();
+  process.exit(0);
+}
 
 async function measureLive(
   scenario: string,
@@ -173,37 +267,37 @@ async function measureLive(
   updates: number,
   subscribe: Subscribe,
 ): Promise<EventsBenchResult> {
-  const catchUp = new CatchUp();
-  const stop = await subscribe((obj) => catchUp.saw(obj));
+  const sub = await subscribe();
   try {
     const start = performance.now();
     const writeSeconds = await writeUpdates(client, ns, updates, scenario.slice(0, 6));
     // The last version of each object, as the apiserver has it once every write returned.
     const list = await client.resource(Resources.configmaps).list({ namespace: ns });
-    catchUp.expect(new Map(list.items.map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? ''])));
+    const target = new Map(list.items.map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? '']));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 120_000)));
-    const outcome = await Promise.race([catchUp.done, timeout]);
+    const outcome = await Promise.race([sub.caughtUp(target), timeout]);
     clearTimeout(timer);
-    if (outcome === 'timeout')
-      throw new Error(`${scenario}: not caught up after ${catchUp.delivered} updates`);
+    if (outcome === 'timeout') throw new Error(`${scenario}: not caught up after 120 s`);
     const seconds = (performance.now() - start) / 1000;
     return {
       scenario,
       updates,
       seconds,
       eventsPerSecond: updates / seconds,
-      delivered: catchUp.delivered,
+      delivered: outcome,
       writesPerSecond: updates / writeSeconds,
     };
   } finally {
-    await stop();
+    await sub.stop();
   }
 }
 
 export async function runEventsBench(opts: {
   kubeconfig: string;
   updates?: number;
+  /** test/bench/go/informer built (buildGoProgram): adds client-go's row. */
+  clientGoBinary?: string;
   print?: (line: string) => void;
 }): Promise<EventsBenchResult[]> {
   const print = opts.print ?? ((line: string) => console.log(line));
@@ -228,41 +322,25 @@ export async function runEventsBench(opts: {
         } as KubeObject,
         { namespace: ns },
       );
-    results.push(
-      await measureLive('ts-kcm informer, apiserver watch', client, ns, updates, async (onUpdate) => {
-        const ac = new AbortController();
-        const informer = new DefaultSharedIndexInformer(Resources.configmaps, cms, { namespace: ns });
-        informer.addEventHandler({ onAdd: (obj) => onUpdate(obj), onUpdate: (_old, obj) => onUpdate(obj) });
-        const running = informer.run(ac.signal);
-        await informer.whenSynced();
-        return async () => {
-          ac.abort();
-          await running;
-        };
-      }),
-    );
-    results.push(
-      await measureLive(
+    const self = fileURLToPath(import.meta.url);
+    const contenders: [string, Subscribe | undefined][] = [
+      [
+        'ts-kcm informer, apiserver watch',
+        inChild(process.execPath, [self, '--events-child', 'ts-kcm', opts.kubeconfig, ns]),
+      ],
+      [
         '@kubernetes/client-node makeInformer, apiserver watch',
-        client,
-        ns,
-        updates,
-        async (onUpdate) => {
-          const kc = new KubeConfig();
-          kc.loadFromFile(opts.kubeconfig);
-          const api = kc.makeApiClient(CoreV1Api);
-          const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${ns}/configmaps`, () =>
-            api.listNamespacedConfigMap({ namespace: ns }),
-          );
-          informer.on('update', (obj) => onUpdate(obj as KubeObject));
-          informer.on('error', () => undefined);
-          await informer.start();
-          return async () => {
-            await informer.stop();
-          };
-        },
-      ),
-    );
+        inChild(process.execPath, [self, '--events-child', 'client-node', opts.kubeconfig, ns]),
+      ],
+      [
+        'client-go SharedIndexInformer (Go), apiserver watch',
+        opts.clientGoBinary
+          ? inChild(opts.clientGoBinary, [`-kubeconfig=${opts.kubeconfig}`, `-namespace=${ns}`, '-events'])
+          : undefined,
+      ],
+    ];
+    for (const [scenario, subscribe] of contenders)
+      if (subscribe) results.push(await measureLive(scenario, client, ns, updates, subscribe));
   } finally {
     await namespaces.delete(ns).catch(() => undefined);
     await (client as { close?: () => Promise<void> }).close?.();
@@ -276,4 +354,9 @@ export async function runEventsBench(opts: {
       `${r.scenario.padEnd(56)} ${r.seconds.toFixed(2).padStart(7)} s ${Math.round(r.eventsPerSecond).toString().padStart(8)} events/s, ${r.delivered} handler calls${r.writesPerSecond ? `  (writers ${Math.round(r.writesPerSecond)}/s)` : ''}`,
     );
   return results;
+}
+
+if (process.argv[2] === '--events-child') {
+  const [, , , name, kubeconfig, ns] = process.argv;
+  await child(name!, kubeconfig!, ns!);
 }

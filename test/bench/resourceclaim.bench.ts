@@ -12,6 +12,7 @@ import { Resources, type KubeClient } from '../../lib/client/index.js';
 import {
   inParallel,
   procFigures,
+  firstEvent,
   spawnController,
   stopProcess,
   until,
@@ -27,6 +28,8 @@ export interface ResourceClaimRun extends ProcFigures {
   limits: Limits;
   /** Spawn → every claim exists and every pod's resourceClaimStatuses is published. */
   publishedSeconds: number;
+  /** Spawn → the first claim created (start-up and cache sync); absent in older results. */
+  firstClaimSeconds?: number;
   /** Spawn → every pod bound by the scheduler (its claim allocated and reserved). */
   scheduledSeconds: number;
   /** All pods Succeeded → every generated claim deleted. */
@@ -130,6 +133,7 @@ export async function resourceClaimRun(who: Contender, n: number, limits: Limits
       await createFixtures(client, n);
       const pods = client.resource<Pod>(Resources.pods);
       const claims = client.resource<ResourceClaim>(Resources.resourceClaims);
+      const firstClaim = await firstEvent(claims, 'ADDED', NS);
       const start = performance.now();
       const child = spawnController(
         who,
@@ -145,6 +149,7 @@ export async function resourceClaimRun(who: Contender, n: number, limits: Limits
           const [ps, cs] = await Promise.all([pods.list({ namespace: NS }), claims.list({ namespace: NS })]);
           return cs.items.length >= n && ps.items.filter(published).length === n;
         });
+        const firstClaimSeconds = ((await firstClaim.stop()) - start) / 1000;
         const scheduledSeconds = await until(start, 600_000, async () => {
           const ps = await pods.list({ namespace: NS });
           return ps.items.filter((p) => p.spec?.nodeName).length === n;
@@ -164,7 +169,16 @@ export async function resourceClaimRun(who: Contender, n: number, limits: Limits
         });
         if (child.exitCode !== null) throw new Error(`${who} exited during the run (code ${child.exitCode})`);
         const figures = procFigures(child.pid!);
-        return { contender: who, n, limits, publishedSeconds, scheduledSeconds, cleanupSeconds, ...figures };
+        return {
+          contender: who,
+          n,
+          limits,
+          publishedSeconds,
+          firstClaimSeconds,
+          scheduledSeconds,
+          cleanupSeconds,
+          ...figures,
+        };
       } finally {
         await stopProcess(child);
       }

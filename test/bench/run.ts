@@ -10,7 +10,8 @@
  * - informer and work-queue micro-benchmarks on one shared control plane, and the informer
  *   event throughput for 10,000 updates (events.bench.ts).
  *
- * `--only resourceclaim,informer-events` measures just those workloads and takes every other
+ * `--only resourceclaim,informer-events,raw-write` (any of WORKLOADS) measures just those
+ * workloads (raw-write: the Go loop and ts-kcm with 32 workers) and takes every other
  * section from a saved results file (`--base FILE`, default the last run's results file), so
  * the report keeps them.
  *
@@ -74,6 +75,8 @@ const plan = quick
     };
 const EQUAL: Limits = { qps: 20, burst: 30 };
 const RAISED: Limits = { qps: 1000, burst: 2000 };
+/** ts-kcm's workers for the raw-write comparison: as many as the raw loop's goroutines. */
+const RAW_WORKERS = 32;
 const CONTENDERS: Contender[] = ['ts-kcm', 'kcm'];
 const LABEL: Record<Contender, string> = { 'ts-kcm': 'ts-kcm', kcm: 'kube-controller-manager' };
 
@@ -94,6 +97,34 @@ async function serviceCIDRSeries(limits: Limits, runs: number): Promise<ServiceC
     }
   }
   return out;
+}
+
+/**
+ * The physical limit: the ServiceCIDR writes made by a bare Go loop, and by ts-kcm with as
+ * many workers as the loop has goroutines, alternating, one fresh control plane per run.
+ */
+async function rawWriteSeries(runs: number): Promise<{ raw: RawWriteRun[]; rawTsKcm: ServiceCIDRRun[] }> {
+  const rawBinary = buildGoProgram('rawwrite');
+  const raw: RawWriteRun[] = [];
+  const rawTsKcm: ServiceCIDRRun[] = [];
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 ? ['ts-kcm', 'raw'] : ['raw', 'ts-kcm'];
+    for (const who of order) {
+      if (who === 'raw') {
+        log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${runs}`);
+        raw.push(await rawWriteRun(rawBinary, plan.n));
+        log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
+      } else {
+        log(
+          `ServiceCIDR N=${plan.n} qps ${RAISED.qps}: ts-kcm with ${RAW_WORKERS} workers, run ${r + 1}/${runs}`,
+        );
+        const run = await serviceCIDRRun('ts-kcm', plan.n, RAISED, RAW_WORKERS);
+        log(`  ready ${run.readySeconds.toFixed(1)} s, first write ${run.firstWriteSeconds?.toFixed(1)} s`);
+        rawTsKcm.push(run);
+      }
+    }
+  }
+  return { raw, rawTsKcm };
 }
 
 async function resourceClaimSeries(limits: Limits, runs: number): Promise<ResourceClaimRun[]> {
@@ -145,6 +176,7 @@ function serviceCIDRTable(rows: ServiceCIDRRun[]): string[] {
 
 function resourceClaimTable(rows: ResourceClaimRun[]): string[] {
   return comparisonTable(rows, [
+    ['start → first claim created (start-up, cache sync), s', (r) => r.firstClaimSeconds ?? NaN, 2],
     ['start → every claim exists and pod status published, s', (r) => r.publishedSeconds, 1],
     ['start → every pod bound by the scheduler, s', (r) => r.scheduledSeconds, 1],
     ['pods Succeeded → every claim deleted, s', (r) => r.cleanupSeconds, 1],
@@ -216,6 +248,8 @@ interface Results {
   raised: ServiceCIDRRun[];
   idle: IdleRun[];
   raw: RawWriteRun[];
+  /** ts-kcm at RAISED limits with RAW_WORKERS workers, measured beside the raw loop. */
+  rawTsKcm?: ServiceCIDRRun[];
   wq: WorkqueueBenchResult[];
   goWq: GoWorkqueueResult[];
   informer: InformerBenchResult[];
@@ -234,7 +268,7 @@ interface Results {
   baseStartedAt?: string;
 }
 
-const WORKLOADS = ['resourceclaim', 'informer-events'] as const;
+const WORKLOADS = ['resourceclaim', 'informer-events', 'raw-write'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 /** `--only a,b`: measure just these workloads (see WORKLOADS). */
@@ -244,11 +278,16 @@ async function measureOnly(only: Workload[]): Promise<Partial<Results>> {
     out.rcEqual = await resourceClaimSeries(EQUAL, plan.rcRunsEqual);
     out.rcRaised = await resourceClaimSeries(RAISED, plan.rcRunsRaised);
   }
+  if (only.includes('raw-write')) Object.assign(out, await rawWriteSeries(plan.runsRaised));
   if (only.includes('informer-events')) {
     const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
     const cp = await ControlPlane.start({ dir });
     try {
-      out.events = await runEventsBench({ kubeconfig: cp.kubeconfigPath, updates: plan.eventUpdates });
+      out.events = await runEventsBench({
+        kubeconfig: cp.kubeconfigPath,
+        updates: plan.eventUpdates,
+        clientGoBinary: buildGoProgram('informer'),
+      });
     } finally {
       await cp.stop({ removeData: true });
       rmSync(dir, { recursive: true, force: true });
@@ -271,13 +310,7 @@ async function measureAll(): Promise<Results> {
     }
 
   // The physical limit: the same writes by a bare Go loop, fresh control plane per run.
-  const rawBinary = buildGoProgram('rawwrite');
-  const raw: RawWriteRun[] = [];
-  for (let r = 0; r < plan.runsRaised; r++) {
-    log(`raw write rate (Go patch loop), N=${plan.n}, run ${r + 1}/${plan.runsRaised}`);
-    raw.push(await rawWriteRun(rawBinary, plan.n));
-    log(`  ${raw[raw.length - 1]!.writesPerSecond.toFixed(0)} writes/s`);
-  }
+  const { raw, rawTsKcm } = await rawWriteSeries(plan.runsRaised);
 
   // 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
   const printed: string[] = [];
@@ -305,6 +338,7 @@ async function measureAll(): Promise<Results> {
     events = await runEventsBench({
       kubeconfig: cp.kubeconfigPath,
       updates: plan.eventUpdates,
+      clientGoBinary,
       print: capture,
     });
     peer = await runPeerBench({
@@ -334,6 +368,7 @@ async function measureAll(): Promise<Results> {
     raised,
     idle,
     raw,
+    rawTsKcm,
     wq,
     goWq,
     informer,
@@ -382,6 +417,7 @@ const shardingLines = results.shardingLines ?? [];
 const rcEqual = results.rcEqual ?? [];
 const rcRaised = results.rcRaised ?? [];
 const events = results.events ?? [];
+const rawTsKcm = results.rawTsKcm ?? [];
 const rcN = rcEqual[0]?.n ?? rcRaised[0]?.n ?? plan.rcN;
 const startedAt = results.startedAt ?? started.toISOString();
 
@@ -487,7 +523,23 @@ chartFiles['raw-write-rate.svg'] = renderBarChart({
         },
       ],
     },
-    { label: 'controller', bars: barsOf(raised, (r) => (2 * r.n) / r.readySeconds) },
+    { label: 'controller, 5 workers', bars: barsOf(raised, (r) => (2 * r.n) / r.readySeconds) },
+    ...(rawTsKcm.length
+      ? [
+          {
+            label: `ts-kcm, ${RAW_WORKERS} workers`,
+            bars: [
+              {
+                series: LABEL['ts-kcm'],
+                ...(() => {
+                  const s = summarize(rawTsKcm.map((r) => (2 * r.n) / r.readySeconds));
+                  return { value: s.median, min: s.min, max: s.max };
+                })(),
+              },
+            ],
+          },
+        ]
+      : []),
   ],
 });
 const rcSeries = [
@@ -555,6 +607,7 @@ const rcHeadline = (rows: ResourceClaimRun[]) =>
     .join(', ');
 const evOurs = events.find((r) => r.scenario === 'ts-kcm informer, apiserver watch');
 const evPeer = events.find((r) => r.scenario.startsWith('@kubernetes/client-node'));
+const evGo = events.find((r) => r.scenario.startsWith('client-go'));
 const onlyNote = results.only
   ? ` This report was regenerated with \`--only ${results.only.join(',')}\`: those sections were measured on ${startedAt.slice(0, 16).replace('T', ' ')} UTC, every other section comes from the saved results of ${results.baseStartedAt ? `the run of ${results.baseStartedAt.slice(0, 16).replace('T', ' ')} UTC` : 'an earlier run'}.`
   : '';
@@ -580,7 +633,7 @@ const md = [
     : []),
   ...(evOurs && evPeer
     ? [
-        `- Informer, ${evOurs.updates.toLocaleString('en-US')} updates over the apiserver: ts-kcm ${Math.round(evOurs.eventsPerSecond)} events/s vs client-node ${Math.round(evPeer.eventsPerSecond)} events/s, ${(evOurs.eventsPerSecond / evPeer.eventsPerSecond).toFixed(2)}×.`,
+        `- Informer, ${evOurs.updates.toLocaleString('en-US')} updates over the apiserver: ts-kcm ${Math.round(evOurs.eventsPerSecond)} events/s vs client-node ${Math.round(evPeer.eventsPerSecond)} events/s, ${(evOurs.eventsPerSecond / evPeer.eventsPerSecond).toFixed(2)}×${evGo ? `; client-go ${Math.round(evGo.eventsPerSecond)} events/s, ts-kcm / client-go ${(evOurs.eventsPerSecond / evGo.eventsPerSecond).toFixed(2)}×` : ''}.`,
       ]
     : []),
   `- Idle, both controllers, empty cluster: RSS ${formatSummary(idleTs, 0)} MB vs ${formatSummary(idleKcm, 0)} MB, ${ratio(idleTs, idleKcm)}.`,
@@ -675,7 +728,7 @@ const md = [
     ? [
         `### Event throughput, ${(events[0]?.updates ?? 0).toLocaleString('en-US')} updates`,
         '',
-        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event. The apiserver rows cannot exceed the writers' rate, printed beside them; the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling). The client-go informer is not in this table yet.",
+        "test/bench/events.bench.ts: 100 ConfigMaps, the informer synced, then the updates written as merge patches by 32 unthrottled writers; timed from the first write until the handler has seen the last version of every object. Handler calls counts the updates (and adds) it received: ts-kcm's fan-out hands a handler that falls behind the latest object instead of every intermediate version, so it may make fewer calls than there were updates; client-node calls it once per watch event, client-go's SharedIndexInformer (test/bench/go/informer -events) once per add and update, buffering what its handler has not taken yet. Each apiserver contender runs in a process of its own, so none shares an event loop with the writers in the bench process, and is told the last versions on stdin once the writes are done. The apiserver rows cannot exceed the writers' rate, printed beside them (each contender is timed over writes of its own); the in-memory row feeds our informer a watch that yields the updates as fast as it takes them (its pipeline's ceiling).",
         '',
         ...eventsTable(events),
         '',
@@ -702,14 +755,23 @@ const md = [
   '',
   '## Physical limit (raw write rate)',
   '',
-  `The ServiceCIDR controller makes two writes per object before it is Ready (finalizer patch, status write). test/bench/go/rawwrite makes exactly those ${2 * plan.n} writes as JSON merge patches from 32 goroutines over HTTP/2 (standard library only: no informer, queue or throttle) against a fresh apiserver holding the same N=${plan.n} ServiceCIDRs. A controller's rate is 2N / (create → Ready time) at qps ${RAISED.qps} / burst ${RAISED.burst}, so it includes its start-up and cache sync.`,
+  `The ServiceCIDR controller makes two writes per object before it is Ready (finalizer patch, status write). test/bench/go/rawwrite makes exactly those ${2 * plan.n} writes as JSON merge patches from ${RAW_WORKERS} goroutines over HTTP/2 (standard library only: no informer, queue or throttle) against a fresh apiserver holding the same N=${plan.n} ServiceCIDRs. A controller's rate is 2N / (create → Ready time) at qps ${RAISED.qps} / burst ${RAISED.burst}, so it includes its start-up and cache sync; start → first write is that part (the first update a watch opened before the spawn sees), and the rate after it leaves it out. The 5-worker rows are the runs of the ServiceCIDR qps ${RAISED.qps} table (KCM hard-codes 5 workers for this controller); the ${RAW_WORKERS}-worker row is ts-kcm with \`--concurrent-service-cidr-syncs=${RAW_WORKERS}\`, run alternately with the raw loop.`,
   '',
-  '| writer | writes/s | share of raw |',
-  '| --- | ---: | ---: |',
-  `| raw Go patch loop (${raw.length} runs) | ${formatSummary(rawRate, 0)} | 100 % |`,
-  ...CONTENDERS.map((who) => {
-    const rate = pick(raised, who, (r) => (2 * r.n) / r.readySeconds);
-    return `| ${LABEL[who]} | ${formatSummary(rate, 0)} | ${rawRate.runs ? ((100 * rate.median) / rawRate.median).toFixed(0) : 'n/a'} % |`;
+  '| writer | workers | start → first write, s | writes/s | share of raw | writes/s after the first write | share of raw |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `| raw Go patch loop (${raw.length} runs) | ${RAW_WORKERS} | — | ${formatSummary(rawRate, 0)} | 100 % | — | — |`,
+  ...[
+    ...CONTENDERS.map((who) => [LABEL[who], 5, raised.filter((r) => r.contender === who)] as const),
+    ...(rawTsKcm.length
+      ? [[`${LABEL['ts-kcm']} (${rawTsKcm.length} runs)`, RAW_WORKERS, rawTsKcm] as const]
+      : []),
+  ].map(([label, workers, rows]) => {
+    const share = (s: Summary) =>
+      rawRate.runs && s.runs ? `${((100 * s.median) / rawRate.median).toFixed(0)} %` : '—';
+    const first = summarize(rows.map((r) => r.firstWriteSeconds ?? NaN));
+    const rate = summarize(rows.map((r) => (2 * r.n) / r.readySeconds));
+    const after = summarize(rows.map((r) => (2 * r.n) / (r.readySeconds - (r.firstWriteSeconds ?? NaN))));
+    return `| ${label} | ${workers} | ${first.runs ? formatSummary(first, 2) : '—'} | ${formatSummary(rate, 0)} | ${share(rate)} | ${after.runs ? formatSummary(after, 0) : '—'} | ${share(after)} |`;
   }),
   '',
   '![Write rate against the raw limit](charts/raw-write-rate.svg)',

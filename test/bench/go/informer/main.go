@@ -5,9 +5,16 @@
 //
 // Usage: informer -kubeconfig FILE -namespace NS -n 3000
 // Prints one JSON line: {"seconds":0.12,"heapBytesPerObject":1500,"rssMB":40,"cached":3000}.
+//
+// With -events it is the client-go side of the event-throughput benchmark instead: once the
+// cache has synced it prints {"synced":true} and counts the calls its handler receives
+// (adds and updates); the bench then writes one JSON line to stdin, the last resourceVersion of every
+// ConfigMap by name, and the program prints {"delivered":N} as soon as its handler has seen
+// each of those versions, and exits.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -15,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +58,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file")
 	ns := flag.String("namespace", "default", "namespace of the ConfigMaps")
 	n := flag.Int("n", 0, "ConfigMaps expected")
+	events := flag.Bool("events", false, "count update events until stdin's resourceVersions are seen")
 	flag.Parse()
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -63,6 +72,10 @@ func main() {
 		fail(err)
 	}
 	lw := cache.NewListWatchFromClient(client.RESTClient(), "configmaps", *ns, fields.Everything())
+	if *events {
+		countEvents(lw)
+		return
+	}
 	before := heap()
 	informer := cache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, cache.Indexers{})
 	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(any) {}})
@@ -82,6 +95,79 @@ func main() {
 		"cached":             cached,
 	})
 	cancel()
+	fmt.Println(string(out))
+}
+
+// catchUp records the last resourceVersion the handler saw per ConfigMap and closes done once
+// every version of the target has been seen.
+type catchUp struct {
+	mu        sync.Mutex
+	delivered int
+	seen      map[string]string
+	target    map[string]string
+	done      chan struct{}
+	closed    bool
+}
+
+func (c *catchUp) saw(cm *corev1.ConfigMap) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.delivered++
+	c.seen[cm.Name] = cm.ResourceVersion
+	c.check()
+}
+
+func (c *catchUp) expect(target map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.target = target
+	c.check()
+}
+
+func (c *catchUp) check() {
+	if c.target == nil || c.closed {
+		return
+	}
+	for name, rv := range c.target {
+		if c.seen[name] != rv {
+			return
+		}
+	}
+	c.closed = true
+	close(c.done)
+}
+
+func countEvents(lw cache.ListerWatcher) {
+	c := &catchUp{seen: map[string]string{}, done: make(chan struct{})}
+	informer := cache.NewSharedIndexInformer(lw, &corev1.ConfigMap{}, 0, cache.Indexers{})
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.saw(obj.(*corev1.ConfigMap)) },
+		UpdateFunc: func(_, obj any) { c.saw(obj.(*corev1.ConfigMap)) },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		fail(fmt.Errorf("cache did not sync"))
+	}
+	fmt.Println(`{"synced":true}`)
+	line, err := bufio.NewReader(os.Stdin).ReadBytes('\n')
+	if err != nil {
+		fail(err)
+	}
+	var target map[string]string
+	if err := json.Unmarshal(line, &target); err != nil {
+		fail(err)
+	}
+	c.expect(target)
+	select {
+	case <-c.done:
+	case <-time.After(120 * time.Second):
+		fail(fmt.Errorf("not caught up after %d updates", c.delivered))
+	}
+	c.mu.Lock()
+	out, _ := json.Marshal(map[string]any{"delivered": c.delivered})
+	c.mu.Unlock()
 	fmt.Println(string(out))
 }
 
