@@ -206,6 +206,8 @@ export class LBIngressSampler {
   samples = 0;
   /** The most Services holding an IP in one sample (for the report). */
   maxWithIP = 0;
+  /** Every Service seen holding each IP: more than one means the IP was released and reused. */
+  readonly holders = new Map<string, Set<string>>();
 
   constructor(
     private readonly client: KubeClient,
@@ -214,6 +216,11 @@ export class LBIngressSampler {
 
   start(intervalMs = 200): void {
     this.timer = setInterval(() => void this.sample(), intervalMs);
+  }
+
+  /** IPs seen in the ingress of more than one Service over the run (at different times). */
+  reused(): number {
+    return [...this.holders.values()].filter((s) => s.size > 1).length;
   }
 
   async stop(): Promise<Violation[]> {
@@ -232,6 +239,12 @@ export class LBIngressSampler {
         .list({ namespace: this.namespace });
       const states = list.items.map(serviceState);
       this.maxWithIP = Math.max(this.maxWithIP, states.filter((s) => s.ingressIPs.length > 0).length);
+      for (const s of states)
+        for (const ip of s.ingressIPs) {
+          let seen = this.holders.get(ip);
+          if (!seen) this.holders.set(ip, (seen = new Set()));
+          seen.add(s.key);
+        }
       for (const v of sharedIngressIPs(states)) {
         const id = `${v.object} ${v.detail}`;
         if (!this.found.has(id))
