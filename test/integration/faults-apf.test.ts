@@ -76,6 +76,8 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
   let cp: ControlPlane;
   let admin: KubeClient;
   let kcm: TsKcmProcess;
+  /** A plain client with the ServiceAccount's token, to probe what the apiserver gives that flow. */
+  let saClient: KubeClient;
   let metricsURL = '';
   let counter = 0;
   let sampler: ServiceCIDRSampler;
@@ -121,6 +123,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
     const admin_ = readFileSync(cp.kubeconfigPath, 'utf8');
     if (!/^\s+token: /m.test(admin_)) throw new Error('the admin kubeconfig has no token line to replace');
     writeFileSync(kubeconfig, admin_.replace(/^(\s+token: ).*$/m, `$1${token}`), { mode: 0o600 });
+    saClient = createKubeClient(loadKubeConfig({ kubeconfig }), { qps: -1 });
     kcm = startTsKcm(
       [
         'run',
@@ -141,6 +144,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
   afterAll(async () => {
     await kcm?.stop('SIGTERM');
     if (kcm) writeFileSync(join(tmpdir(), 'ts-kcm-faults-apf.log'), kcm.output());
+    await (saClient as { close?: () => Promise<void> } | undefined)?.close?.();
     await cp?.stop();
   }, 60_000);
 
@@ -160,6 +164,34 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
       requests429: sumCounter(res.body, 'apiserver_request_total', { code: '429' }),
       apfRejected: sumCounter(res.body, 'apiserver_flowcontrol_rejected_requests_total'),
     };
+  }
+
+  /** Three ServiceAccount LISTs one after another: how long each took and how it ended. */
+  async function probe(out: string[], started: { at: number }): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const t0 = (started.at = Date.now());
+      const outcome = await saClient
+        .resource(Resources.serviceCIDRs)
+        .list({ limit: 1 })
+        .then(
+          () => 'ok',
+          (err: Error) => err.message.split('\n')[0]!.slice(0, 60),
+        );
+      out.push(`${outcome} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  }
+
+  /** workload-low (where ServiceAccounts go): seats, executing and queued requests now. */
+  async function workloadLow(): Promise<string> {
+    const text = (await admin.requestRaw('GET', '/metrics')).body;
+    const pl = { priority_level: 'workload-low' };
+    return (
+      `workload-low: ${sumCounter(text, 'apiserver_flowcontrol_nominal_limit_seats', pl)} nominal seats, ` +
+      `current limit ${sumCounter(text, 'apiserver_flowcontrol_current_limit_seats', pl)} ` +
+      `(lower limit ${sumCounter(text, 'apiserver_flowcontrol_lower_limit_seats', pl)}), ` +
+      `${sumCounter(text, 'apiserver_flowcontrol_current_executing_requests', pl)} executing, ` +
+      `${sumCounter(text, 'apiserver_flowcontrol_current_inqueue_requests', pl)} queued`
+    );
   }
 
   async function restartApiserver(extraArgs: string[]): Promise<void> {
@@ -222,22 +254,38 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
    * refused at most T / 1 s + 1 times; a client that ignores Retry-After is refused thousands
    * of times a second instead.
    */
-  async function phase(label: string, flags: string[], note: string): Promise<void> {
+  async function phase(
+    label: string,
+    flags: string[],
+    note: string,
+    opts: { mustCatchUp: boolean; timeoutMs: number },
+  ): Promise<void> {
     sampler.start();
     await restartApiserver(flags);
     const from = Date.now();
     const before = await kcmRequests();
+    const probes: string[] = [];
+    const probeStart = { at: Date.now() };
+    const probing = probe(probes, probeStart);
     await churn(scale(60));
-    const caught = await converge(FULL ? 120_000 : 40_000);
+    const caught = await converge(opts.timeoutMs);
     const ms = Date.now() - from;
     const after = await kcmRequests();
     const server = await apiserver429s();
+    // A probe still queued is reported as such rather than waited for (it may take 30 s).
+    if ((await Promise.race([probing.then(() => true), sleep(2_000).then(() => false)])) === false)
+      probes.push(`still waiting after ${((Date.now() - probeStart.at) / 1000).toFixed(1)} s`);
+    const apf = flags.includes('--enable-priority-and-fairness=false') ? '' : `; ${await workloadLow()}`;
     const tooMany = after.tooMany - before.tooMany;
     const requests = after.total - before.total;
     const loops = WORKERS + 2 + 1 + 2;
     const bound = loops * (Math.ceil(ms / 1000) + 1);
     await sampler.stop();
-    const violations = [...caught.violations, ...sampler.earlyReleases()];
+    // Not caught up under the limit is reported, not counted: what the limit may never do is
+    // lose a change (checked once the normal flags are back) or release a CIDR early.
+    const violations = opts.mustCatchUp
+      ? [...caught.violations, ...sampler.earlyReleases()]
+      : sampler.earlyReleases();
     report.record({
       scenario: label,
       created: live.size + deleted.size,
@@ -248,12 +296,15 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
       note:
         `${note}; ts-kcm made ${requests} requests in ${(ms / 1000).toFixed(1)} s, ${tooMany} answered 429 ` +
         `(bound ${bound}: ${loops} request loops × one per Retry-After 1 s); apiserver counted ${server.requests429} 429s, ` +
-        `APF rejected ${server.apfRejected}; recovery here is from the restart with these flags to all invariants holding under them`,
+        `APF rejected ${server.apfRejected}; ServiceAccount LIST probes: ${probes.join(', ')}${apf}; ` +
+        (caught.at
+          ? 'recovery is from the restart with these flags to all invariants holding under them'
+          : `not caught up within ${opts.timeoutMs / 1000} s under these flags (${caught.violations.length} open invariants then)`),
     });
     process.stderr.write(
       `faults[${label}]: requests ${requests}, 429 ${tooMany} (bound ${bound}), apiserver 429 ${server.requests429}, ` +
         `APF rejected ${server.apfRejected}, ${ms} ms, caught up ${caught.at ? caught.at - from : 'never'} ms, ` +
-        `violations ${violations.length}\n${violations
+        `probes ${probes.join(', ')}${apf}, violations ${violations.length}\n${violations
           .slice(0, 10)
           .map((v) => `  ${v.object}: ${v.invariant} (${v.detail})\n`)
           .join('')}`,
@@ -264,7 +315,10 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
   }
 
   it('APF on, --max-requests-inflight=1 --max-mutating-requests-inflight=1: ServiceAccount traffic queued or refused, nothing lost', async () => {
-    await phase('apf-inflight-1', TINY, 'APF on, server concurrency 1 + 1 (one seat per priority level)');
+    await phase('apf-inflight-1', TINY, 'APF on, server concurrency 1 + 1 (one seat per priority level)', {
+      mustCatchUp: false,
+      timeoutMs: FULL ? 90_000 : 20_000,
+    });
   }, 300_000);
 
   it('APF off, the same flags as the classic in-flight limits: real 429s honoured, nothing lost', async () => {
@@ -272,6 +326,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
       'maxinflight-1',
       [...TINY, '--enable-priority-and-fairness=false'],
       'APF off: 1 read + 1 write in flight, the next answered 429 at once',
+      { mustCatchUp: true, timeoutMs: FULL ? 120_000 : 40_000 },
     );
   }, 300_000);
 
