@@ -194,8 +194,13 @@ describe('faults: service-lb-ipam-controller through a fault-injecting proxy', (
         const name = `s-${c.next++}`;
         const kind: Kind = Math.random() < 0.85 ? 'lb' : 'cip';
         c.live.set(name, kind);
+        c.busy.add(name); // no other lane touches it before it exists
         c.counts.created++;
-        await services().create(service(c, name, kind), { namespace: c.ns });
+        try {
+          await services().create(service(c, name, kind), { namespace: c.ns });
+        } finally {
+          c.busy.delete(name);
+        }
         return;
       }
       c.busy.add(target);
