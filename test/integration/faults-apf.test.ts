@@ -142,6 +142,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
   }, 300_000);
 
   afterAll(async () => {
+    await sampler?.stop(); // a failed phase leaves it sampling, which would keep jest alive
     await kcm?.stop('SIGTERM');
     if (kcm) writeFileSync(join(tmpdir(), 'ts-kcm-faults-apf.log'), kcm.output());
     await (saClient as { close?: () => Promise<void> } | undefined)?.close?.();

@@ -216,6 +216,7 @@ export class LBIngressSampler {
 
   start(intervalMs = 200): void {
     this.timer = setInterval(() => void this.sample(), intervalMs);
+    this.timer.unref(); // a failed test that never calls stop() must not keep the process alive
   }
 
   /** IPs seen in the ingress of more than one Service over the run (at different times). */
