@@ -330,6 +330,34 @@ describe('service-lb-ipam-controller release and hold', () => {
     expect((await sync('ns/cloud')).writes).toEqual([]);
   });
 
+  it("a type change away from LoadBalancer with no IP ever allocated drops our finalizer (managedFields), never another manager's", async () => {
+    // The apiserver drops loadBalancerClass with the type: the cache no longer says the Service was ours.
+    const finalizerBy = (manager: string) => ({
+      manager,
+      operation: 'Update',
+      fieldsType: 'FieldsV1',
+      fieldsV1: { 'f:metadata': { 'f:finalizers': { '.': {}, [`v:"${LB_FINALIZER}"`]: {} } } },
+    });
+    const exClass = (name: string, manager: string) =>
+      service(
+        name,
+        { type: 'ClusterIP', loadBalancerClass: undefined },
+        { finalizers: [LB_FINALIZER], managedFields: [finalizerBy(manager)] },
+      );
+    seed(
+      pool('p', ['10.9.0.0/30']),
+      exClass('a', 'service-lb-ipam-controller'),
+      exClass('cloud', 'cloud-controller'),
+    );
+    const { writes } = await sync('ns/a');
+    expect(writes).toEqual(['patch services a']);
+    expect(client.tracker.get(Resources.services, 'ns', 'a')?.metadata.finalizers ?? []).toEqual([]);
+    expect((await sync('ns/cloud')).writes).toEqual([]);
+    expect(client.tracker.get(Resources.services, 'ns', 'cloud')?.metadata.finalizers).toEqual([
+      LB_FINALIZER,
+    ]);
+  });
+
   it('an IP no longer in any pool is released; one still in an edited pool is kept', async () => {
     seed(pool('p', ['10.9.0.0/30']), service('a'));
     await sync('ns/a');

@@ -146,7 +146,8 @@ async function syncService(
     const ours =
       owned.length > 0 ||
       svc?.spec?.loadBalancerClass === LB_CLASS ||
-      (defaultClass && svc?.spec?.loadBalancerClass === undefined);
+      (defaultClass && svc?.spec?.loadBalancerClass === undefined) ||
+      (!!svc && (await finalizerAddedByUs(svc, ctx)));
     if (svc && ours && svc.metadata.finalizers?.includes(LB_FINALIZER)) {
       await ctx.removeFinalizer(svc, LB_FINALIZER);
       if (owned.length > 0)
@@ -159,6 +160,41 @@ async function syncService(
   if (result?.requeueAfterMs !== undefined && holds?.requeueAfterMs !== undefined)
     return { requeueAfterMs: Math.min(result.requeueAfterMs, holds.requeueAfterMs) };
   return result ?? holds;
+}
+
+/**
+ * A Service whose type changed away from LoadBalancer has lost its class too (the apiserver
+ * drops loadBalancerClass with the type), so nothing in the cached object says whether the
+ * finalizer is ours — and when it holds no IPAddress any more (its allocation never
+ * succeeded because the pool was full, or a fault cut the sync between the release and the
+ * finalizer's removal) it would stay, and the Service's deletion hang, forever. The live
+ * object's managedFields (stripped from the cache) name the manager that added it. Asked only
+ * for such a Service that still has the finalizer, which is rare and short-lived.
+ */
+async function finalizerAddedByUs(svc: LBService, ctx: Ctx): Promise<boolean> {
+  if (
+    svc.spec?.type === 'LoadBalancer' ||
+    svc.spec?.loadBalancerClass !== undefined ||
+    !svc.metadata.finalizers?.includes(LB_FINALIZER)
+  )
+    return false;
+  let live: LBService;
+  try {
+    live = await ctx.client
+      .resource<LBService>(Resources.services)
+      .get(svc.metadata.name ?? '', svc.metadata.namespace, { signal: ctx.signal });
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  const element = `v:${JSON.stringify(LB_FINALIZER)}`;
+  return (live.metadata.managedFields ?? []).some((f) => {
+    const entry = f as {
+      manager?: string;
+      fieldsV1?: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    return entry.manager === CONTROLLER_NAME && !!entry.fieldsV1?.['f:metadata']?.['f:finalizers']?.[element];
+  });
 }
 
 /** Status first (drop our IPs), then relabel each IPAddress as released: it is held from now. */

@@ -48,6 +48,15 @@ const INJECTED: Record<string, string> = {
   'leader-churn':
     'three replicas under leader election (6 s lease, 4 s renew deadline), the leader SIGKILLed every 20 s for 3 min and restarted; every ServiceCIDR write in the apiserver audit log checked against the watched Lease history',
   garbage: 'truncated JSON (50 %), text/html 200 (50 %), then a 500 storm (100 %), watches cut half-way',
+  'lbipam-cuts':
+    'service-lb-ipam-controller: every connection cut every 2-5 s, a reset mid-line every 3 s, 0-15 ms jitter, while LoadBalancer Services are created, relabelled, deleted and switched LoadBalancer ↔ ClusterIP over an 8-address pool (3 s release hold)',
+  'lbipam-kill':
+    'service-lb-ipam-controller: ts-kcm SIGKILLed 2 s into a Service churn and restarted (state rebuilt from the IPAddress objects)',
+  'apf-inflight-1':
+    'ts-kcm as a ServiceAccount (not exempt); kube-apiserver restarted with --max-requests-inflight=1 --max-mutating-requests-inflight=1, APF on',
+  'maxinflight-1':
+    'the same two flags with --enable-priority-and-fairness=false (classic in-flight limits: 429 at once)',
+  'apf-normal-again': 'kube-apiserver restarted with its normal flags after the two tiny-limit restarts',
 };
 
 /** The rows of lib/cli/bad-input.test.ts and of the integration scenarios for odd objects. */
@@ -135,6 +144,11 @@ export function writeReport(): void {
     'test/support/http-fault-proxy.ts for HTTP answers), while the test churns ServiceCIDRs;',
     'the invariants (test/support/invariants.ts) are read from the apiserver: every live',
     'ServiceCIDR finalized and Ready, every deleted one gone, none released before its 10 s grace.',
+    'The lbipam-* rows run service-lb-ipam-controller instead, churning LoadBalancer Services',
+    '(test/support/lbipam-invariants.ts: no IP in two Services at once, sampled every 200 ms; every',
+    'ingress IP backed by its own unreleased IPAddress; no orphaned IPAddress or one held past its hold;',
+    'every Service that wants an IP has one); the apf/maxinflight rows run ts-kcm as a ServiceAccount so',
+    "kube-apiserver's own concurrency limits, which exempt system:masters, apply to it.",
     'Leader churn (full suite only) runs three replicas straight against an apiserver with an audit',
     "log: each replica's User-Agent (`--user-agent=ts-kcm/<id>`) is tied to the Lease identity it logs,",
     'and a ServiceCIDR write received at t from identity I fails the check unless',
