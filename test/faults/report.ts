@@ -48,6 +48,10 @@ const INJECTED: Record<string, string> = {
   'leader-churn':
     'three replicas under leader election (6 s lease, 4 s renew deadline), the leader SIGKILLed every 20 s for 3 min and restarted; every ServiceCIDR write in the apiserver audit log checked against the watched Lease history',
   garbage: 'truncated JSON (50 %), text/html 200 (50 %), then a 500 storm (100 %), watches cut half-way',
+  'claims-cuts':
+    'resourceclaim-controller: every connection cut every 2-5 s while pods with claim templates (and shared claims) are created, allocated + reserved, run, finished and deleted',
+  'claims-conflicts':
+    "resourceclaim-controller: two writers updating every claim's labels with the listed resourceVersion in a loop, and the test's scheduler adding reservations to shared claims, during the same churn; faults = 409 Conflict answers ts-kcm got",
 };
 
 /** The rows of lib/cli/bad-input.test.ts and of the integration scenarios for odd objects. */
@@ -139,6 +143,9 @@ export function writeReport(): void {
     "log: each replica's User-Agent (`--user-agent=ts-kcm/<id>`) is tied to the Lease identity it logs,",
     'and a ServiceCIDR write received at t from identity I fails the check unless',
     "acquireTime(I) ≤ t < acquireTime(next holder) and t − (I's last renewTime ≤ t) ≤ renew deadline + 1 s.",
+    'The claims-* rows (test/integration/faults-claims.test.ts) run the resourceclaim-controller the same way while the',
+    'test plays scheduler and kubelet, checking test/support/claim-invariants.ts: generated claims of finished or deleted pods',
+    'gone, no reservation removed before its pod was done, no claim deallocated while reserved, each reservation removed once.',
     '',
     '## How a silent (half-open) connection is noticed',
     '',
