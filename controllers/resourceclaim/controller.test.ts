@@ -437,6 +437,41 @@ describe('syncClaim', () => {
     expect(h.fake.actions).toEqual([]);
   });
 
+  it('a pod the live GET found done is never reserved again, though the lagging cache shows it running', async () => {
+    // The faults-claims suite caught this under watch cuts: the reservation of a pod not yet
+    // in the cache was dropped after a GET showed it Failed; then the pod watch delivered its
+    // older Running version (with nodeName) and syncPod reserved the claim for it again.
+    const done = makePod({ name: 'done', uid: 'done-uid', nodeName: NODE, template: false, phase: 'Failed' });
+    const other = makePod({
+      name: 'other',
+      uid: 'other-uid',
+      nodeName: NODE,
+      template: false,
+      phase: 'Running',
+    });
+    const shared = makeClaim({
+      name: 'shared',
+      owner: null,
+      reservedFor: [done, other],
+      allocated: true,
+      finalizer: true,
+    });
+    const h = setup([other, shared], [done]);
+    await h.controller.reconcile(`claim:${NS}/shared`);
+    expect(calls(h.fake.actions).map((a) => ('reservedFor' in a ? a.reservedFor : a))).toEqual([
+      getPod('done'),
+      ['other'],
+    ]);
+    h.syncCaches();
+    const stale = { ...done, status: { phase: 'Running' as const } };
+    h.pods.getIndexer().add(stale);
+    h.fake.actions.length = 0;
+    h.controller.podChanged(stale, false);
+    expect(h.queue.added.filter((k) => k.startsWith('pod:'))).toEqual([]);
+    await h.controller.reconcile(`pod:${NS}/done`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
   it('stay reserved: the pod is only found by a live GET', async () => {
     const pod = makePod({ claimName: 'c', nodeName: NODE });
     const h = setup([makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })], [pod]);

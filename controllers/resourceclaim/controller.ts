@@ -65,8 +65,8 @@ export const CLAIM_KEY_PREFIX = 'claim:';
 export const PODS_BY_CLAIM_INDEX = 'pod-resource-claim-index';
 export const CLAIMS_BY_POD_OWNER_INDEX = 'claim-pod-owner-index';
 export const FAILED_CLAIM_CREATION_REASON = 'FailedResourceClaimCreation';
-/** Same bound as upstream: enough to remember every pod deleted between two syncs of a busy claim. */
-export const DELETED_PODS_REMEMBERED = 500;
+/** Same bound as upstream: enough to remember every pod finished between two syncs of a busy claim. */
+export const FINISHED_PODS_REMEMBERED = 500;
 
 /** Index value: `<ns>/<claim>` for each pod claim whose name is known. */
 export const podsByClaim: IndexFunc<Pod> = (pod) => {
@@ -114,8 +114,13 @@ export class ResourceClaimController implements Reconciler {
   private readonly recorder: EventRecorder;
   private readonly logger: Logger;
   private readonly metrics: ResourceClaimMetrics;
-  /** UIDs of pods seen deleted: their reservations can go without asking the apiserver. */
-  private readonly deletedPods = new LRUCache<string, true>({ max: DELETED_PODS_REMEMBERED });
+  /**
+   * UIDs of pods that will never run again: seen deleted, or found done, gone or replaced when
+   * their reservation was dropped. Their reservations go without asking the apiserver, and they
+   * are never reserved again — even when the pod cache, behind the live GET that found one
+   * done, still shows it running (a lagging pod watch delivers the older versions later).
+   */
+  private readonly finishedPods = new LRUCache<string, true>({ max: FINISHED_PODS_REMEMBERED });
 
   constructor(opts: ResourceClaimControllerOptions) {
     this.queue = opts.queue;
@@ -152,7 +157,7 @@ export class ResourceClaimController implements Reconciler {
     const extendedClaim = extendedResourceClaimName(pod);
     if (!pod.spec?.resourceClaims?.length && !extendedClaim) return;
     const ns = pod.metadata.namespace ?? '';
-    if (deleted && pod.metadata.uid) this.deletedPods.set(pod.metadata.uid, true);
+    if (deleted && pod.metadata.uid) this.finishedPods.set(pod.metadata.uid, true);
 
     // A pod that is done releases its claims: their reservations need checking.
     if (podDoneReason(pod, deleted)) {
@@ -176,7 +181,7 @@ export class ResourceClaimController implements Reconciler {
   /** Whether a pod has a claim to create, or (once scheduled) an allocated claim to reserve. */
   private podNeedsWork(pod: Pod): boolean {
     // A done pod must never be (re)reserved: its reservation is being removed.
-    if (pod.metadata.deletionTimestamp || isPodDone(pod)) return false;
+    if (pod.metadata.deletionTimestamp || isPodDone(pod) || this.isFinished(pod)) return false;
     for (const podClaim of pod.spec?.resourceClaims ?? []) {
       const resolved = tryResolveClaimName(pod, podClaim);
       if (!resolved) return true; // not created yet, or an API we do not know: syncPod reports it
@@ -217,7 +222,7 @@ export class ResourceClaimController implements Reconciler {
     if (pod.metadata.deletionTimestamp)
       return log.v(5).info('nothing to do for pod, it is marked for deletion');
     // Creating or reserving claims for a pod that will not run again would only undo syncClaim.
-    if (isPodDone(pod)) return log.v(5).info('nothing to do for pod, it is done');
+    if (isPodDone(pod) || this.isFinished(pod)) return log.v(5).info('nothing to do for pod, it is done');
 
     // 1. Decide for every pod claim, reading caches only. A template or validation
     //    problem stops the attempt here, before anything was written.
@@ -522,7 +527,23 @@ export class ResourceClaimController implements Reconciler {
     log: Logger,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    if (this.deletedPods.has(entry.uid)) return false;
+    if (this.finishedPods.has(entry.uid)) return false;
+    const keep = await this.podStillRuns(namespace, entry, log, signal);
+    if (!keep) this.finishedPods.set(entry.uid, true);
+    return keep;
+  }
+
+  /** Whether the pod in the cache is one we know finished (see finishedPods). */
+  private isFinished(pod: Pod): boolean {
+    return pod.metadata.uid !== undefined && this.finishedPods.has(pod.metadata.uid);
+  }
+
+  private async podStillRuns(
+    namespace: string,
+    entry: ResourceClaimConsumerReference,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     let pod = this.pods.get(`${namespace}/${entry.name}`);
     if (!pod) {
       // Not in the cache yet is not proof of absence: the scheduler may have reserved the
