@@ -70,6 +70,9 @@ interface Scenario {
   writerConflicts: number;
   labelWrites: number;
   statusWrites: number;
+  startedAt: number;
+  /** When the churn's last pod write returned. */
+  churnEndAt: number;
 }
 
 describe('faults: resourceclaim-controller through a fault-injecting proxy', () => {
@@ -143,7 +146,17 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
     );
     const history = new ClaimHistory(admin, ns);
     await history.start();
-    return { ns, history, pods: 0, deleted: 0, writerConflicts: 0, labelWrites: 0, statusWrites: 0 };
+    return {
+      ns,
+      history,
+      pods: 0,
+      deleted: 0,
+      writerConflicts: 0,
+      labelWrites: 0,
+      statusWrites: 0,
+      startedAt: Date.now(),
+      churnEndAt: 0,
+    };
   }
 
   function claimSpec(): Record<string, unknown> {
@@ -283,6 +296,7 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
         await lifecycle(s, k, shared.length > 0 && k % 2 === 1 ? shared[k % shared.length] : undefined);
     });
     await Promise.all(lanes);
+    s.churnEndAt = Date.now();
   }
 
   async function createShared(s: Scenario, count: number): Promise<string[]> {
@@ -325,7 +339,9 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
       recoveryMs: converged ? converged - lastFaultAt : null,
       violations: all.length,
       note:
-        `${note}; ${s.pods} pods, ${h.added} reservations added, ${h.removed} removed, ` +
+        `${note}; objects are pods; churn ${((s.churnEndAt - s.startedAt) / 1000).toFixed(1)} s, invariants held ` +
+        `${converged ? `${((converged - s.churnEndAt) / 1000).toFixed(1)} s after its last write` : 'never'}; ` +
+        `${h.added} reservations added, ${h.removed} removed, ` +
         `${h.deallocated} deallocations watched` +
         (s.history.gaps ? `, ${s.history.gaps} watch gaps (410)` : ''),
     });
@@ -351,7 +367,7 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
     }
     const faults = proxy.stats.cuts - before;
     expect(faults).toBeGreaterThan(0);
-    const result = await converge(s, 'claims-cuts', () => faults, Date.now(), 'connections cut');
+    const result = await converge(s, 'claims-cuts', () => faults, Date.now(), 'faults = connections cut');
     expect(result.violations).toEqual([]);
   }, 300_000);
 
@@ -394,7 +410,7 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
       'claims-conflicts',
       async () => (await kcmConflicts()) - conflictsBefore,
       lastFaultAt,
-      `409s seen by ts-kcm; the test's writers made ${s.labelWrites} label updates and hit ${s.writerConflicts} 409s themselves`,
+      `faults = 409s ts-kcm got; the test's writers made ${s.labelWrites} label updates and hit ${s.writerConflicts} 409s themselves`,
     );
     expect(faults).toBeGreaterThan(0);
     expect(violations).toEqual([]);
