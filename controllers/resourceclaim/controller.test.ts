@@ -724,6 +724,25 @@ describe('event handlers', () => {
     expect(h.fake.actions.filter((a) => a.verb === 'get')).toEqual([]);
   });
 
+  it('a done pod also enqueues an owned claim its status does not name, and that claim is deleted', async () => {
+    // The faults-claims suite caught this under watch cuts: the response to a create was lost,
+    // the retry created a second claim, and the first stayed after the pod had finished.
+    const pod = makePod({ claimName: 'recorded', nodeName: NODE, phase: 'Failed' });
+    const h = setup([pod, makeClaim({ name: 'recorded' }), makeClaim({ name: 'orphan', uid: 'uidclaim2' })]);
+    h.controller.podChanged(pod, false);
+    expect(h.queue.added).toEqual([`claim:${NS}/recorded`, `claim:${NS}/orphan`]);
+    await h.controller.reconcile(`claim:${NS}/orphan`);
+    expect(h.fake.actions).toEqual([
+      {
+        verb: 'delete',
+        resource: 'resourceclaims',
+        namespace: NS,
+        name: 'orphan',
+        options: { preconditions: { uid: 'uidclaim2' } },
+      },
+    ]);
+  });
+
   it('a pod whose template claim exists but belongs to another pod is not enqueued (as upstream)', () => {
     // Enqueuing it would make syncPod create a second claim for the same pod claim.
     const stranger = makePod({ name: 'stranger', uid: 'stranger-uid' });

@@ -161,11 +161,18 @@ export class ResourceClaimController implements Reconciler {
 
     // A pod that is done releases its claims: their reservations need checking.
     if (podDoneReason(pod, deleted)) {
+      const names = new Set<string>();
       for (const podClaim of pod.spec?.resourceClaims ?? []) {
         const resolved = tryResolveClaimName(pod, podClaim);
-        if (resolved?.name) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${resolved.name}`);
+        if (resolved?.name) names.add(resolved.name);
       }
-      if (extendedClaim) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${extendedClaim}`);
+      if (extendedClaim) names.add(extendedClaim);
+      // Also claims it owns that its status does not name: a second claim created when the
+      // response to the first create was lost (a retry cannot know it landed). Nothing else
+      // would bring them back to syncClaim, which deletes the claims of a done pod.
+      for (const claim of this.claimCache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, pod.metadata.uid ?? ''))
+        if (claim.metadata.namespace === ns && claim.metadata.name) names.add(claim.metadata.name);
+      for (const name of names) this.queue.add(`${CLAIM_KEY_PREFIX}${ns}/${name}`);
     }
     if (!deleted && this.podNeedsWork(pod)) this.queue.add(`${POD_KEY_PREFIX}${ns}/${pod.metadata.name}`);
   }
