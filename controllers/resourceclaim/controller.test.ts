@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject, Pod, ResourceClaim } from '../../lib/api/index.js';
-import { ApiError, Resources } from '../../lib/client/index.js';
+import { ApiError, NetworkError, Resources } from '../../lib/client/index.js';
 import type { FakeAction } from '../../lib/client/index.js';
 import { MemoryLogger } from '../../lib/log/index.js';
 import {
@@ -374,6 +374,34 @@ describe('syncPod rollback (fault injection)', () => {
       `delete resourceclaims ${GENERATED}`,
     ]);
     expect(storedClaim(h, GENERATED)).toBeUndefined();
+  });
+
+  it('a create whose answer was lost: the retry finds the claim by a live LIST instead of creating a second', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    let lost = 1;
+    h.fake.prependReactor('create', 'resourceclaims', (action) => {
+      if (lost-- <= 0) return undefined;
+      const body = action.body as ResourceClaim;
+      h.fake.tracker.create(
+        Resources.resourceClaims,
+        { ...body, metadata: { ...body.metadata, name: 'landed' } },
+        NS,
+      );
+      throw new NetworkError('POST', 'https://apiserver/resourceclaims', new Error('socket hang up'));
+    });
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow('socket hang up');
+    h.fake.clearActions();
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual([
+      'list resourceclaims',
+      'patch pods',
+    ]);
+    expect(h.fake.actions[1]).toEqual(applyStatusAction('landed'));
+    // Only once: the next sync trusts the caches again.
+    h.fake.clearActions();
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions.filter((a) => a.verb === 'list')).toEqual([]);
   });
 
   it('a transient publish error keeps the claim; the retry reuses it instead of creating another', async () => {

@@ -24,7 +24,7 @@ import type {
   ResourceClaimConsumerReference,
   ResourceClaimTemplate,
 } from '../../lib/api/index.js';
-import { Resources, isNotFound } from '../../lib/client/index.js';
+import { ApiError, Resources, isNotFound } from '../../lib/client/index.js';
 import type { KubeClient, ResourceClient } from '../../lib/client/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { Reconciler } from '../../lib/controller/index.js';
@@ -121,6 +121,12 @@ export class ResourceClaimController implements Reconciler {
    * done, still shows it running (a lagging pod watch delivers the older versions later).
    */
   private readonly finishedPods = new LRUCache<string, true>({ max: FINISHED_PODS_REMEMBERED });
+  /**
+   * `<pod uid>/<pod claim>` whose last create failed without a clear refusal (no answer, or a
+   * 5xx): the claim may exist although neither cache has it. The retry asks the apiserver first
+   * instead of creating a second claim.
+   */
+  private readonly uncertainCreates = new LRUCache<string, true>({ max: FINISHED_PODS_REMEMBERED });
 
   constructor(opts: ResourceClaimControllerOptions) {
     this.queue = opts.queue;
@@ -236,7 +242,7 @@ export class ResourceClaimController implements Reconciler {
     const steps: ClaimStep[] = [];
     for (const podClaim of pod.spec?.resourceClaims ?? []) {
       try {
-        steps.push(this.planClaim(pod, podClaim, log));
+        steps.push(await this.planClaim(pod, podClaim, log, signal));
       } catch (err) {
         throw this.claimCreationFailed(pod, podClaim, err);
       }
@@ -289,7 +295,12 @@ export class ResourceClaimController implements Reconciler {
     }
   }
 
-  private planClaim(pod: Pod, podClaim: PodResourceClaim, log: Logger): ClaimStep {
+  private async planClaim(
+    pod: Pod,
+    podClaim: PodResourceClaim,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<ClaimStep> {
     let resolvedName: string | null | undefined;
     let checkOwner = false;
     try {
@@ -319,6 +330,8 @@ export class ResourceClaimController implements Reconciler {
       .byIndex(CLAIMS_BY_POD_OWNER_INDEX, pod.metadata.uid ?? '')
       .find((c) => c.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION] === podClaim.name);
     if (orphan) return { kind: 'reuse', podClaim, claim: orphan };
+    const landed = await this.claimOfUncertainCreate(pod, podClaim, signal);
+    if (landed) return { kind: 'reuse', podClaim, claim: landed };
 
     const template = this.templates.get(`${pod.metadata.namespace}/${templateName}`);
     if (!template)
@@ -326,6 +339,26 @@ export class ResourceClaimController implements Reconciler {
         `resource claim template "${templateName}": resourceclaimtemplate.resource.k8s.io "${templateName}" not found`,
       );
     return { kind: 'create', podClaim, template };
+  }
+
+  /** After a create that may have landed unseen: the claim it made, from a live LIST. */
+  private async claimOfUncertainCreate(
+    pod: Pod,
+    podClaim: PodResourceClaim,
+    signal?: AbortSignal,
+  ): Promise<ResourceClaim | undefined> {
+    const key = `${pod.metadata.uid}/${podClaim.name}`;
+    if (!this.uncertainCreates.has(key)) return undefined;
+    const live = await this.claimClient.list({ namespace: pod.metadata.namespace, signal });
+    this.uncertainCreates.delete(key);
+    const landed = live.items.find(
+      (c) =>
+        controllingPodUID(c) === pod.metadata.uid &&
+        c.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION] === podClaim.name &&
+        !c.metadata.deletionTimestamp,
+    );
+    if (landed) this.claimCache.mutation(landed);
+    return landed;
   }
 
   private async createClaim(
@@ -361,6 +394,8 @@ export class ResourceClaimController implements Reconciler {
       result = await this.claimClient.create(claim, { namespace: pod.metadata.namespace, signal });
     } catch (err) {
       this.metrics.recordCreate(false, adminAccess);
+      if (!(err instanceof ApiError && err.code < 500))
+        this.uncertainCreates.set(`${pod.metadata.uid}/${podClaim.name}`, true);
       throw new Error(`create ResourceClaim ${claim.metadata.generateName}: ${errorMessage(err)}`, {
         cause: err,
       });
