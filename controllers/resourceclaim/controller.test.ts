@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject, Pod, ResourceClaim } from '../../lib/api/index.js';
-import { ApiError, Resources } from '../../lib/client/index.js';
+import { ApiError, NetworkError, Resources } from '../../lib/client/index.js';
 import type { FakeAction } from '../../lib/client/index.js';
 import { MemoryLogger } from '../../lib/log/index.js';
 import {
@@ -376,6 +376,34 @@ describe('syncPod rollback (fault injection)', () => {
     expect(storedClaim(h, GENERATED)).toBeUndefined();
   });
 
+  it('a create whose answer was lost: the retry finds the claim by a live LIST instead of creating a second', async () => {
+    const pod = makePod();
+    const h = setup([pod, makeTemplate()]);
+    let lost = 1;
+    h.fake.prependReactor('create', 'resourceclaims', (action) => {
+      if (lost-- <= 0) return undefined;
+      const body = action.body as ResourceClaim;
+      h.fake.tracker.create(
+        Resources.resourceClaims,
+        { ...body, metadata: { ...body.metadata, name: 'landed' } },
+        NS,
+      );
+      throw new NetworkError('POST', 'https://apiserver/resourceclaims', new Error('socket hang up'));
+    });
+    await expect(h.controller.reconcile(`pod:${NS}/${POD_NAME}`)).rejects.toThrow('socket hang up');
+    h.fake.clearActions();
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual([
+      'list resourceclaims',
+      'patch pods',
+    ]);
+    expect(h.fake.actions[1]).toEqual(applyStatusAction('landed'));
+    // Only once: the next sync trusts the caches again.
+    h.fake.clearActions();
+    await h.controller.reconcile(`pod:${NS}/${POD_NAME}`);
+    expect(h.fake.actions.filter((a) => a.verb === 'list')).toEqual([]);
+  });
+
   it('a transient publish error keeps the claim; the retry reuses it instead of creating another', async () => {
     const pod = makePod();
     const h = setup([pod, makeTemplate()]);
@@ -434,6 +462,41 @@ describe('syncClaim', () => {
     const pod = makePod({ claimName: 'c', nodeName: NODE, phase: 'Running' });
     const h = setup([pod, makeClaim({ name: 'c', reservedFor: [pod], allocated: true, finalizer: true })]);
     await h.controller.reconcile(`claim:${NS}/c`);
+    expect(h.fake.actions).toEqual([]);
+  });
+
+  it('a pod the live GET found done is never reserved again, though the lagging cache shows it running', async () => {
+    // The faults-claims suite caught this under watch cuts: the reservation of a pod not yet
+    // in the cache was dropped after a GET showed it Failed; then the pod watch delivered its
+    // older Running version (with nodeName) and syncPod reserved the claim for it again.
+    const done = makePod({ name: 'done', uid: 'done-uid', nodeName: NODE, template: false, phase: 'Failed' });
+    const other = makePod({
+      name: 'other',
+      uid: 'other-uid',
+      nodeName: NODE,
+      template: false,
+      phase: 'Running',
+    });
+    const shared = makeClaim({
+      name: 'shared',
+      owner: null,
+      reservedFor: [done, other],
+      allocated: true,
+      finalizer: true,
+    });
+    const h = setup([other, shared], [done]);
+    await h.controller.reconcile(`claim:${NS}/shared`);
+    expect(calls(h.fake.actions).map((a) => ('reservedFor' in a ? a.reservedFor : a))).toEqual([
+      getPod('done'),
+      ['other'],
+    ]);
+    h.syncCaches();
+    const stale = { ...done, status: { phase: 'Running' as const } };
+    h.pods.getIndexer().add(stale);
+    h.fake.actions.length = 0;
+    h.controller.podChanged(stale, false);
+    expect(h.queue.added.filter((k) => k.startsWith('pod:'))).toEqual([]);
+    await h.controller.reconcile(`pod:${NS}/done`);
     expect(h.fake.actions).toEqual([]);
   });
 
@@ -710,6 +773,25 @@ describe('event handlers', () => {
     // Remembered: the sync drops the reservation without asking the apiserver.
     await h.controller.reconcile(`claim:${NS}/c`);
     expect(h.fake.actions.filter((a) => a.verb === 'get')).toEqual([]);
+  });
+
+  it('a done pod also enqueues an owned claim its status does not name, and that claim is deleted', async () => {
+    // The faults-claims suite caught this under watch cuts: the response to a create was lost,
+    // the retry created a second claim, and the first stayed after the pod had finished.
+    const pod = makePod({ claimName: 'recorded', nodeName: NODE, phase: 'Failed' });
+    const h = setup([pod, makeClaim({ name: 'recorded' }), makeClaim({ name: 'orphan', uid: 'uidclaim2' })]);
+    h.controller.podChanged(pod, false);
+    expect(h.queue.added).toEqual([`claim:${NS}/recorded`, `claim:${NS}/orphan`]);
+    await h.controller.reconcile(`claim:${NS}/orphan`);
+    expect(h.fake.actions).toEqual([
+      {
+        verb: 'delete',
+        resource: 'resourceclaims',
+        namespace: NS,
+        name: 'orphan',
+        options: { preconditions: { uid: 'uidclaim2' } },
+      },
+    ]);
   });
 
   it('a pod whose template claim exists but belongs to another pod is not enqueued (as upstream)', () => {

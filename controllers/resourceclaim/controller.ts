@@ -24,7 +24,7 @@ import type {
   ResourceClaimConsumerReference,
   ResourceClaimTemplate,
 } from '../../lib/api/index.js';
-import { Resources, isNotFound } from '../../lib/client/index.js';
+import { ApiError, Resources, isNotFound } from '../../lib/client/index.js';
 import type { KubeClient, ResourceClient } from '../../lib/client/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { Reconciler } from '../../lib/controller/index.js';
@@ -65,8 +65,8 @@ export const CLAIM_KEY_PREFIX = 'claim:';
 export const PODS_BY_CLAIM_INDEX = 'pod-resource-claim-index';
 export const CLAIMS_BY_POD_OWNER_INDEX = 'claim-pod-owner-index';
 export const FAILED_CLAIM_CREATION_REASON = 'FailedResourceClaimCreation';
-/** Same bound as upstream: enough to remember every pod deleted between two syncs of a busy claim. */
-export const DELETED_PODS_REMEMBERED = 500;
+/** Same bound as upstream: enough to remember every pod finished between two syncs of a busy claim. */
+export const FINISHED_PODS_REMEMBERED = 500;
 
 /** Index value: `<ns>/<claim>` for each pod claim whose name is known. */
 export const podsByClaim: IndexFunc<Pod> = (pod) => {
@@ -114,8 +114,19 @@ export class ResourceClaimController implements Reconciler {
   private readonly recorder: EventRecorder;
   private readonly logger: Logger;
   private readonly metrics: ResourceClaimMetrics;
-  /** UIDs of pods seen deleted: their reservations can go without asking the apiserver. */
-  private readonly deletedPods = new LRUCache<string, true>({ max: DELETED_PODS_REMEMBERED });
+  /**
+   * UIDs of pods that will never run again: seen deleted, or found done, gone or replaced when
+   * their reservation was dropped. Their reservations go without asking the apiserver, and they
+   * are never reserved again — even when the pod cache, behind the live GET that found one
+   * done, still shows it running (a lagging pod watch delivers the older versions later).
+   */
+  private readonly finishedPods = new LRUCache<string, true>({ max: FINISHED_PODS_REMEMBERED });
+  /**
+   * `<pod uid>/<pod claim>` whose last create failed without a clear refusal (no answer, or a
+   * 5xx): the claim may exist although neither cache has it. The retry asks the apiserver first
+   * instead of creating a second claim.
+   */
+  private readonly uncertainCreates = new LRUCache<string, true>({ max: FINISHED_PODS_REMEMBERED });
 
   constructor(opts: ResourceClaimControllerOptions) {
     this.queue = opts.queue;
@@ -171,13 +182,14 @@ export class ResourceClaimController implements Reconciler {
     const v6 = this.logger.v(6);
     if (deleted) {
       v6.info('pod got deleted', { pod: podRef });
-      if (pod.metadata.uid) this.deletedPods.set(pod.metadata.uid, true);
+      if (pod.metadata.uid) this.finishedPods.set(pod.metadata.uid, true);
     }
     v6.info('pod with resource claims changed', { pod: podRef, deleted });
 
     // A pod that is done releases its claims: their reservations need checking.
     const doneReason = podDoneReason(pod, deleted);
     if (doneReason) {
+      const names = new Set<string>();
       for (const podClaim of pod.spec?.resourceClaims ?? []) {
         const resolved = tryResolveClaimName(pod, podClaim);
         if (!resolved?.name) {
@@ -188,18 +200,24 @@ export class ResourceClaimController implements Reconciler {
           });
           continue;
         }
-        const key = `${CLAIM_KEY_PREFIX}${ns}/${resolved.name}`;
-        v6.info('Process claim', { pod: podRef, claim: `${ns}/${resolved.name}`, key, reason: doneReason });
-        this.queue.add(key);
+        names.add(resolved.name);
       }
       if (extendedClaim) {
-        const key = `${CLAIM_KEY_PREFIX}${ns}/${extendedClaim}`;
         v6.info('Process extended resource claim', {
           pod: podRef,
           claim: `${ns}/${extendedClaim}`,
-          key,
           reason: doneReason,
         });
+        names.add(extendedClaim);
+      }
+      // Also claims it owns that its status does not name: a second claim created when the
+      // response to the first create was lost (a retry cannot know it landed). Nothing else
+      // would bring them back to syncClaim, which deletes the claims of a done pod.
+      for (const claim of this.claimCache.byIndex(CLAIMS_BY_POD_OWNER_INDEX, pod.metadata.uid ?? ''))
+        if (claim.metadata.namespace === ns && claim.metadata.name) names.add(claim.metadata.name);
+      for (const name of names) {
+        const key = `${CLAIM_KEY_PREFIX}${ns}/${name}`;
+        v6.info('Process claim', { pod: podRef, claim: `${ns}/${name}`, key, reason: doneReason });
         this.queue.add(key);
       }
     } else v6.info('Not touching claims', { pod: podRef, reason: 'pod is not done' });
@@ -229,7 +247,7 @@ export class ResourceClaimController implements Reconciler {
   /** Whether a pod has a claim to create, or (once scheduled) an allocated claim to reserve. */
   private podNeedsWork(pod: Pod): boolean {
     // A done pod must never be (re)reserved: its reservation is being removed.
-    if (pod.metadata.deletionTimestamp || isPodDone(pod)) return false;
+    if (pod.metadata.deletionTimestamp || isPodDone(pod) || this.isFinished(pod)) return false;
     for (const podClaim of pod.spec?.resourceClaims ?? []) {
       const resolved = tryResolveClaimName(pod, podClaim);
       if (!resolved) return true; // not created yet, or an API we do not know: syncPod reports it
@@ -270,14 +288,14 @@ export class ResourceClaimController implements Reconciler {
     if (pod.metadata.deletionTimestamp)
       return log.v(5).info('nothing to do for pod, it is marked for deletion');
     // Creating or reserving claims for a pod that will not run again would only undo syncClaim.
-    if (isPodDone(pod)) return log.v(5).info('nothing to do for pod, it is done');
+    if (isPodDone(pod) || this.isFinished(pod)) return log.v(5).info('nothing to do for pod, it is done');
 
     // 1. Decide for every pod claim, reading caches only. A template or validation
     //    problem stops the attempt here, before anything was written.
     const steps: ClaimStep[] = [];
     for (const podClaim of pod.spec?.resourceClaims ?? []) {
       try {
-        steps.push(this.planClaim(pod, podClaim, log));
+        steps.push(await this.planClaim(pod, podClaim, log, signal));
       } catch (err) {
         throw this.claimCreationFailed(pod, podClaim, err);
       }
@@ -330,7 +348,12 @@ export class ResourceClaimController implements Reconciler {
     }
   }
 
-  private planClaim(pod: Pod, podClaim: PodResourceClaim, log: Logger): ClaimStep {
+  private async planClaim(
+    pod: Pod,
+    podClaim: PodResourceClaim,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<ClaimStep> {
     let resolvedName: string | null | undefined;
     let checkOwner = false;
     try {
@@ -360,6 +383,8 @@ export class ResourceClaimController implements Reconciler {
       .byIndex(CLAIMS_BY_POD_OWNER_INDEX, pod.metadata.uid ?? '')
       .find((c) => c.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION] === podClaim.name);
     if (orphan) return { kind: 'reuse', podClaim, claim: orphan };
+    const landed = await this.claimOfUncertainCreate(pod, podClaim, signal);
+    if (landed) return { kind: 'reuse', podClaim, claim: landed };
 
     const template = this.templates.get(`${pod.metadata.namespace}/${templateName}`);
     if (!template)
@@ -367,6 +392,26 @@ export class ResourceClaimController implements Reconciler {
         `resource claim template "${templateName}": resourceclaimtemplate.resource.k8s.io "${templateName}" not found`,
       );
     return { kind: 'create', podClaim, template };
+  }
+
+  /** After a create that may have landed unseen: the claim it made, from a live LIST. */
+  private async claimOfUncertainCreate(
+    pod: Pod,
+    podClaim: PodResourceClaim,
+    signal?: AbortSignal,
+  ): Promise<ResourceClaim | undefined> {
+    const key = `${pod.metadata.uid}/${podClaim.name}`;
+    if (!this.uncertainCreates.has(key)) return undefined;
+    const live = await this.claimClient.list({ namespace: pod.metadata.namespace, signal });
+    this.uncertainCreates.delete(key);
+    const landed = live.items.find(
+      (c) =>
+        controllingPodUID(c) === pod.metadata.uid &&
+        c.metadata.annotations?.[POD_CLAIM_NAME_ANNOTATION] === podClaim.name &&
+        !c.metadata.deletionTimestamp,
+    );
+    if (landed) this.claimCache.mutation(landed);
+    return landed;
   }
 
   private async createClaim(
@@ -402,6 +447,8 @@ export class ResourceClaimController implements Reconciler {
       result = await this.claimClient.create(claim, { namespace: pod.metadata.namespace, signal });
     } catch (err) {
       this.metrics.recordCreate(false, adminAccess);
+      if (!(err instanceof ApiError && err.code < 500))
+        this.uncertainCreates.set(`${pod.metadata.uid}/${podClaim.name}`, true);
       throw new Error(`create ResourceClaim ${claim.metadata.generateName}: ${errorMessage(err)}`, {
         cause: err,
       });
@@ -575,7 +622,23 @@ export class ResourceClaimController implements Reconciler {
     log: Logger,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    if (this.deletedPods.has(entry.uid)) return false;
+    if (this.finishedPods.has(entry.uid)) return false;
+    const keep = await this.podStillRuns(namespace, entry, log, signal);
+    if (!keep) this.finishedPods.set(entry.uid, true);
+    return keep;
+  }
+
+  /** Whether the pod in the cache is one we know finished (see finishedPods). */
+  private isFinished(pod: Pod): boolean {
+    return pod.metadata.uid !== undefined && this.finishedPods.has(pod.metadata.uid);
+  }
+
+  private async podStillRuns(
+    namespace: string,
+    entry: ResourceClaimConsumerReference,
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     let pod = this.pods.get(`${namespace}/${entry.name}`);
     if (!pod) {
       // Not in the cache yet is not proof of absence: the scheduler may have reserved the

@@ -57,6 +57,10 @@ const INJECTED: Record<string, string> = {
   'maxinflight-1':
     'the same two flags with --enable-priority-and-fairness=false (classic in-flight limits: 429 at once)',
   'apf-normal-again': 'kube-apiserver restarted with its normal flags after the two tiny-limit restarts',
+  'claims-cuts':
+    'resourceclaim-controller: every connection cut every 2-5 s while pods with claim templates (and shared claims) are created, allocated + reserved, run, finished and deleted',
+  'claims-conflicts':
+    "resourceclaim-controller: two writers updating every claim's labels with the listed resourceVersion in a loop, and the test's scheduler adding reservations to shared claims, during the same churn; faults = 409 Conflict answers ts-kcm got",
 };
 
 /** The rows of lib/cli/bad-input.test.ts and of the integration scenarios for odd objects. */
@@ -153,6 +157,9 @@ export function writeReport(): void {
     "log: each replica's User-Agent (`--user-agent=ts-kcm/<id>`) is tied to the Lease identity it logs,",
     'and a ServiceCIDR write received at t from identity I fails the check unless',
     "acquireTime(I) ≤ t < acquireTime(next holder) and t − (I's last renewTime ≤ t) ≤ renew deadline + 1 s.",
+    'The claims-* rows (test/integration/faults-claims.test.ts) run the resourceclaim-controller the same way while the',
+    'test plays scheduler and kubelet, checking test/support/claim-invariants.ts: generated claims of finished or deleted pods',
+    'gone, no reservation removed before its pod was done, no claim deallocated while reserved, each reservation removed once.',
     '',
     '## How a silent (half-open) connection is noticed',
     '',
