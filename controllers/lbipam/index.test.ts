@@ -1,6 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { builtinControllers } from '../index.js';
+import { FakeKubeClient, Resources } from '../../lib/client/index.js';
+import { FakeClock } from '../../lib/clock/index.js';
+import { Controller, type ControllerContext } from '../../lib/controller/index.js';
+import { FakeEventRecorder } from '../../lib/events/index.js';
+import { DefaultSharedInformerFactory } from '../../lib/informer/index.js';
+import { nopLogger } from '../../lib/log/index.js';
+import { newRegistry } from '../../lib/metrics/index.js';
+import { deferred, fakeSharding } from '../../lib/sharding/testing.js';
 import { serviceLBIPAMController } from './index.js';
+import { LB_CLASS, loadBalancerIPPools, type LBService, type LoadBalancerIPPool } from './types.js';
 
 describe('service-lb-ipam-controller definition', () => {
   it('is a built-in, on by default, with its flags', () => {
@@ -28,5 +37,50 @@ describe('service-lb-ipam-controller definition', () => {
       },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
+  });
+});
+
+describe('service-lb-ipam-controller on a sharding ring', () => {
+  it('a key that moves to another replica mid-reconcile stops writing: the held finalizer patch is cancelled, no IPAddress is created', async () => {
+    const clock = new FakeClock();
+    const svc: LBService = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'a', namespace: 'ns' },
+      spec: { type: 'LoadBalancer', loadBalancerClass: LB_CLASS, ipFamilies: ['IPv4'] },
+    };
+    const pool: LoadBalancerIPPool = {
+      apiVersion: 'lb.ts-kcm.io/v1alpha1',
+      kind: 'LoadBalancerIPPool',
+      metadata: { name: 'p', generation: 1 },
+      spec: { addresses: ['10.9.0.0/30'] },
+    };
+    const client = new FakeKubeClient([svc, pool], { clock, resources: [loadBalancerIPPools] });
+    const { sharding, move } = fakeSharding(['ns/a']);
+    const ctx: ControllerContext = {
+      client,
+      informers: new DefaultSharedInformerFactory(client, { clock }),
+      eventRecorder: () => new FakeEventRecorder(),
+      logger: nopLogger(),
+      metrics: newRegistry(),
+      clock,
+      flags: {},
+      sharding,
+    };
+    const runner = serviceLBIPAMController.create(ctx) as Controller;
+    ctx.informers.informerFor<LBService>(Resources.services).getIndexer().add(svc);
+    ctx.informers.informerFor<LoadBalancerIPPool>(loadBalancerIPPools).getIndexer().add(pool);
+    const held = deferred();
+    client.prependReactor('patch', 'services', () => {
+      move([]);
+      return held.promise;
+    });
+    runner.queue.add('ns/a');
+    const step = runner.processNextWorkItem();
+    await new Promise((r) => setImmediate(r));
+    held.resolve(); // without the per-key signal the reconcile would go on to create an IPAddress
+    await step;
+    expect(client.writeActions().map((a) => `${a.verb} ${a.resource}`)).toEqual(['patch services']);
+    expect(client.tracker.list(Resources.ipAddresses)).toEqual([]);
   });
 });
