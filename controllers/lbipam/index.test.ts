@@ -1,13 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { builtinControllers } from '../index.js';
-import { FakeKubeClient, Resources } from '../../lib/client/index.js';
-import { FakeClock } from '../../lib/clock/index.js';
-import { Controller, type ControllerContext } from '../../lib/controller/index.js';
-import { FakeEventRecorder } from '../../lib/events/index.js';
-import { DefaultSharedInformerFactory } from '../../lib/informer/index.js';
-import { nopLogger } from '../../lib/log/index.js';
-import { newRegistry } from '../../lib/metrics/index.js';
-import { deferred, fakeSharding } from '../../lib/sharding/testing.js';
+import {
+  Controller,
+  DefaultSharedInformerFactory,
+  newRegistry,
+  nopLogger,
+  Resources,
+  type ControllerContext,
+  type ControllerSharding,
+} from '../../lib/index.js';
+import { FakeClock, FakeEventRecorder, FakeKubeClient } from '../../lib/testing.js';
 import { serviceLBIPAMController } from './index.js';
 import { LB_CLASS, loadBalancerIPPools, type LBService, type LoadBalancerIPPool } from './types.js';
 
@@ -40,6 +42,29 @@ describe('service-lb-ipam-controller definition', () => {
   });
 });
 
+/** A ring stand-in (public API only): this replica owns `mine`; move() changes it and tells the queue. */
+function fakeSharding(mine: string[]) {
+  const owned = new Set(mine);
+  const listeners = new Set<() => void>();
+  const sharding: ControllerSharding = {
+    owns: (k) => owned.has(k),
+    snapshot: () => {
+      const frozen = new Set(owned);
+      return (k) => frozen.has(k);
+    },
+    subscribe: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  const move = (keys: string[]): void => {
+    owned.clear();
+    keys.forEach((k) => owned.add(k));
+    listeners.forEach((l) => l());
+  };
+  return { sharding, move };
+}
+
 describe('service-lb-ipam-controller on a sharding ring', () => {
   it('a key that moves to another replica mid-reconcile stops writing: the held finalizer patch is cancelled, no IPAddress is created', async () => {
     const clock = new FakeClock();
@@ -70,15 +95,16 @@ describe('service-lb-ipam-controller on a sharding ring', () => {
     const runner = serviceLBIPAMController.create(ctx) as Controller;
     ctx.informers.informerFor<LBService>(Resources.services).getIndexer().add(svc);
     ctx.informers.informerFor<LoadBalancerIPPool>(loadBalancerIPPools).getIndexer().add(pool);
-    const held = deferred();
+    let release = (): void => {};
+    const held = new Promise<undefined>((r) => (release = () => r(undefined)));
     client.prependReactor('patch', 'services', () => {
       move([]);
-      return held.promise;
+      return held;
     });
     runner.queue.add('ns/a');
     const step = runner.processNextWorkItem();
     await new Promise((r) => setImmediate(r));
-    held.resolve(); // without the per-key signal the reconcile would go on to create an IPAddress
+    release(); // without the per-key signal the reconcile would go on to create an IPAddress
     await step;
     expect(client.writeActions().map((a) => `${a.verb} ${a.resource}`)).toEqual(['patch services']);
     expect(client.tracker.list(Resources.ipAddresses)).toEqual([]);
