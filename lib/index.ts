@@ -46,7 +46,13 @@ export {
   type ControllerSharding,
 } from './controller/index.js';
 // Sharding rings (ts-kcm run --sharding-ring): a ControllerDefinition's own queue joins in through shardedQueue.
-export { shardedQueue, namespaceShardKey, type ShardedQueueOptions } from './sharding/index.js';
+export {
+  shardedQueue,
+  keyAbortingReconciler,
+  namespaceShardKey,
+  type KeySignals,
+  type ShardedQueueOptions,
+} from './sharding/index.js';
 
 // API objects
 export type {

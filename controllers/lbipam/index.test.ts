@@ -1,6 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { builtinControllers } from '../index.js';
+import {
+  Controller,
+  DefaultSharedInformerFactory,
+  newRegistry,
+  nopLogger,
+  Resources,
+  type ControllerContext,
+  type ControllerSharding,
+} from '../../lib/index.js';
+import { FakeClock, FakeEventRecorder, FakeKubeClient } from '../../lib/testing.js';
 import { serviceLBIPAMController } from './index.js';
+import { LB_CLASS, loadBalancerIPPools, type LBService, type LoadBalancerIPPool } from './types.js';
 
 describe('service-lb-ipam-controller definition', () => {
   it('is a built-in, on by default, with its flags', () => {
@@ -28,5 +39,74 @@ describe('service-lb-ipam-controller definition', () => {
       },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
+  });
+});
+
+/** A ring stand-in (public API only): this replica owns `mine`; move() changes it and tells the queue. */
+function fakeSharding(mine: string[]) {
+  const owned = new Set(mine);
+  const listeners = new Set<() => void>();
+  const sharding: ControllerSharding = {
+    owns: (k) => owned.has(k),
+    snapshot: () => {
+      const frozen = new Set(owned);
+      return (k) => frozen.has(k);
+    },
+    subscribe: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  const move = (keys: string[]): void => {
+    owned.clear();
+    keys.forEach((k) => owned.add(k));
+    listeners.forEach((l) => l());
+  };
+  return { sharding, move };
+}
+
+describe('service-lb-ipam-controller on a sharding ring', () => {
+  it('a key that moves to another replica mid-reconcile stops writing: the held finalizer patch is cancelled, no IPAddress is created', async () => {
+    const clock = new FakeClock();
+    const svc: LBService = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'a', namespace: 'ns' },
+      spec: { type: 'LoadBalancer', loadBalancerClass: LB_CLASS, ipFamilies: ['IPv4'] },
+    };
+    const pool: LoadBalancerIPPool = {
+      apiVersion: 'lb.ts-kcm.io/v1alpha1',
+      kind: 'LoadBalancerIPPool',
+      metadata: { name: 'p', generation: 1 },
+      spec: { addresses: ['10.9.0.0/30'] },
+    };
+    const client = new FakeKubeClient([svc, pool], { clock, resources: [loadBalancerIPPools] });
+    const { sharding, move } = fakeSharding(['ns/a']);
+    const ctx: ControllerContext = {
+      client,
+      informers: new DefaultSharedInformerFactory(client, { clock }),
+      eventRecorder: () => new FakeEventRecorder(),
+      logger: nopLogger(),
+      metrics: newRegistry(),
+      clock,
+      flags: {},
+      sharding,
+    };
+    const runner = serviceLBIPAMController.create(ctx) as Controller;
+    ctx.informers.informerFor<LBService>(Resources.services).getIndexer().add(svc);
+    ctx.informers.informerFor<LoadBalancerIPPool>(loadBalancerIPPools).getIndexer().add(pool);
+    let release = (): void => {};
+    const held = new Promise<undefined>((r) => (release = () => r(undefined)));
+    client.prependReactor('patch', 'services', () => {
+      move([]);
+      return held;
+    });
+    runner.queue.add('ns/a');
+    const step = runner.processNextWorkItem();
+    await new Promise((r) => setImmediate(r));
+    release(); // without the per-key signal the reconcile would go on to create an IPAddress
+    await step;
+    expect(client.writeActions().map((a) => `${a.verb} ${a.resource}`)).toEqual(['patch services']);
+    expect(client.tracker.list(Resources.ipAddresses)).toEqual([]);
   });
 });

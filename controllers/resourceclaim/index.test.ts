@@ -7,6 +7,7 @@ import { FakeEventRecorder } from '../../lib/events/index.js';
 import { DefaultSharedInformerFactory } from '../../lib/informer/index.js';
 import { nopLogger } from '../../lib/log/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
+import { deferred, fakeSharding } from '../../lib/sharding/testing.js';
 import { resourceClaimController } from './index.js';
 import { NS, POD_NAME, makePod, makeTemplate } from './testing.js';
 
@@ -78,5 +79,38 @@ describe('resourceClaimController definition', () => {
     expect(
       client.writeActions().map((a) => `${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}`),
     ).toEqual(['create resourceclaims', 'patch pods/status']);
+  });
+
+  it('a key that moves to another replica mid-reconcile stops writing: the held claim create is cancelled, no pod status write follows', async () => {
+    const client = new FakeKubeClient([makePod(), makeTemplate()]);
+    const { ctx } = contextFor(client);
+    const key = `pod:${NS}/${POD_NAME}`;
+    const { sharding, move } = fakeSharding([key]);
+    ctx.sharding = sharding;
+    const runner = resourceClaimController.create(ctx) as Controller;
+    ctx.informers
+      .informerFor<ResourceClaimTemplate>(Resources.resourceClaimTemplates)
+      .getIndexer()
+      .add(makeTemplate());
+    ctx.informers
+      .informerFor<Pod>(Resources.pods)
+      .getIndexer()
+      .add(client.tracker.get(Resources.pods, NS, POD_NAME) as Pod);
+    const held = deferred();
+    client.prependReactor('create', 'resourceclaims', () => {
+      move([]);
+      return held.promise;
+    });
+    runner.queue.add(key);
+    client.clearActions();
+    const step = runner.processNextWorkItem();
+    await new Promise((r) => setImmediate(r));
+    held.resolve(); // without the per-key signal the reconcile would go on to patch the pod's status
+    await step;
+    expect(
+      client.writeActions().map((a) => `${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}`),
+    ).toEqual(['create resourceclaims']);
+    expect(client.tracker.list(Resources.resourceClaims)).toEqual([]);
+    expect(runner.queue.len()).toBe(0);
   });
 });

@@ -7,7 +7,7 @@ import type { Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/in
 import { Resources } from '../../lib/client/index.js';
 import { Controller } from '../../lib/controller/index.js';
 import type { ControllerDefinition } from '../../lib/controller/index.js';
-import { namespaceShardKey, shardedQueue } from '../../lib/sharding/index.js';
+import { namespaceShardKey, keyAbortingReconciler, shardedQueue } from '../../lib/sharding/index.js';
 import { newRateLimitingQueue } from '../../lib/workqueue/index.js';
 import {
   CLAIM_KEY_PREFIX,
@@ -94,7 +94,8 @@ export const resourceClaimController: ControllerDefinition = {
     return new Controller({
       name: CONTROLLER_NAME,
       queue,
-      reconciler,
+      // Each reconcile's signal also aborts when its key moves to another replica of the ring.
+      reconciler: keyAbortingReconciler(reconciler, queue),
       workers: ctx.flags[CONCURRENT_SYNCS_FLAG] ?? DEFAULT_CONCURRENT_SYNCS,
       logger,
       registry: ctx.metrics,

@@ -7,6 +7,7 @@ import { FakeEventRecorder } from '../../lib/events/index.js';
 import { DefaultSharedInformerFactory } from '../../lib/informer/index.js';
 import { nopLogger } from '../../lib/log/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
+import { deferred, fakeSharding } from '../../lib/sharding/testing.js';
 import { serviceCIDRController } from './index.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
@@ -178,5 +179,39 @@ describe('serviceCIDRController definition', () => {
     expect(client.actions.map((a) => [a.verb, a.name, a.patchType])).toEqual([
       ['patch', 'going', 'strategic'],
     ]);
+  });
+
+  it('a key that moves to another replica mid-reconcile stops writing: the held finalizer patch is cancelled, no status write follows', async () => {
+    const clock = new FakeClock(NOW);
+    const fresh: ServiceCIDR = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'ServiceCIDR',
+      metadata: { name: 'moving' },
+      spec: { cidrs: ['10.100.0.0/16'] },
+    };
+    const client = new FakeKubeClient([fresh], { clock });
+    const { ctx } = contextFor(client, clock);
+    const { sharding, move } = fakeSharding(['moving']);
+    ctx.sharding = sharding;
+    const runner = serviceCIDRController.create(ctx) as Controller;
+    ctx.informers.informerFor<ServiceCIDR>(Resources.serviceCIDRs).getIndexer().add(fresh);
+    ctx.informers.informerFor<IPAddress>(Resources.ipAddresses);
+    const held = deferred();
+    client.prependReactor('patch', 'servicecidrs', () => {
+      move([]); // the ring changes while the first write is in flight
+      return held.promise;
+    });
+    runner.queue.add('moving');
+    const step = runner.processNextWorkItem();
+    await new Promise((r) => setImmediate(r));
+    held.resolve(); // without the per-key signal the reconcile would go on to the status write
+    await step;
+    expect(
+      client.writeActions().map((a) => `${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}`),
+    ).toEqual(['patch servicecidrs']);
+    expect(
+      client.tracker.get(Resources.serviceCIDRs, undefined, 'moving')?.metadata.finalizers,
+    ).toBeUndefined();
+    expect(runner.queue.len()).toBe(0);
   });
 });

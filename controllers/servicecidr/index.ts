@@ -5,7 +5,7 @@
 import type { IPAddress, ServiceCIDR } from '../../lib/api/index.js';
 import { Resources } from '../../lib/client/index.js';
 import { Controller, type ControllerDefinition, type PolicyRule } from '../../lib/controller/index.js';
-import { shardedQueue } from '../../lib/sharding/index.js';
+import { keyAbortingReconciler, shardedQueue } from '../../lib/sharding/index.js';
 import { defaultControllerRateLimiter, newRateLimitingQueue } from '../../lib/workqueue/index.js';
 import {
   CONTROLLER_NAME,
@@ -79,7 +79,8 @@ export const serviceCIDRController: ControllerDefinition = {
     return new Controller({
       name: CONTROLLER_NAME,
       queue,
-      reconciler,
+      // Each reconcile's signal also aborts when its key moves to another replica of the ring.
+      reconciler: keyAbortingReconciler(reconciler, queue),
       workers: ctx.flags[CONCURRENT_SYNCS_FLAG] ?? DEFAULT_WORKERS,
       maxRetries: MAX_RETRIES,
       logger,

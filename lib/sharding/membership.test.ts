@@ -4,7 +4,7 @@ import { FakeKubeClient, Resources } from '../client/index.js';
 import type { KubeClient, ResourceClient } from '../client/types.js';
 import { FakeClock } from '../clock/index.js';
 import { newRegistry } from '../metrics/index.js';
-import { RING_LABEL, ShardMembership, leaseNameFor } from './membership.js';
+import { RING_LABEL, ShardMembership, VIRTUAL_NODES_ANNOTATION, leaseNameFor } from './membership.js';
 
 const NS = 'kube-system';
 const RING = 'workers';
@@ -20,13 +20,15 @@ async function settle(): Promise<void> {
 }
 
 /** A client that can be cut off from the apiserver (every call fails), per member. */
-function partitionable(fake: FakeKubeClient, slowMs?: { ms: number; clock: FakeClock }) {
+function partitionable(fake: FakeKubeClient, slowMs?: { ms: number; clock: FakeClock }, legacy = false) {
   const cut = { all: false, lists: false, renews: false };
   const client: KubeClient = {
     serverVersion: () => fake.serverVersion(),
     requestRaw: (m, p, b) => fake.requestRaw(m, p, b),
     resource<T extends KubeObject>(ref: Parameters<KubeClient['resource']>[0]): ResourceClient<T> {
       const inner = fake.resource<T>(ref);
+      // A replica from before the virtual-node annotation: its Lease never carries one.
+      const strip = (o: T): T => (legacy ? { ...o, metadata: { ...o.metadata, annotations: undefined } } : o);
       const gate =
         (kind: 'lists' | 'renews') =>
         async <R>(f: () => Promise<R>): Promise<R> => {
@@ -39,8 +41,8 @@ function partitionable(fake: FakeKubeClient, slowMs?: { ms: number; clock: FakeC
         get: (n, ns) => gate('renews')(() => inner.get(n, ns)),
         list: (o) => gate('lists')(() => inner.list(o)),
         watch: (o, s) => inner.watch(o, s),
-        create: (o, w) => gate('renews')(() => inner.create(o, w)),
-        update: (o, w) => gate('renews')(() => inner.update(o, w)),
+        create: (o, w) => gate('renews')(() => inner.create(strip(o), w)),
+        update: (o, w) => gate('renews')(() => inner.update(strip(o), w)),
         patch: (n, p, o) => gate('renews')(() => inner.patch(n, p, o)),
         delete: (n, o) => gate('renews')(() => inner.delete(n, o)),
       };
@@ -68,8 +70,12 @@ function cluster() {
   const violations: string[] = [];
   /** Members that left gracefully: they drained before releasing, so no margin is owed. */
   const left = new Set<string>();
-  const add = (id: string, opts: { slow?: number } = {}): Member => {
-    const { client, cut } = partitionable(fake, opts.slow ? { ms: opts.slow, clock } : undefined);
+  const add = (id: string, opts: { slow?: number; virtualNodes?: number; legacy?: boolean } = {}): Member => {
+    const { client, cut } = partitionable(
+      fake,
+      opts.slow ? { ms: opts.slow, clock } : undefined,
+      opts.legacy,
+    );
     const m = new ShardMembership({
       client,
       namespace: NS,
@@ -80,6 +86,7 @@ function cluster() {
       retryPeriodMs: P,
       clock,
       registry: newRegistry(),
+      ...(opts.virtualNodes ? { virtualNodes: opts.virtualNodes } : {}),
     });
     const stop = new AbortController();
     const member = { id, m, cut, stop, done: m.run(stop.signal) };
@@ -288,6 +295,35 @@ describe('ShardMembership', () => {
     await Promise.all(c.members.map((m) => m.done));
   }, 30_000);
 
+  it('publishes its virtual-node count, and members with different counts agree through a rolling upgrade', async () => {
+    const c = cluster();
+    // a: a replica from before the annotation (128 points, publishes nothing); b: 512; then c: 1024.
+    const a = c.add('a', { virtualNodes: 128, legacy: true });
+    const b = c.add('b');
+    await c.advance(L + 2 * P);
+    const leases = c.fake.resource<Lease>(Resources.leases);
+    expect((await leases.get(leaseNameFor(RING, 'b'), NS)).metadata.annotations).toEqual({
+      [VIRTUAL_NODES_ANNOTATION]: '512',
+    });
+    expect((await leases.get(leaseNameFor(RING, 'a'), NS)).metadata.annotations).toBeUndefined();
+    expect(b.m.state().ring.virtualNodesOf('a')).toBe(128);
+    expect(a.m.state().ring.virtualNodesOf('b')).toBe(512);
+    expect(c.ownedBy('a') + c.ownedBy('b')).toBe(KEYS.length);
+    const cc = c.add('c', { virtualNodes: 1024 });
+    await c.advance(L + 2 * P);
+    expect(b.m.state().ring.virtualNodesOf('c')).toBe(1024);
+    expect(c.ownedBy('a') + c.ownedBy('b') + c.ownedBy('c')).toBe(KEYS.length);
+    c.left.add('a');
+    a.stop.abort();
+    await c.advance(2 * P);
+    await a.done;
+    expect(c.ownedBy('b') + c.ownedBy('c')).toBe(KEYS.length);
+    expect(c.violations).toEqual([]);
+    for (const m of [b, cc]) m.stop.abort();
+    await c.advance(3 * P);
+    await Promise.all(c.members.map((m) => m.done));
+  }, 30_000);
+
   it('rejects timings that leave no drain margin', () => {
     const base = {
       client: new FakeKubeClient(),
@@ -300,6 +336,8 @@ describe('ShardMembership', () => {
     };
     expect(() => new ShardMembership({ ...base, renewDeadlineMs: 14_000 })).toThrow(/list freshness/);
     expect(() => new ShardMembership({ ...base, ring: 'Not a label!' })).toThrow(/label value/);
+    expect(() => new ShardMembership({ ...base, virtualNodes: 0 })).toThrow(/virtualNodes/);
+    expect(() => new ShardMembership({ ...base, virtualNodes: 5000 })).toThrow(/virtualNodes/);
     expect(() => new ShardMembership(base)).not.toThrow();
   });
 });

@@ -17,6 +17,11 @@
  *   starts a new one, with a new warm-up;
  * - with F + D <= L - M, a replica that stops renewing or listing has stopped its keys, and had
  *   M (the drain margin) to finish in-flight work for them, before any other replica drops it.
+ *
+ * Each member publishes its virtual-node count on its Lease (VIRTUAL_NODES_ANNOTATION), and
+ * every replica places that member's points with that count (absent: 128, the count before
+ * the annotation existed). A member's points then do not depend on who looks at them, so the
+ * ring property holds across a rolling upgrade that changes the default count.
  */
 import type { Registry } from 'prom-client';
 import type { Lease } from '../api/index.js';
@@ -28,10 +33,13 @@ import { RealClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { errorMessage, nopLogger, type Logger } from '../log/index.js';
 import { Counter, Gauge, getOrCreate } from '../metrics/index.js';
 import { fnv1a64, hex64 } from './hash.js';
-import { DEFAULT_VIRTUAL_NODES, HashRing } from './ring.js';
+import { DEFAULT_VIRTUAL_NODES, HashRing, LEGACY_VIRTUAL_NODES, MAX_VIRTUAL_NODES } from './ring.js';
 
 /** The label every Lease of a ring carries; its value is the ring's name. */
 export const RING_LABEL = 'sharding.ts-kcm.io/ring';
+
+/** The annotation on a member's Lease giving its virtual-node count (a decimal integer). */
+export const VIRTUAL_NODES_ANNOTATION = 'sharding.ts-kcm.io/virtual-nodes';
 
 /** Where this replica stands, as every controller's queue filter reads it. */
 export interface ShardState {
@@ -54,6 +62,7 @@ export interface ShardMembershipOptions {
   retryPeriodMs: number;
   /** Default: 60 % of (lease duration − renew deadline), leaving the rest as drain margin. */
   listFreshnessMs?: number;
+  /** This replica's virtual-node count, published on its Lease. Default DEFAULT_VIRTUAL_NODES. */
   virtualNodes?: number;
   clock?: Clock;
   logger?: Logger;
@@ -64,6 +73,8 @@ interface Observed {
   holder: string;
   renewTime: string;
   durationMs: number;
+  /** The member's published count (LEGACY_VIRTUAL_NODES when absent or invalid). */
+  virtualNodes: number;
   resourceVersion: string;
   /** monotonicNow() when we first saw this record. */
   seenAt: number;
@@ -255,7 +266,12 @@ export class ShardMembership {
         {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name: this.leaseName, namespace, labels: { [RING_LABEL]: this.ringName } },
+          metadata: {
+            name: this.leaseName,
+            namespace,
+            labels: { [RING_LABEL]: this.ringName },
+            annotations: { [VIRTUAL_NODES_ANNOTATION]: String(this.o.virtualNodes) },
+          },
           spec: { ...spec, acquireTime: now },
         },
         { namespace },
@@ -263,8 +279,15 @@ export class ShardMembership {
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       const existing = await this.leases.get(this.leaseName, namespace);
+      const metadata = {
+        ...existing.metadata,
+        annotations: {
+          ...existing.metadata.annotations,
+          [VIRTUAL_NODES_ANNOTATION]: String(this.o.virtualNodes),
+        },
+      };
       return this.leases.update(
-        { ...existing, spec: { ...existing.spec, ...spec, acquireTime: now } },
+        { ...existing, metadata, spec: { ...existing.spec, ...spec, acquireTime: now } },
         { namespace },
       );
     }
@@ -290,6 +313,7 @@ export class ShardMembership {
           holder: spec.holderIdentity ?? '',
           renewTime: spec.renewTime ?? '',
           durationMs: (spec.leaseDurationSeconds ?? 0) * 1000,
+          virtualNodes: publishedVirtualNodes(lease),
           resourceVersion: lease.metadata.resourceVersion ?? '',
         };
         const old = this.observed.get(name);
@@ -297,7 +321,8 @@ export class ShardMembership {
           old &&
           old.holder === rec.holder &&
           old.renewTime === rec.renewTime &&
-          old.durationMs === rec.durationMs
+          old.durationMs === rec.durationMs &&
+          old.virtualNodes === rec.virtualNodes
         )
           continue;
         this.observed.set(name, { ...rec, seenAt });
@@ -315,7 +340,7 @@ export class ShardMembership {
     const { clock, leaseDurationMs, renewDeadlineMs, listFreshnessMs } = this.o;
     const now = clock.monotonicNow();
     const wakeups: number[] = [];
-    const members = new Set<string>();
+    const members = new Map<string, number>();
     for (const [name, obs] of this.observed) {
       const expires = obs.seenAt + obs.durationMs;
       if (obs.holder === '' || expires <= now) {
@@ -323,7 +348,8 @@ export class ShardMembership {
         if (expires + 2 * leaseDurationMs <= now) this.observed.delete(name);
         continue;
       }
-      members.add(obs.holder);
+      // Two Leases naming one holder (a hand-made copy): the smaller count, so every replica picks the same.
+      members.set(obs.holder, Math.min(obs.virtualNodes, members.get(obs.holder) ?? Infinity));
       wakeups.push(expires);
     }
     let active = false;
@@ -334,22 +360,22 @@ export class ShardMembership {
       if (now >= renewOk)
         this.stintStart = undefined; // the stint is over; the next renew starts another
       else {
-        members.add(this.identity);
+        members.set(this.identity, this.o.virtualNodes);
         active = now < listOk && now >= warm;
         wakeups.push(renewOk, listOk);
         if (now < warm) wakeups.push(warm);
       }
     }
-    this.setState(active, [...members]);
+    this.setState(active, members);
     this.timer?.cancel();
     const next = Math.min(...wakeups.filter((t) => t > now));
     if (Number.isFinite(next)) this.timer = clock.setTimer(next - now, () => this.evaluate());
   }
 
-  private setState(active: boolean, members?: string[]): void {
+  private setState(active: boolean, members?: ReadonlyMap<string, number>): void {
     const cur = this.current;
     const ring =
-      members === undefined || sameMembers(cur.ring.members, members)
+      members === undefined || cur.ring.sameMembers(members)
         ? cur.ring
         : new HashRing(members, this.o.virtualNodes);
     if (ring === cur.ring && active === cur.active) return;
@@ -395,10 +421,16 @@ export function leaseNameFor(ring: string, identity: string): string {
   return `${ring}-${hex64(fnv1a64(identity)).slice(2)}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
 }
 
-function sameMembers(a: readonly string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((m) => s.has(m));
+/**
+ * The count a member published; LEGACY_VIRTUAL_NODES when absent (a replica from before the
+ * annotation) or not an integer in [1, MAX_VIRTUAL_NODES] (only a hand edit writes that: every
+ * replica validates its own count).
+ */
+export function publishedVirtualNodes(lease: Lease): number {
+  const raw = lease.metadata.annotations?.[VIRTUAL_NODES_ANNOTATION];
+  if (raw === undefined || !/^[1-9][0-9]{0,4}$/.test(raw)) return LEGACY_VIRTUAL_NODES;
+  const n = Number(raw);
+  return n <= MAX_VIRTUAL_NODES ? n : LEGACY_VIRTUAL_NODES;
 }
 
 function validate(o: Required<Omit<ShardMembershipOptions, 'registry' | 'client'>>): void {
@@ -416,6 +448,8 @@ function validate(o: Required<Omit<ShardMembershipOptions, 'registry' | 'client'
     throw new Error('list freshness + renewDeadline must not exceed leaseDuration');
   if (o.leaseDurationMs < 1000) throw new Error('leaseDuration must be at least 1s');
   if (o.identity === '') throw new Error('identity must not be empty');
+  if (!Number.isInteger(o.virtualNodes) || o.virtualNodes < 1 || o.virtualNodes > MAX_VIRTUAL_NODES)
+    throw new Error(`virtualNodes must be an integer in [1, ${MAX_VIRTUAL_NODES}]`);
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -9,7 +9,7 @@
  * Also exports ts_kcm_shard_keys_owned{controller}: owned keys among `keys()`.
  */
 import type { Registry } from 'prom-client';
-import type { ControllerSharding } from '../controller/types.js';
+import type { ControllerSharding, Reconciler } from '../controller/types.js';
 import { Gauge, getOrCreate } from '../metrics/index.js';
 import type { RateLimitingQueue } from '../workqueue/index.js';
 
@@ -28,6 +28,26 @@ export function shardedQueue(
 ): RateLimitingQueue<string> & { keySignal(key: string): AbortSignal | undefined } {
   if (!sharding) return Object.assign(queue, { keySignal: () => undefined });
   return new ShardedQueue(queue, sharding, opts);
+}
+
+/** The per-key abort signal of a sharded queue (undefined: no ring, or the key is not in flight). */
+export interface KeySignals {
+  keySignal(key: string): AbortSignal | undefined;
+}
+
+/**
+ * `reconciler` whose signal also aborts when the key moves to another replica while it is being
+ * reconciled: a reconciler that passes its signal to every client call then stops writing for
+ * that key within the drain margin (docs/sharding.md). Without a ring it is `reconciler`'s own
+ * behaviour, unchanged.
+ */
+export function keyAbortingReconciler(reconciler: Reconciler, queue: KeySignals): Reconciler {
+  return {
+    reconcile(key, signal) {
+      const moved = queue.keySignal(key);
+      return reconciler.reconcile(key, moved ? AbortSignal.any([signal, moved]) : signal);
+    },
+  };
 }
 
 export class ShardedQueue implements RateLimitingQueue<string> {
