@@ -1,4 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { FakeClock } from '../clock/index.js';
 import { newThrottle } from './throttle.js';
 
@@ -107,6 +110,53 @@ describe('newThrottle (token bucket, client-go flowcontrol semantics)', () => {
     await settle();
     expect(granted).toEqual(['rejected', 'rejected', 'rejected']);
     await expect(t.acquire()).rejects.toThrow('throttle closed');
+  });
+
+  it('a waiter with its own signal is rejected by close; waits add one listener to it at most', async () => {
+    const clock = new FakeClock();
+    const t = newThrottle(10, 1, clock);
+    await t.acquire();
+    const caller = new AbortController();
+    const granted = start(t, clock, 1, caller.signal);
+    clock.advance(100);
+    await settle();
+    expect(granted).toEqual([100]);
+    const many = start(t, clock, 20, caller.signal);
+    clock.advance(2_000);
+    await settle();
+    expect(many).toHaveLength(20);
+    expect(many.every((g) => typeof g === 'number')).toBe(true);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+    const waiting = t.acquire(caller.signal);
+    await t.close();
+    await expect(waiting).rejects.toThrow('throttle closed');
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+  });
+
+  it('waits under a long-lived caller signal leave nothing for a full GC to keep', async () => {
+    // AbortSignal.any here left ~1 KB per wait in FinalizationRegistries of the long-lived
+    // signals until a second major GC (20,000 waits: 22 MB still held after one gc()).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const clock = new FakeClock();
+    const t = newThrottle(1000, 1, clock);
+    const controllerLifetime = new AbortController();
+    await t.acquire();
+    const waits = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const p = t.acquire(controllerLifetime.signal);
+        clock.advance(1);
+        await p;
+      }
+    };
+    await waits(1_000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await waits(20_000);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(grown).toBeLessThan(2 * 2 ** 20);
+    await t.close();
   });
 
   it('with the real clock the wait is measured and returned', async () => {

@@ -70,13 +70,15 @@ class TokenBucket implements Throttle {
     if (this.tokens >= 0) return 0;
     // The reserved token is due when the debt is paid off; later callers owe more and wait longer.
     const waitMs = (-this.tokens * 1000) / this.qps;
-    const stop = signal ? AbortSignal.any([signal, this.closed.signal]) : this.closed.signal;
+    const stop = signal ? linkAbort(signal, this.closed.signal) : undefined;
     try {
-      await this.clock.sleep(waitMs, stop);
+      await this.clock.sleep(waitMs, stop?.signal ?? this.closed.signal);
     } catch (err) {
       // As rate.Reservation.Cancel: the token not used goes back to whoever asks next.
       this.tokens += 1;
       throw err;
+    } finally {
+      stop?.unlink();
     }
     return this.clock.monotonicNow() - now;
   }
@@ -84,4 +86,45 @@ class TokenBucket implements Throttle {
   async close(): Promise<void> {
     this.closed.abort(new Error('throttle closed'));
   }
+}
+
+/** Per source signal, the waits following it: one abort listener per source, however many wait. */
+const followers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function follow(source: AbortSignal, onAbort: () => void): () => void {
+  let waits = followers.get(source);
+  if (!waits) {
+    const set = (waits = new Set());
+    followers.set(source, set);
+    source.addEventListener('abort', () => [...set].forEach((f) => f()), { once: true });
+  }
+  waits.add(onAbort);
+  return () => waits.delete(onAbort);
+}
+
+/**
+ * A signal that aborts when `a` or `b` does (with that one's reason), unlinked by hand once the
+ * wait is over. Not AbortSignal.any: a signal it composes that was given a listener registers
+ * itself in two FinalizationRegistries of each source, and with a long-lived source (the
+ * controller's cancel signal, the closed signal here) those entries, about 1 KB a wait, outlive
+ * the composed signal until a major GC, its cleanup task and the next major GC have run. Under
+ * steady throttling (every request of a busy controller waits) that was most of the heap growth
+ * of the soak between two major GCs (docs/reliability.md, "Soak"). Nor a listener per wait on
+ * the sources: many concurrent waits on one caller signal would trip Node's listener warning.
+ */
+function linkAbort(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; unlink(): void } {
+  const link = new AbortController();
+  if (a.aborted || b.aborted) {
+    link.abort(a.aborted ? a.reason : b.reason);
+    return { signal: link.signal, unlink: () => {} };
+  }
+  const offA = follow(a, () => link.abort(a.reason));
+  const offB = follow(b, () => link.abort(b.reason));
+  return {
+    signal: link.signal,
+    unlink() {
+      offA();
+      offB();
+    },
+  };
 }
