@@ -26,6 +26,7 @@ export {
 export { FakeSharedIndexInformer } from './informer/index.js';
 export { RecordingQueue } from './workqueue/index.js';
 export { FakeEventRecorder, type RecordedEvent } from './events/index.js';
+export { fakeSharding } from './sharding/testing.js';
 export {
   reconcileOnce,
   waitFor,

@@ -7,9 +7,8 @@ import {
   nopLogger,
   Resources,
   type ControllerContext,
-  type ControllerSharding,
 } from '../../lib/index.js';
-import { FakeClock, FakeEventRecorder, FakeKubeClient } from '../../lib/testing.js';
+import { FakeClock, FakeEventRecorder, FakeKubeClient, fakeSharding } from '../../lib/testing.js';
 import { serviceLBIPAMController } from './index.js';
 import { LB_CLASS, loadBalancerIPPools, type LBService, type LoadBalancerIPPool } from './types.js';
 
@@ -41,29 +40,6 @@ describe('service-lb-ipam-controller definition', () => {
     ]);
   });
 });
-
-/** A ring stand-in (public API only): this replica owns `mine`; move() changes it and tells the queue. */
-function fakeSharding(mine: string[]) {
-  const owned = new Set(mine);
-  const listeners = new Set<() => void>();
-  const sharding: ControllerSharding = {
-    owns: (k) => owned.has(k),
-    snapshot: () => {
-      const frozen = new Set(owned);
-      return (k) => frozen.has(k);
-    },
-    subscribe: (l) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-  };
-  const move = (keys: string[]): void => {
-    owned.clear();
-    keys.forEach((k) => owned.add(k));
-    listeners.forEach((l) => l());
-  };
-  return { sharding, move };
-}
 
 describe('service-lb-ipam-controller on a sharding ring', () => {
   it('a key that moves to another replica mid-reconcile stops writing: the held finalizer patch is cancelled, no IPAddress is created', async () => {

@@ -1,36 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ControllerSharding } from '../controller/types.js';
 import { FakeClock } from '../clock/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { newRateLimitingQueue } from '../workqueue/index.js';
 import { shardedQueue } from './queue.js';
-
-/** A ring stand-in: this replica owns exactly the keys in `mine`. */
-function fakeSharding(mine: Set<string>) {
-  const listeners = new Set<() => void>();
-  const sharding: ControllerSharding = {
-    owns: (k) => mine.has(k),
-    snapshot: () => {
-      const frozen = new Set(mine);
-      return (k) => frozen.has(k);
-    },
-    subscribe: (l) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-  };
-  const change = (keys: string[]): void => {
-    mine.clear();
-    keys.forEach((k) => mine.add(k));
-    listeners.forEach((l) => l());
-  };
-  return { sharding, change };
-}
+import { fakeSharding } from './testing.js';
 
 function setup(owned: string[], cached: string[]) {
   const clock = new FakeClock();
   const inner = newRateLimitingQueue<string>({ name: 'q', clock });
-  const { sharding, change } = fakeSharding(new Set(owned));
+  const { sharding, move: change } = fakeSharding(owned);
   const registry = newRegistry();
   const q = shardedQueue(inner, sharding, { controller: 'c', keys: () => cached, registry });
   return { q, inner, change, registry, clock };
