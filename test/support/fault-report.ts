@@ -8,21 +8,14 @@
 import { afterAll } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ScenarioResult } from '../faults/report.js';
+
+export type { ScenarioResult };
 
 export const FULL = process.env.TS_KCM_FAULTS_FULL === '1';
 
 /** Churn sizes: the full suite runs five times the short one's. */
 export const scale = (n: number): number => (FULL ? n * 5 : n);
-
-export interface ScenarioResult {
-  scenario: string;
-  created?: number;
-  deleted?: number;
-  faults: number;
-  recoveryMs: number | null;
-  violations: number;
-  note?: string;
-}
 
 /**
  * Collects a suite file's scenario results and writes them after its last test. `suite` names
