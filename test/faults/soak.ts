@@ -9,7 +9,7 @@
  * past it deletes the oldest), so "flat" measures the controller, not a growing cache; each
  * sample also counts the soak's ServiceCIDRs in the apiserver to show it.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import type { ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { startTsKcm, waitFor } from '../support/cluster.js';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { proxyControlPlane } from '../support/fault-proxy.js';
 import { checkServiceCIDRs, ServiceCIDRSampler } from '../support/invariants.js';
 import { renderChart, type Series } from './chart.js';
 import { OUT_DIR, writeReport, type SoakResult } from './report.js';
@@ -72,16 +72,7 @@ async function main(): Promise<void> {
   const warmupMs = Math.max(120_000, runMs * 0.3);
   const cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-soak-')) });
   const admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }), { qps: 200, burst: 400 });
-  const target = new URL(cp.apiserverURL);
-  const proxy = await FaultProxy.start({
-    targetHost: target.hostname,
-    targetPort: Number(target.port),
-    maxLifetimeMs: runMs + 10 * 60_000,
-  });
-  const proxied = join(cp.dir, 'proxied.kubeconfig');
-  writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
-    mode: 0o600,
-  });
+  const { proxy, kubeconfig: proxied } = await proxyControlPlane(cp, { maxLifetimeMs: runMs + 10 * 60_000 });
   const metricsPort = await freePort();
   const kcm = startTsKcm(
     [

@@ -13,7 +13,7 @@
  * Invariants: test/support/claim-invariants.ts (final state and the watched history).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject, Pod, ResourceClaim, ResourceClaimTemplate } from '../../lib/api/index.js';
@@ -28,7 +28,7 @@ import {
 import { ControlPlane } from '../../lib/controlplane/index.js';
 import { ClaimHistory, checkClaims, type Violation } from '../support/claim-invariants.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy, proxyControlPlane } from '../support/fault-proxy.js';
 import { FULL, faultReport, scale } from '../support/fault-report.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,16 +91,10 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
       kubeControllerManager: 'garbagecollector',
     });
     admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }), { qps: 500, burst: 1000 });
-    const target = new URL(cp.apiserverURL);
-    proxy = await FaultProxy.start({
-      targetHost: target.hostname,
-      targetPort: Number(target.port),
+    let proxied: string;
+    ({ proxy, kubeconfig: proxied } = await proxyControlPlane(cp, {
       maxLifetimeMs: (FULL ? 20 : 5) * 60_000,
-    });
-    const proxied = join(cp.dir, 'proxied.kubeconfig');
-    writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
-      mode: 0o600,
-    });
+    }));
     await admin.resource(Resources.deviceClasses).create({
       apiVersion: 'resource.k8s.io/v1',
       kind: 'DeviceClass',

@@ -10,7 +10,7 @@
  * or held past its hold, and every Service that wants an IP has one.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,7 @@ import {
   type LoadBalancerIPPool,
 } from '../../controllers/lbipam/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy, proxyControlPlane } from '../support/fault-proxy.js';
 import { FULL, faultReport, scale } from '../support/fault-report.js';
 import type { Violation } from '../support/invariants.js';
 import { checkLBSnapshot, LBIngressSampler, readLBSnapshot } from '../support/lbipam-invariants.js';
@@ -106,16 +106,9 @@ describe('faults: service-lb-ipam-controller through a fault-injecting proxy', (
           .then(() => true),
       { description: 'pools listable' },
     );
-    const target = new URL(cp.apiserverURL);
-    proxy = await FaultProxy.start({
-      targetHost: target.hostname,
-      targetPort: Number(target.port),
+    ({ proxy, kubeconfig: proxied } = await proxyControlPlane(cp, {
       maxLifetimeMs: (FULL ? 20 : 5) * 60_000,
-    });
-    proxied = join(cp.dir, 'proxied.kubeconfig');
-    writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
-      mode: 0o600,
-    });
+    }));
     kcm = startTsKcm(KCM_ARGS, { kubeconfig: proxied });
     await kcm.waitForOutput(/starting workers/, 90_000);
   }, 300_000);

@@ -17,7 +17,7 @@ import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.
 import { DefaultSharedIndexInformer, DeletedFinalStateUnknown } from '../../lib/informer/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FaultProxy, proxyControlPlane } from '../support/fault-proxy.js';
 import { FULL, faultReport, scale } from '../support/fault-report.js';
 import { HttpFaultProxy, type HttpFault } from '../support/http-fault-proxy.js';
 import { checkServiceCIDRs, ServiceCIDRSampler, type Violation } from '../support/invariants.js';
@@ -66,17 +66,10 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
   beforeAll(async () => {
     cp = await ControlPlane.start({ dir: mkdtempSync(join(tmpdir(), 'ts-kcm-faults-')) });
     admin = createKubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }), { qps: 500, burst: 1000 });
-    const target = new URL(cp.apiserverURL);
-    proxy = await FaultProxy.start({
-      targetHost: target.hostname,
-      targetPort: Number(target.port),
+    ({ proxy, kubeconfig: proxiedKubeconfig } = await proxyControlPlane(cp, {
       maxLifetimeMs: (FULL ? 30 : 8) * 60_000,
-    });
-    const proxied = (proxiedKubeconfig = join(cp.dir, 'proxied.kubeconfig'));
-    writeFileSync(proxied, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
-      mode: 0o600,
-    });
-    kcm = startTsKcm(KCM_ARGS, { kubeconfig: proxied });
+    }));
+    kcm = startTsKcm(KCM_ARGS, { kubeconfig: proxiedKubeconfig });
     await kcm.waitForOutput(/starting workers/, 90_000);
   }, 300_000);
 

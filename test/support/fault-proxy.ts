@@ -15,7 +15,9 @@
  * It only listens on loopback, only connects to the one target it was given, and stops by
  * itself after `maxLifetimeMs`, so a test that forgets it cannot leave it running.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 
 export interface FaultProxyOptions {
   targetHost: string;
@@ -212,4 +214,26 @@ export class FaultProxy {
       else s.destroy();
     }
   }
+}
+
+/**
+ * A FaultProxy in front of a control plane's apiserver, and a kubeconfig beside the control
+ * plane's own (`DIR/proxied.kubeconfig`) whose server is the proxy: hand it to the process
+ * under faults, keep the plain one for the test's own client.
+ */
+export async function proxyControlPlane(
+  cp: { apiserverURL: string; kubeconfigPath: string; dir: string },
+  opts: { maxLifetimeMs: number },
+): Promise<{ proxy: FaultProxy; kubeconfig: string }> {
+  const target = new URL(cp.apiserverURL);
+  const proxy = await FaultProxy.start({
+    targetHost: target.hostname,
+    targetPort: Number(target.port),
+    maxLifetimeMs: opts.maxLifetimeMs,
+  });
+  const kubeconfig = join(cp.dir, 'proxied.kubeconfig');
+  writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath, 'utf8').replace(cp.apiserverURL, proxy.url), {
+    mode: 0o600,
+  });
+  return { proxy, kubeconfig };
 }
