@@ -20,8 +20,13 @@ import {
   waitFor,
   type TsKcmProcess,
 } from '../support/cluster.js';
+import { usePrivateControlPlane } from '../support/private-control-plane.js';
 
 jest.setTimeout(120_000);
+
+// Its server dry run allocates a ClusterIP: other files' leftover ServiceCIDRs must not be
+// in the way (see private-control-plane.ts).
+usePrivateControlPlane();
 
 const ref = (group: string, resource: string) => ({
   group,
