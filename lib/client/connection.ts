@@ -12,13 +12,14 @@
  * a 401 (see `invalidate`).
  */
 import fs from 'node:fs';
-import http from 'node:http';
+import type * as http from 'node:http';
 import https from 'node:https';
 import { KubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
+import { nodeHttp } from './node-http.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
 
 /** client-go re-reads a service-account token file at most this often. */
@@ -210,7 +211,7 @@ export class Connection {
     // (the transport sets its own guard on non-watch requests).
     const common = { keepAlive: true, keepAliveMsecs: tcpKeepAliveMs, timeout: this.idleSocketTimeoutMs };
     const Https = this.proxy ? TunnelingHttpsAgent.bind(null, this.proxy) : https.Agent;
-    const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : http.Agent;
+    const Http = this.proxy ? TunnelingHttpAgent.bind(null, this.proxy) : nodeHttp.Agent;
     this.agent = this.secure
       ? new Https({
           ...common,

@@ -3,11 +3,12 @@
  * HTTPS_PROXY (https servers) or HTTP_PROXY (http servers) unless the host is loopback or
  * matches NO_PROXY. The apiserver is reached through a CONNECT tunnel, TLS inside it.
  */
-import http from 'node:http';
+import type * as http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { nodeHttp } from './node-http.js';
 
 export function proxyFor(
   target: URL,
@@ -132,7 +133,7 @@ export class TunnelingHttpsAgent extends https.Agent {
 }
 
 /** A plain http agent through a CONNECT tunnel (Go forwards such requests instead). */
-export class TunnelingHttpAgent extends http.Agent {
+export class TunnelingHttpAgent extends nodeHttp.Agent {
   constructor(
     private readonly proxy: URL,
     opts: http.AgentOptions,

@@ -4,13 +4,14 @@
  * retried after the server's Retry-After, one retry after a 401 when re-reading the token
  * may help, metrics for every attempt, and typed errors (ApiError, NetworkError).
  */
-import http from 'node:http';
-import https from 'node:https';
+import type * as http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import zlib from 'node:zlib';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Connection } from './connection.js';
+import { nodeHttp } from './node-http.js';
 import { ApiError, NetworkError } from './errors.js';
 import { noClientMetrics, type ClientMetrics } from './metrics.js';
 import { unthrottled, type Throttle } from './throttle.js';
@@ -211,7 +212,7 @@ export class Transport {
       headers['Content-Type'] = spec.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(spec.body));
     }
-    const mod = this.conn.secure ? https : http;
+    const mod = this.conn.secure ? https : nodeHttp;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: spec.method, headers, agent, signal });
       // A whole-request deadline for ordinary requests; a watch is bounded by its

@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { nodeHttp } from '../client/node-http.js';
 import { formatAddress, type BindAddress } from './address.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -37,7 +38,7 @@ export class HttpEndpoint {
     };
     const server: Server = this.tls
       ? (createTlsServer({ cert: this.tls.cert, key: this.tls.key, minVersion: 'TLSv1.2' }, serve) as Server)
-      : createServer(serve);
+      : nodeHttp.createServer(serve);
     // Probes must not keep a shutting-down process alive.
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
