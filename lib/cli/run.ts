@@ -128,7 +128,8 @@ export async function runManager(
       process.stderr.write(`error: kubeconfig ${where}: ${errorMessage(err)}\n`);
       return EXIT_USAGE;
     }
-    const registry = newRegistry({ processMetrics: true });
+    // The process metrics only where they can be scraped (their collectors cost memory).
+    const registry = newRegistry({ processMetrics: opts.metricsBindAddress.trim() !== '0' });
     const clientOptions = { qps: opts.kubeApiQps, burst: opts.kubeApiBurst, registry, logger };
     const client = createKubeClient(kc, {
       ...clientOptions,

@@ -220,10 +220,18 @@ export function rulesOf(spec: Pick<ControllerSpec, 'for' | 'owns' | 'watches' | 
       return { apiGroups: [group], resources: [resource], verbs: [...verbs].sort() };
     })
     .sort(
-      (a, b) =>
-        a.apiGroups[0]!.localeCompare(b.apiGroups[0]!) || a.resources[0]!.localeCompare(b.resources[0]!),
+      (a, b) => byCodeUnit(a.apiGroups[0]!, b.apiGroups[0]!) || byCodeUnit(a.resources[0]!, b.resources[0]!),
     );
   return [...rules, EVENT_RULE];
+}
+
+/**
+ * Code-unit order, not localeCompare: the names are lower-case DNS labels and paths, where both
+ * orders agree, and the first localeCompare of a process builds an ICU collator (~8 ms of
+ * start-up).
+ */
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
