@@ -2,7 +2,7 @@
  * The real KubeClient: JSON over HTTPS to the apiserver, throttled, measured, with typed
  * errors and watch streams that end cleanly on abort and fail loudly on bad data.
  */
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { KubeConfigLike } from './kubeconfig.js';
 import type { KubeList, KubeObject } from '../api/index.js';
 import type { Clock } from '../clock/index.js';
@@ -225,7 +225,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       resource: this.what,
     };
     const url = this.client.transport.conn.url(spec.path).toString();
-    let res: IncomingMessage;
+    let res: Readable;
     try {
       res = await this.client.transport.stream(spec, signal);
     } catch (err) {

@@ -20,6 +20,7 @@ import { nopLogger, type Logger } from '../log/index.js';
 import { tokenFileOf } from './config.js';
 import { proxyFor, TunnelingHttpAgent, TunnelingHttpsAgent } from './proxy.js';
 import { nodeHttp } from './node-http.js';
+import { Http2Link } from './h2.js';
 import { ExecCredentialSource, type ExecConfig, type ExecCredential } from './exec.js';
 
 /** client-go re-reads a service-account token file at most this often. */
@@ -53,6 +54,12 @@ export interface ConnectionOptions {
   logger?: Logger;
   /** Close a pooled socket after this much idle time. Default 15 s (defaultIdleSocketTimeoutMs). */
   idleSocketTimeoutMs?: number;
+  /**
+   * Offer HTTP/2 (one multiplexed connection with ping health checks, see h2.ts) to an https
+   * server reached without a proxy; HTTP/1.1 when the server declines. Default true, unless
+   * the environment sets TS_KCM_HTTP2=0.
+   */
+  http2?: boolean;
 }
 
 /** Configurations already warned about, so the clients sharing one warn once. */
@@ -100,6 +107,10 @@ export class Connection {
   private agentPromise?: Promise<http.Agent>;
   private agent?: http.Agent;
   private tls?: { cert: https.RequestOptions['cert']; key: https.RequestOptions['key'] };
+  private readonly http2: boolean;
+  private h2?: Http2Link;
+  private h2Declined = false;
+  private readonly logger: Logger;
 
   constructor(kc: KubeConfigLike, opts: ConnectionOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -124,6 +135,8 @@ export class Connection {
     this.userAgent = opts.userAgent ?? 'ts-kcm';
     this.tokenSource = opts.tokenSource;
     this.idleSocketTimeoutMs = opts.idleSocketTimeoutMs ?? defaultIdleSocketTimeoutMs;
+    this.logger = opts.logger ?? nopLogger();
+    this.http2 = (opts.http2 ?? process.env.TS_KCM_HTTP2 !== '0') && this.secure && !this.proxy;
   }
 
   get secure(): boolean {
@@ -136,8 +149,11 @@ export class Connection {
     return new URL(prefix + path, this.server);
   }
 
-  /** The agent and headers for one request. */
-  async requestOptions(): Promise<{ agent: http.Agent; headers: Record<string, string> }> {
+  /**
+   * The agent and headers for one request, and the HTTP/2 link to try first (absent once the
+   * server declined HTTP/2, or when it is not offered).
+   */
+  async requestOptions(): Promise<{ agent: http.Agent; headers: Record<string, string>; h2?: Http2Link }> {
     const opts: https.RequestOptions = { headers: {} };
     await this.kc.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
@@ -159,7 +175,8 @@ export class Connection {
     // cert): new material gets a new agent, so the next connection presents it.
     if (this.agent && this.tlsChanged(opts)) this.retireAgent();
     this.agentPromise ??= Promise.resolve(this.makeAgent(opts));
-    return { agent: await this.agentPromise, headers };
+    const agent = await this.agentPromise;
+    return { agent, headers, ...(this.h2 ? { h2: this.h2 } : {}) };
   }
 
   /**
@@ -182,6 +199,16 @@ export class Connection {
 
   close(): void {
     this.agent?.destroy();
+    this.h2?.close();
+  }
+
+  /** The server chose HTTP/1.1 in the handshake: the agent carries every request from now on. */
+  http2Declined(link: Http2Link): void {
+    if (this.h2 !== link) return;
+    this.logger.debug('the apiserver does not speak HTTP/2; using HTTP/1.1', { server: this.host });
+    this.h2.close();
+    this.h2 = undefined;
+    this.h2Declined = true;
   }
 
   private readToken(): string {
@@ -203,6 +230,8 @@ export class Connection {
     for (const sockets of Object.values(old.freeSockets)) for (const s of sockets ?? []) s.destroy();
     this.agent = undefined;
     this.agentPromise = undefined;
+    this.h2?.retire();
+    this.h2 = undefined;
   }
 
   private makeAgent(opts: https.RequestOptions): http.Agent {
@@ -224,6 +253,20 @@ export class Connection {
           ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
         })
       : new Http(common);
+    if (this.http2 && !this.h2Declined)
+      this.h2 = new Http2Link({
+        server: this.server,
+        tls: {
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          pfx: opts.pfx,
+          passphrase: opts.passphrase,
+          servername: opts.servername,
+          ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+        },
+        logger: this.logger,
+      });
     return this.agent;
   }
 }

@@ -5,12 +5,14 @@
  * may help, metrics for every attempt, and typed errors (ApiError, NetworkError).
  */
 import type * as http from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders as Http2Headers, OutgoingHttpHeaders } from 'node:http2';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Connection } from './connection.js';
+import { Http1Only, type Http2Link } from './h2.js';
 import { nodeHttp } from './node-http.js';
 import { ApiError, NetworkError } from './errors.js';
 import { noClientMetrics, type ClientMetrics } from './metrics.js';
@@ -98,16 +100,16 @@ export class Transport {
    * A streaming request (watch): resolves with the response once 2xx headers arrive. Only
    * this initial request is throttled, as in client-go; the stream then runs free.
    */
-  async stream(spec: RequestSpec, signal: AbortSignal): Promise<IncomingMessage> {
+  async stream(spec: RequestSpec, signal: AbortSignal): Promise<Readable> {
     const res = await this.exchange(spec, true, signal);
-    return res.message as IncomingMessage;
+    return res.message as Readable;
   }
 
   private async exchange(
     spec: RequestSpec,
     streaming: boolean,
     signal?: AbortSignal,
-  ): Promise<Response & { message?: IncomingMessage }> {
+  ): Promise<Response & { message?: Readable }> {
     const url = this.conn.url(spec.path);
     let retries = 0;
     let authRetried = false;
@@ -125,24 +127,33 @@ export class Transport {
         });
       // Credentials are fetched per attempt (exec plugins, rotated tokens); a failure here is
       // an auth problem, not a network one, and propagates as is.
-      const { agent, headers } = await this.conn.requestOptions();
+      const { agent, headers, h2 } = await this.conn.requestOptions();
       signal?.throwIfAborted();
       const start = performance.now();
-      let res: Response & { message?: IncomingMessage };
+      let res: Response & { message?: Readable };
       let reusedSocket = false;
+      const onSocket = (r: boolean) => (reusedSocket = r);
+      setRequestHeaders(spec, headers, streaming);
       try {
-        res = await this.send(url, spec, agent, headers, streaming, signal, (r) => (reusedSocket = r));
+        if (h2) {
+          try {
+            res = await this.sendH2(h2, url, spec, headers, streaming, signal, onSocket);
+          } catch (err) {
+            if (!(err instanceof Http1Only)) throw err;
+            this.conn.http2Declined(h2);
+            res = await this.send(url, spec, agent, headers, streaming, signal, onSocket);
+          }
+        } else res = await this.send(url, spec, agent, headers, streaming, signal, onSocket);
       } catch (err) {
         this.metrics.request(spec.method, this.conn.host, '<error>', (performance.now() - start) / 1000);
         if (signal?.aborted) throw signal.reason;
         // A kept-alive socket the server closed just as we wrote to it: the request never
         // reached the server, so trying once more on a fresh socket is safe (not for POST).
-        if (
-          reusedSocket &&
-          !resetRetried &&
-          spec.method !== 'POST' &&
-          (err as { code?: string }).code === 'ECONNRESET'
-        ) {
+        // On HTTP/2 the server says so itself (REFUSED_STREAM, a GOAWAY before the stream),
+        // which makes any method safe to send again.
+        const resetOnReuse =
+          reusedSocket && spec.method !== 'POST' && (err as { code?: string }).code === 'ECONNRESET';
+        if (!resetRetried && (resetOnReuse || (err as { unprocessed?: boolean }).unprocessed === true)) {
           resetRetried = true;
           continue;
         }
@@ -203,15 +214,7 @@ export class Transport {
     streaming: boolean,
     signal: AbortSignal | undefined,
     onSocket: (reused: boolean) => void,
-  ): Promise<Response & { message?: IncomingMessage }> {
-    headers.Accept = spec.accept ?? 'application/json';
-    // Like Go's transport, ask for gzip and decompress; the apiserver compresses large
-    // responses (lists) only. Not for watches, whose events must arrive as they happen.
-    if (!streaming) headers['Accept-Encoding'] = 'gzip';
-    if (spec.body !== undefined) {
-      headers['Content-Type'] = spec.contentType ?? 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(spec.body));
-    }
+  ): Promise<Response & { message?: Readable }> {
     const mod = this.conn.secure ? https : nodeHttp;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method: spec.method, headers, agent, signal });
@@ -250,24 +253,127 @@ export class Transport {
           resolve({ status, headers: message.headers, body: '', message });
           return;
         }
-        const gzipped = /^\s*gzip\s*$/i.test(message.headers['content-encoding'] ?? '');
-        const body$ = gzipped ? message.pipe(zlib.createGunzip()) : message;
-        if (gzipped) message.on('error', (err) => body$.destroy(err));
-        body$.setEncoding('utf8');
-        let body = '';
-        body$.on('data', (chunk: string) => (body += chunk));
-        body$.on('end', () => {
-          done();
-          resolve({ status, headers: message.headers, body });
-        });
-        body$.on('error', (err) => {
-          done();
-          reject(err);
-        });
+        readBody(message, message.headers, status, done, resolve, reject);
       });
       req.end(spec.body);
     });
   }
+
+  /** One exchange as a stream of the HTTP/2 link; the same contract as send. */
+  private async sendH2(
+    link: Http2Link,
+    url: URL,
+    spec: RequestSpec,
+    headers: Record<string, string>,
+    streaming: boolean,
+    signal: AbortSignal | undefined,
+    onSocket: (reused: boolean) => void,
+  ): Promise<Response & { message?: Readable }> {
+    const h2Headers: OutgoingHttpHeaders = { ':method': spec.method, ':path': url.pathname + url.search };
+    for (const [k, v] of Object.entries(headers)) h2Headers[k.toLowerCase()] = v;
+    let exchange;
+    try {
+      exchange = await link.request(h2Headers, {
+        endStream: spec.body === undefined,
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      // The session was closing (GOAWAY) or gone before the stream existed: nothing was sent.
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION')
+        (err as { unprocessed?: boolean }).unprocessed = true;
+      throw err;
+    }
+    onSocket(exchange.reused);
+    const stream = exchange.stream;
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      let settled = false;
+      const timer = streaming
+        ? undefined
+        : setTimeout(
+            () => stream.destroy(new Error(`no complete response within ${this.timeoutMs} ms`)),
+            this.timeoutMs,
+          );
+      timer?.unref();
+      const done = () => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+      };
+      const fail = (err: Error) => {
+        if (settled) return;
+        done();
+        // REFUSED_STREAM: the server did not process it (RFC 9113 section 8.7).
+        if (stream.rstCode === refusedStream) (err as { unprocessed?: boolean }).unprocessed = true;
+        reject(err);
+      };
+      if (!streaming)
+        stream.setTimeout(this.idleTimeoutMs, () =>
+          stream.destroy(
+            new Error(`no byte from the apiserver for ${this.idleTimeoutMs} ms (connection taken for dead)`),
+          ),
+        );
+      stream.on('error', fail);
+      stream.on('aborted', () => fail(new Error('the apiserver reset the HTTP/2 stream mid-response')));
+      stream.on('close', () => {
+        if (!answered) fail(new Error(`HTTP/2 stream closed before a response (code ${stream.rstCode})`));
+      });
+      stream.on('response', (raw: Http2Headers) => {
+        answered = true;
+        const status = Number(raw[':status'] ?? 0);
+        const resHeaders: http.IncomingHttpHeaders = {};
+        for (const [k, v] of Object.entries(raw)) if (!k.startsWith(':')) resHeaders[k] = v as string;
+        if (streaming && status >= 200 && status <= 299) {
+          stream.setTimeout(0);
+          done();
+          resolve({ status, headers: resHeaders, body: '', message: stream });
+          return;
+        }
+        readBody(stream, resHeaders, status, done, resolve, reject);
+      });
+      if (spec.body !== undefined) stream.end(spec.body);
+    });
+  }
+}
+
+/** NGHTTP2_REFUSED_STREAM (RFC 9113 error code 0x7). */
+const refusedStream = 7;
+
+/** Accept, gzip and the body's headers, the same for both protocols. */
+function setRequestHeaders(spec: RequestSpec, headers: Record<string, string>, streaming: boolean): void {
+  headers.Accept = spec.accept ?? 'application/json';
+  // Like Go's transport, ask for gzip and decompress; the apiserver compresses large
+  // responses (lists) only. Not for watches, whose events must arrive as they happen.
+  if (!streaming) headers['Accept-Encoding'] = 'gzip';
+  if (spec.body !== undefined) {
+    headers['Content-Type'] = spec.contentType ?? 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(spec.body));
+  }
+}
+
+/** Reads a whole response body (gunzipped when the server compressed it). */
+function readBody(
+  message: Readable,
+  headers: http.IncomingHttpHeaders,
+  status: number,
+  done: () => void,
+  resolve: (res: Response) => void,
+  reject: (err: Error) => void,
+): void {
+  const gzipped = /^\s*gzip\s*$/i.test(headers['content-encoding'] ?? '');
+  const body$ = gzipped ? message.pipe(zlib.createGunzip()) : message;
+  if (gzipped) message.on('error', (err) => body$.destroy(err));
+  body$.setEncoding('utf8');
+  let body = '';
+  body$.on('data', (chunk: string) => (body += chunk));
+  body$.on('end', () => {
+    done();
+    resolve({ status, headers, body });
+  });
+  body$.on('error', (err) => {
+    done();
+    reject(err);
+  });
 }
 
 /** Retry-After in seconds (the apiserver sends delta-seconds, never an HTTP date). */
