@@ -82,6 +82,15 @@ export interface ControllerSharding {
   subscribe(listener: () => void): () => void;
 }
 
+/**
+ * A work queue that can say when a key in flight has moved to another replica of a sharding
+ * ring (lib/sharding's shardedQueue): the key's signal aborts then. undefined: no ring, or the
+ * key is not in flight.
+ */
+export interface KeySignals {
+  keySignal(key: string): AbortSignal | undefined;
+}
+
 /** A running controller. */
 export interface Runnable {
   /**
