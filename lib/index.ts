@@ -22,6 +22,7 @@ export {
   type WorkersFlag,
   type CacheReader,
   type CacheLookup,
+  type NamespaceShardSelection,
 } from './sdk/define.js';
 export { resourceRef } from './sdk/resource.js';
 
@@ -104,6 +105,7 @@ export {
   type ResourceClient,
   type ResourceRef,
   type ListOptions,
+  type ShardField,
   type WatchOptions,
   type WatchEvent,
   type WriteOptions,
@@ -126,6 +128,8 @@ export {
   type Indexer,
   type IndexFunc,
   type InformerOptions,
+  type InformerShard,
+  type ShardFilter,
   type ResourceEventHandler,
   type HandlerRegistration,
 } from './informer/index.js';

@@ -86,6 +86,9 @@ export interface RequestOptions {
 
 export type GetOptions = RequestOptions;
 
+/** The object fields a KEP-5866 shardSelector can hash (FNV-1a 64-bit of the field's value). */
+export type ShardField = 'object.metadata.uid' | 'object.metadata.namespace';
+
 export interface ListOptions extends RequestOptions {
   namespace?: string; // omitted: all namespaces (or a cluster-scoped resource)
   labelSelector?: string;

@@ -10,7 +10,10 @@
  * - returns nothing / no requeueAfterMs: success, forget the key's failure history;
  * - returns { requeueAfterMs > 0 }: forget, then addAfter (a planned revisit, no backoff);
  * - throws: addRateLimited (exponential per-key backoff under the shared bucket), unless
- *   maxRetries is set and the key has already been retried that often: then log and drop it.
+ *   maxRetries is set and the key has already been retried that often: then log and drop it;
+ * - throws after its key moved to another replica of a sharding ring (the queue's keySignal
+ *   aborted, lib/sharding): result shard_moved. Not an error and not retried: the key is the
+ *   other replica's now, and this one would not admit it back anyway.
  */
 import { RealClock } from '../clock/index.js';
 import type { Clock } from '../clock/index.js';
@@ -20,11 +23,15 @@ import type { Registry } from '../metrics/index.js';
 import type { RateLimitingQueue } from '../workqueue/index.js';
 import { reconcileMetrics } from './metrics.js';
 import type { ReconcileMetrics, ReconcileOutcome } from './metrics.js';
-import type { Reconciler, Runnable } from './types.js';
+import type { KeySignals, Reconciler, Runnable } from './types.js';
 
 export interface ControllerOptions {
   /** Controller name: the `controller` label of the ts_kcm_reconcile_* metrics and in logs. */
   name: string;
+  /**
+   * With a keySignal (lib/sharding's shardedQueue), a reconcile that throws after its key's
+   * signal aborted is counted as shard_moved, not as an error, and is not retried.
+   */
   queue: RateLimitingQueue<string>;
   reconciler: Reconciler;
   /** Number of concurrent workers (KCM's --concurrent-*-syncs). */
@@ -46,6 +53,7 @@ export class Controller implements Runnable {
   private readonly clock: Clock;
   private readonly metrics: ReconcileMetrics;
   private readonly elapsedMs: () => number;
+  private readonly keySignals: KeySignals | undefined;
   private started = false;
   /** What each reconcile gets as its signal: run()'s `cancel`. */
   private cancel: AbortSignal = new AbortController().signal;
@@ -64,6 +72,7 @@ export class Controller implements Runnable {
     this.metrics = reconcileMetrics(opts.name, opts.registry);
     const clock = this.clock;
     this.elapsedMs = () => clock.monotonicNow();
+    this.keySignals = hasKeySignals(opts.queue) ? opts.queue : undefined;
   }
 
   /**
@@ -122,11 +131,26 @@ export class Controller implements Runnable {
         this.queue.addAfter(key, after);
       }
     } catch (err) {
-      outcome = 'error';
-      this.handleError(key, err);
+      if (this.keySignals?.keySignal(key)?.aborted) {
+        outcome = 'shard_moved';
+        this.handleMoved(key, err);
+      } else {
+        outcome = 'error';
+        this.handleError(key, err);
+      }
     } finally {
       this.metrics.observe(outcome, Math.max(0, this.elapsedMs() - start) / 1000);
     }
+  }
+
+  /** The key is another replica's now: drop its backoff history here and do not retry it. */
+  private handleMoved(key: string, err: unknown): void {
+    this.queue.forget(key);
+    this.logger.v(2).info('reconcile stopped: key moved to another replica', {
+      controller: this.name,
+      key,
+      error: errorMessage(err),
+    });
   }
 
   private handleError(key: string, err: unknown): void {
@@ -148,4 +172,8 @@ export class Controller implements Runnable {
     });
     this.queue.addRateLimited(key);
   }
+}
+
+function hasKeySignals(queue: RateLimitingQueue<string>): queue is RateLimitingQueue<string> & KeySignals {
+  return typeof (queue as Partial<KeySignals>).keySignal === 'function';
 }

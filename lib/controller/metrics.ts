@@ -1,8 +1,10 @@
 /**
  * Per-controller reconcile metrics, shaped after controller-runtime's
  * controller_runtime_reconcile_* family under our own prefix:
- * - ts_kcm_reconcile_total{controller, result="success|error|requeue_after"} (counter)
- * - ts_kcm_reconcile_errors_total{controller} (counter)
+ * - ts_kcm_reconcile_total{controller, result="success|error|requeue_after|shard_moved"} (counter);
+ *   shard_moved: the reconcile failed after its key moved to another replica of the sharding
+ *   ring (its signal aborted). Not an error: the key is that replica's now.
+ * - ts_kcm_reconcile_errors_total{controller} (counter; result="error" only)
  * - ts_kcm_reconcile_time_seconds{controller} (histogram)
  * Controllers share the metric objects of a registry; each writes its own label.
  */
@@ -15,7 +17,15 @@ export const RECONCILE_METRIC_NAMES = {
   time: 'ts_kcm_reconcile_time_seconds',
 } as const;
 
-export type ReconcileOutcome = 'success' | 'error' | 'requeue_after';
+export type ReconcileOutcome = 'success' | 'error' | 'requeue_after' | 'shard_moved';
+
+/** Every result label value, each pre-initialised to 0 per controller. */
+export const RECONCILE_OUTCOMES: readonly ReconcileOutcome[] = [
+  'success',
+  'error',
+  'requeue_after',
+  'shard_moved',
+];
 
 /** controller-runtime's reconcile-time buckets: 5 ms to 60 s, dense below 1 s. */
 export const RECONCILE_TIME_BUCKETS = [
@@ -65,7 +75,7 @@ export function reconcileMetrics(controller: string, registry: Registry | undefi
       }),
   );
   // Zero series up front, so a rate() over a controller that never failed is 0, not absent.
-  for (const result of ['success', 'error', 'requeue_after']) total.inc({ controller, result }, 0);
+  for (const result of RECONCILE_OUTCOMES) total.inc({ controller, result }, 0);
   errors.inc({ controller }, 0);
   return {
     observe(outcome, seconds) {

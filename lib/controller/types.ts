@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
-import type { KubeClient } from '../client/types.js';
+import type { KubeClient, ShardField } from '../client/types.js';
 import type { Clock } from '../clock/index.js';
-import type { SharedInformerFactory } from '../informer/types.js';
+import type { InformerShard, SharedInformerFactory } from '../informer/types.js';
 import type { EventRecorder } from '../events/types.js';
 import type { Logger } from '../log/index.js';
 
@@ -65,10 +65,27 @@ export interface ControllerContext {
 export type ShardingDeclaration =
   | {
       shardable: true;
-      /** The string hashed onto the ring for a queue key. Default: the key itself. */
+      /**
+       * The string hashed onto the ring for a queue key. Default: the key itself (with
+       * shardField 'object.metadata.namespace': the key's namespace, namespaceShardKey).
+       */
       shardKey?(key: string): string;
       /** Why splitting is safe, for docs and reviewers. */
       reason?: string;
+      /**
+       * KEP-5866: shardKey(key) is this field's value on the key's primary object (its
+       * namespace, or its uid: then shardKey is required and must read it from the key), and
+       * keys sit on the ring at raw fnv1a64(shardKey(key)), the hash the apiserver computes,
+       * instead of the ring's mixed hash. Only then can an apiserver select a replica's share.
+       */
+      shardField?: ShardField;
+      /**
+       * 'owned' (needs shardField): the controller reads only the primary objects whose keys
+       * this replica owns, so its primary informer may hold just that share. With a ring,
+       * ctx.sharding.primaryShard is set; pass it as `informerFor(primary, { shard })`.
+       * Default 'full': every replica caches every primary object.
+       */
+      primaryCache?: 'full' | 'owned';
     }
   | { shardable: false; reason: string };
 
@@ -80,6 +97,21 @@ export interface ControllerSharding {
   snapshot(): (key: string) => boolean;
   /** Called on every ownership change; returns an unsubscribe function. */
   subscribe(listener: () => void): () => void;
+  /**
+   * Set when the declaration has primaryCache 'owned': the primary informer's KEP-5866 share
+   * (`informerFor(primary, { shard: primaryShard })`). owns() is then true only for keys the
+   * primary cache already covers, so a newly owned key waits until its object is cached.
+   */
+  primaryShard?: InformerShard;
+}
+
+/**
+ * A work queue that can say when a key in flight has moved to another replica of a sharding
+ * ring (lib/sharding's shardedQueue): the key's signal aborts then. undefined: no ring, or the
+ * key is not in flight.
+ */
+export interface KeySignals {
+  keySignal(key: string): AbortSignal | undefined;
 }
 
 /** A running controller. */

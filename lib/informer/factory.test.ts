@@ -6,6 +6,7 @@ import { FakeClock } from '../clock/index.js';
 import type { Logger, LogMeta } from '../log/index.js';
 import { DefaultSharedInformerFactory } from './factory.js';
 import { cm, RecordingHandler, turn, until } from './test-helpers.js';
+import type { InformerShard } from './types.js';
 
 class MemoryLogger implements Logger {
   readonly lines: string[] = [];
@@ -31,6 +32,25 @@ describe('DefaultSharedInformerFactory', () => {
     expect(f.informerFor(Resources.configmaps, { transform: { name: 'other', fn: (o) => o } })).not.toBe(a);
     expect(f.informerFor(Resources.pods)).not.toBe(a);
     expect(f.all().length).toBe(6);
+  });
+
+  it('keeps a sharded informer (KEP-5866) apart from the full one, one InformerShard per shard name', () => {
+    const f = new DefaultSharedInformerFactory(new FakeKubeClient(), { clock: new FakeClock() });
+    const shard = (name: string): InformerShard => ({
+      name,
+      current: () => ({ selector: 's', admits: () => true }),
+      subscribe: () => () => undefined,
+      listed: () => undefined,
+    });
+    const full = f.informerFor(Resources.configmaps);
+    const mine = shard('sharding/c');
+    const sharded = f.informerFor(Resources.configmaps, { shard: mine });
+    expect(sharded).not.toBe(full);
+    expect(f.informerFor(Resources.configmaps, { shard: mine })).toBe(sharded);
+    expect(f.informerFor(Resources.configmaps, { shard: shard('sharding/d') })).not.toBe(sharded);
+    expect(() => f.informerFor(Resources.configmaps, { shard: shard('sharding/c') })).toThrow(
+      'informer shard "sharding/c" is already bound to another InformerShard',
+    );
   });
 
   it('works without start: tests prime the cache directly', () => {

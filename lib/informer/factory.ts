@@ -1,6 +1,7 @@
 /**
- * One shared informer per (resource, namespace, selectors, transform, metadataOnly) for the
- * whole process, so ten controllers watching pods cost one watch and one cache.
+ * One shared informer per (resource, namespace, selectors, transform, metadataOnly, shard) for
+ * the whole process, so ten controllers watching pods cost one watch and one cache. A sharded
+ * informer (InformerOptions.shard, KEP-5866) is apart from the resource's full one.
  */
 import type { KubeObject } from '../api/index.js';
 import type { KubeClient, ResourceRef } from '../client/types.js';
@@ -11,7 +12,7 @@ import { errorMessage, nopLogger } from '../log/index.js';
 import type { Registry } from '../metrics/index.js';
 import type { SharedInformerOptions } from './shared-informer.js';
 import { DefaultSharedIndexInformer, resourceLabel, STRIP_MANAGED_FIELDS } from './shared-informer.js';
-import type { InformerOptions, SharedIndexInformer, SharedInformerFactory } from './types.js';
+import type { InformerOptions, InformerShard, SharedIndexInformer, SharedInformerFactory } from './types.js';
 
 /** kube-controller-manager's --min-resync-period default: 12 h. */
 export const DEFAULT_MIN_RESYNC_PERIOD_MS = 12 * 3600_000;
@@ -38,6 +39,8 @@ export interface SharedInformerFactoryOptions {
 export class DefaultSharedInformerFactory implements SharedInformerFactory {
   private readonly informers = new Map<string, DefaultSharedIndexInformer<KubeObject>>();
   private readonly runningInformers = new Set<DefaultSharedIndexInformer<KubeObject>>();
+  /** The one InformerShard each sharded informer reports to. */
+  private readonly shards = new Map<DefaultSharedIndexInformer<KubeObject>, InformerShard>();
   private readonly logger: Logger;
   private readonly clock: Clock;
   private signal: AbortSignal | undefined;
@@ -64,8 +67,11 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
       opts.fieldSelector ?? '',
       transform.name,
       !!opts.metadataOnly,
+      opts.shard?.name ?? '',
     ]);
     let informer = this.informers.get(key);
+    if (informer && opts.shard && this.shards.get(informer) !== opts.shard)
+      throw new Error(`informer shard "${opts.shard.name}" is already bound to another InformerShard`);
     if (!informer) {
       const made = new DefaultSharedIndexInformer<T>(ref, this.client.resource<T>(ref), {
         ...this.opts.informerDefaults,
@@ -78,6 +84,7 @@ export class DefaultSharedInformerFactory implements SharedInformerFactory {
       });
       informer = made as unknown as DefaultSharedIndexInformer<KubeObject>;
       this.informers.set(key, informer);
+      if (opts.shard) this.shards.set(informer, opts.shard);
       if (this.signal) this.runOne(informer, this.signal);
     }
     return informer as unknown as SharedIndexInformer<T>;

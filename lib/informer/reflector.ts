@@ -13,6 +13,7 @@ import { errorMessage } from '../log/index.js';
 import type { BackoffOptions } from './backoff.js';
 import { Backoff } from './backoff.js';
 import { metaNamespaceKey } from './store.js';
+import type { InformerShard, ShardFilter } from './types.js';
 
 /** The two calls a reflector needs; a ResourceClient is one. */
 export interface ListWatcher<T extends KubeObject = KubeObject> {
@@ -60,6 +61,8 @@ export interface ReflectorOptions {
   random?: () => number;
   /** Every error is reported here (for metrics) after being logged. */
   onError?: (err: unknown, phase: ReflectorPhase) => void;
+  /** List and watch one KEP-5866 share where the server serves it (InformerShard); turns WatchList off. */
+  shard?: InformerShard;
 }
 
 export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
@@ -77,6 +80,14 @@ export class WatchDeadlineError extends Error {
   constructor(ms: number) {
     super(`watch still open ${Math.round(ms / 1000)}s after it should have ended; connection taken for dead`);
     this.name = 'WatchDeadlineError';
+  }
+}
+
+/** Thrown internally to end a watch when the shard's selector changed: list again with the new one. */
+class ShardChangedError extends Error {
+  constructor() {
+    super('shard selector changed; relisting');
+    this.name = 'ShardChangedError';
   }
 }
 
@@ -106,14 +117,21 @@ export class Reflector<T extends KubeObject = KubeObject> {
   /** Counters for tests and benchmarks. */
   /** The message of the last failure logged as a warning; cleared by a successful list. */
   private lastWarned: string | undefined;
-  readonly stats = { lists: 0, listPages: 0, watches: 0, relists: 0, errors: 0 };
+  /** Of a sharded reflector: the filter the server applied to the stored list (undefined: everything). */
+  private shardApplied: ShardFilter | undefined;
+  /** Whether the server applied the last list's shardSelector; 'unknown' before the first list. */
+  private shardSupport: 'unknown' | 'honoured' | 'ignored' = 'unknown';
+  /** Ends the current watch with an error (set while a watch runs). */
+  private interruptStream: ((err: Error) => void) | undefined;
+  readonly stats = { lists: 0, listPages: 0, watches: 0, relists: 0, shardRelists: 0, errors: 0 };
 
   constructor(
     private readonly lw: ListWatcher<T>,
     private readonly sink: ReflectorSink<T>,
     private readonly opts: ReflectorOptions,
   ) {
-    this.watchListEnabled = opts.useWatchList ?? true;
+    // A shard's support is read from the list answer's shardInfo: LIST, never a WatchList stream.
+    this.watchListEnabled = (opts.useWatchList ?? true) && !opts.shard;
     this.random = opts.random ?? Math.random;
     this.backoff = new Backoff(opts.clock, { random: this.random, ...opts.backoff });
   }
@@ -131,8 +149,35 @@ export class Reflector<T extends KubeObject = KubeObject> {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    const unsubscribe = this.opts.shard?.subscribe(() => {
+      if (this.shardRelistWanted()) this.interruptStream?.(new ShardChangedError());
+    });
+    try {
+      await this.loop(signal);
+    } finally {
+      unsubscribe?.();
+    }
+  }
+
+  /**
+   * A sharded reflector lists again when the shard's selector moved away from the one the
+   * server applied to the cache. Not when the server ignored the last selector: the cache holds
+   * everything then, which covers any share (later relists still send the selector, so support
+   * that appears is picked up).
+   */
+  private shardRelistWanted(): boolean {
+    const shard = this.opts.shard;
+    if (!shard || this.shardSupport === 'ignored') return false;
+    return shard.current().selector !== this.shardApplied?.selector;
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
     let needList = true;
     while (!signal.aborted) {
+      if (!needList && this.shardRelistWanted()) {
+        needList = true;
+        this.stats.shardRelists++;
+      }
       let phase: ReflectorPhase = needList ? (this.watchListEnabled ? 'watchlist' : 'list') : 'watch';
       try {
         let events: number;
@@ -142,6 +187,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
           if (phase === 'list') {
             await this.list(signal);
             phase = 'watch';
+            // The share moved while we listed: the new one first, before any watch.
+            if (this.shardRelistWanted()) {
+              this.stats.shardRelists++;
+              continue;
+            }
           }
           needList = false;
           events = await this.watch(signal);
@@ -153,6 +203,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
         }
       } catch (err) {
         if (signal.aborted) break;
+        if (err instanceof ShardChangedError) {
+          needList = true;
+          this.stats.shardRelists++;
+          continue; // not a failure: list the new share at once
+        }
         this.report(err, phase);
         if (phase === 'watchlist' && !this.initialDelivered) {
           this.watchListFailures++;
@@ -212,11 +267,20 @@ export class Reflector<T extends KubeObject = KubeObject> {
     let cont: string | undefined;
     let rv: string;
     let restarts = 0;
+    const filter = this.opts.shard?.current();
+    const shardSelector = filter ? { shardSelector: filter.selector } : {};
+    /** Whether the server echoed the selector; every page of one list must agree. */
+    let honoured: boolean | undefined;
     for (;;) {
       if (signal.aborted) throw signal.reason;
       let page: KubeList<T>;
       try {
-        page = await this.lw.list({ ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: cont });
+        page = await this.lw.list({
+          ...this.selectors(),
+          ...shardSelector,
+          limit: this.opts.pageSize ?? 500,
+          continue: cont,
+        });
       } catch (err) {
         // The snapshot behind a continue token is compacted away after ~5 min; start over,
         // but not forever (a list that can never finish in time is a failure to back off from).
@@ -225,21 +289,53 @@ export class Reflector<T extends KubeObject = KubeObject> {
           this.report(err, 'list');
           items = [];
           cont = undefined;
+          honoured = undefined;
           continue;
         }
         throw err;
       }
       this.stats.listPages++;
+      if (filter) {
+        // Pages answered by apiservers of two versions (an upgrade under way) do not make one state.
+        const echoed = page.metadata?.shardInfo?.selector === filter.selector;
+        if (honoured !== undefined && echoed !== honoured)
+          throw new Error('the apiserver applied the shardSelector to some pages of the list only');
+        honoured = echoed;
+      }
       for (const item of page.items) items.push(item);
       rv = page.metadata?.resourceVersion ?? '';
       cont = page.metadata?.continue || undefined;
       if (!cont) break;
     }
     if (signal.aborted) throw signal.reason;
+    const applied = filter && honoured ? filter : undefined;
+    // Client-side filtering always: a server that says it applied the selector is held to it.
+    if (applied) items = items.filter((o) => applied.admits(o));
     await this.sink.replace(items, rv);
     this.lastRV = rv;
     this.synced = true;
     this.lastWarned = undefined;
+    if (filter) this.shardListed(applied);
+  }
+
+  /** Records what the stored list holds, says so when the server's support changed, tells the shard. */
+  private shardListed(applied: ShardFilter | undefined): void {
+    const support = applied ? 'honoured' : 'ignored';
+    if (support !== this.shardSupport) {
+      const log = this.opts.logger.v(2);
+      if (applied)
+        log.info('apiserver applies shardSelector (KEP-5866): list and watch carry this replica’s share', {
+          resource: this.opts.name,
+        });
+      else
+        log.info(
+          'apiserver ignores shardSelector (KEP-5866): listing and watching everything, keys filtered on the client',
+          { resource: this.opts.name },
+        );
+    }
+    this.shardSupport = support;
+    this.shardApplied = applied;
+    this.opts.shard!.listed(applied);
   }
 
   private watch(signal: AbortSignal): Promise<number> {
@@ -287,6 +383,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
     signal.addEventListener('abort', onAbort, { once: true });
     let lastEventAt = startedAt;
     let guardError: Error | undefined;
+    this.interruptStream = (err) => {
+      guardError = err;
+      ac.abort(err);
+    };
+    const shard = this.shardApplied;
     // One check timer re-armed every fifth of the inactivity window (or sooner, at the
     // deadline) rather than a timer per event.
     const nextCheck = () => Math.max(1, Math.min(inactivityMs / 5, startedAt + deadlineMs - clock.now()));
@@ -302,6 +403,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
     try {
       const opts: WatchOptions = {
         ...this.selectors(),
+        ...(shard ? { shardSelector: shard.selector } : {}),
         allowWatchBookmarks: true,
         timeoutSeconds,
         ...extra,
@@ -324,6 +426,12 @@ export class Reflector<T extends KubeObject = KubeObject> {
           if (rv) this.lastRV = rv;
           continue;
         }
+        if (shard && !shard.admits(obj)) {
+          // Another replica's object: an apiserver that does not filter (a mixed-version
+          // control plane) sent it. namespace and uid never change, so it never was ours.
+          if (rv) this.lastRV = rv;
+          continue;
+        }
         if (pending) {
           // Still receiving the initial state: collect it, apply it whole at the bookmark.
           if (ev.type === 'DELETED') pending.delete(metaNamespaceKey(obj));
@@ -341,6 +449,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
       if (signal.aborted) return events;
       throw err;
     } finally {
+      this.interruptStream = undefined;
       timer.cancel();
       signal.removeEventListener('abort', onAbort);
       ac.abort(); // whatever ended the stream, never leave its connection open

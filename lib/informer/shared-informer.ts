@@ -138,6 +138,7 @@ export class DefaultSharedIndexInformer<T extends KubeObject = KubeObject> imple
         labelSelector: opts.labelSelector,
         fieldSelector: opts.fieldSelector,
         metadataOnly: opts.metadataOnly,
+        ...(opts.shard ? { shard: opts.shard } : {}),
         clock,
         logger: this.logger,
         onError: (err) => {

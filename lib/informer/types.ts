@@ -60,6 +60,37 @@ export interface SharedIndexInformer<T extends KubeObject = KubeObject> {
   run(signal: AbortSignal): Promise<void>;
 }
 
+/** A KEP-5866 shardSelector with its client-side twin. */
+export interface ShardFilter {
+  /** The `shardSelector` query parameter. */
+  readonly selector: string;
+  /** True when `obj` is in the share the selector selects (the hash the apiserver computes). */
+  admits(obj: KubeObject): boolean;
+}
+
+/**
+ * Lets an informer list and watch one share of a resource where the apiserver serves KEP-5866
+ * (`shardSelector`, alpha in 1.36). Every list sends current()'s selector; when the list
+ * echoes it (metadata.shardInfo.selector) the cache holds that share and the watch carries
+ * the same selector, with events outside it dropped on the client too. When it does not
+ * (v1.35), the informer lists and watches everything, as without a shard. A change of
+ * current() re-lists, unless the server ignored the last selector. Paginated LIST only: the
+ * support is read from the list answer, which a WatchList stream does not have.
+ */
+export interface InformerShard {
+  /** Names the shard: the factory keeps its informer apart from the resource's unfiltered one. */
+  readonly name: string;
+  /** The filter the next list sends. */
+  current(): ShardFilter;
+  /** Called when current() may have changed; returns an unsubscribe function. */
+  subscribe(listener: () => void): () => void;
+  /**
+   * After each list has been stored: the filter the apiserver applied (the cache now holds
+   * that share only), or undefined when it ignored the selector (the cache holds everything).
+   */
+  listed(applied: ShardFilter | undefined): void;
+}
+
 export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
@@ -70,10 +101,12 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
   metadataOnly?: boolean;
   /** Periodic resync (re-delivery of cached objects as updates); 0 or absent: off. */
   resyncPeriodMs?: number;
+  /** List and watch one KEP-5866 share where the server serves it (one informer per shard name). */
+  shard?: InformerShard;
 }
 
 export interface SharedInformerFactory {
-  /** One informer per (resource, namespace, selectors, transform, metadataOnly), shared by all callers. */
+  /** One informer per (resource, namespace, selectors, transform, metadataOnly, shard), shared by all callers. */
   informerFor<T extends KubeObject = KubeObject>(
     ref: ResourceRef<T>,
     opts?: InformerOptions<T>,

@@ -2,6 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../api/index.js';
 import { FakeKubeClient, Resources } from '../client/index.js';
 import { FakeClock } from '../clock/index.js';
+import type { Controller } from '../controller/controller.js';
+import type { ControllerContext } from '../controller/types.js';
+import { FakeEventRecorder } from '../events/index.js';
+import { DefaultSharedInformerFactory } from '../informer/factory.js';
+import type { InformerShard } from '../informer/types.js';
+import { nopLogger } from '../log/index.js';
+import { newRegistry } from '../metrics/index.js';
+import { namespaceShardKey } from '../sharding/controller.js';
+import { fakeSharding } from '../sharding/testing.js';
 import { controllingOwnerKeys, defineController, generationChanged, rulesOf } from './define.js';
 import { resourceRef } from './resource.js';
 import { reconcileOnce } from './testing.js';
@@ -315,6 +324,72 @@ describe('ReconcileContext.cache and metrics', () => {
       key: 'ns/w',
     });
     expect(seen).toEqual(['team-a', 1, 'function']);
+  });
+});
+
+describe('sharding by namespace with a primary cache of the owned share (KEP-5866)', () => {
+  it('declares a namespace field, and refuses a cluster-scoped primary', () => {
+    const def = defineController({
+      name: 'w',
+      for: widgets,
+      sharding: { by: 'namespace', primaryCache: 'owned' },
+      reconcile: async () => undefined,
+    });
+    expect(def.sharding).toEqual({
+      shardable: true,
+      shardKey: namespaceShardKey,
+      shardField: 'object.metadata.namespace',
+      primaryCache: 'owned',
+      reason: expect.any(String),
+    });
+    expect(() =>
+      defineController({
+        name: 'n',
+        for: Resources.namespaces,
+        sharding: { by: 'namespace', primaryCache: 'owned' },
+        reconcile: async () => undefined,
+      }),
+    ).toThrow('defineController n: sharding by namespace needs a namespaced `for`');
+  });
+
+  it('builds its primary informer on ctx.sharding.primaryShard; ctx.get and ctx.cache(for) read that cache', async () => {
+    const clock = new FakeClock();
+    const client = new FakeKubeClient([], { clock, resources: [widgets] });
+    const informers = new DefaultSharedInformerFactory(client, { clock });
+    const primaryShard: InformerShard = {
+      name: 'sharding/w',
+      current: () => ({ selector: 'x', admits: () => true }),
+      subscribe: () => () => undefined,
+      listed: () => undefined,
+    };
+    const seen: string[] = [];
+    const def = defineController<Widget>({
+      name: 'w',
+      for: widgets,
+      sharding: { by: 'namespace', primaryCache: 'owned' },
+      reconcile: async ({ key }, ctx) => {
+        seen.push(`${ctx.get()?.metadata.name} ${ctx.cache<Widget>(widgets).get(key)?.metadata.name}`);
+      },
+    });
+    const ctx: ControllerContext = {
+      client,
+      informers,
+      eventRecorder: () => new FakeEventRecorder(),
+      logger: nopLogger(),
+      metrics: newRegistry(),
+      clock,
+      flags: {},
+      sharding: { ...fakeSharding(['ns/w']).sharding, primaryShard },
+    };
+    const runner = def.create(ctx) as Controller;
+    expect(informers.all()).toHaveLength(1);
+    const sharded = informers.informerFor<Widget>(widgets, { shard: primaryShard });
+    expect(informers.all()).toEqual([sharded]);
+    sharded.getIndexer().add(widget());
+    runner.queue.add('ns/w');
+    await runner.processNextWorkItem();
+    expect(seen).toEqual(['w w']);
+    expect(informers.all()).toHaveLength(1); // ctx.cache(for) did not make an unfiltered informer
   });
 });
 

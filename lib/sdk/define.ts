@@ -178,9 +178,20 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
    * primary object and children it controls. 'namespace': one replica per namespace, for
    * reconciles that write objects shared between primaries of a namespace. A function maps a
    * key to the string hashed. false: the whole controller runs on one replica of the ring.
+   * `{ by: 'namespace', primaryCache: 'owned' }`: by namespace, placed by the hash KEP-5866
+   * apiservers compute, for reconciles that read only primary objects of their own namespace:
+   * where the apiserver serves shardSelector, each replica lists and watches only its
+   * namespaces' primary objects (ctx.get, ctx.list and ctx.cache(for) see those alone);
+   * elsewhere (v1.35) it caches every one, as with 'namespace'. Namespaced `for` only.
    */
-  sharding?: 'key' | 'namespace' | false | ((key: string) => string);
+  sharding?: 'key' | 'namespace' | false | ((key: string) => string) | NamespaceShardSelection;
   reconcile(request: ReconcileRequest<T>, ctx: ReconcileContext<T>): Promise<ReconcileResult | void>;
+}
+
+/** Sharding by namespace with a primary cache of this replica's namespaces only (KEP-5866). */
+export interface NamespaceShardSelection {
+  by: 'namespace';
+  primaryCache: 'owned';
 }
 
 /** The spec behind a defined controller, for ts-kcm/testing's reconcileOnce. */
@@ -275,6 +286,8 @@ export function defineController<T extends KubeObject = KubeObject>(
     throw new Error(`defineController: name "${spec.name}" is not a DNS-1123 label`);
   if (typeof spec.reconcile !== 'function')
     throw new Error(`defineController ${spec.name}: reconcile is missing`);
+  if (typeof spec.sharding === 'object' && !spec.for.namespaced)
+    throw new Error(`defineController ${spec.name}: sharding by namespace needs a namespaced \`for\``);
   const workers = spec.workers ?? 1;
   const workersFlag: ControllerFlag[] =
     typeof workers === 'number'
@@ -306,6 +319,14 @@ function shardingOf(spec: Pick<ControllerSpec, 'sharding'>): ShardingDeclaration
   if (s === false) return { shardable: false, reason: 'declared not shardable' };
   if (s === 'key') return { shardable: true, reason: 'by the primary object key' };
   if (s === 'namespace') return { shardable: true, shardKey: namespaceShardKey, reason: 'by namespace' };
+  if (typeof s === 'object')
+    return {
+      shardable: true,
+      shardKey: namespaceShardKey,
+      shardField: 'object.metadata.namespace',
+      primaryCache: 'owned',
+      reason: 'by namespace; the primary cache holds this replica’s namespaces (KEP-5866 shardSelector)',
+    };
   return { shardable: true, shardKey: s, reason: 'by a custom shard key' };
 }
 
@@ -315,7 +336,8 @@ function build<T extends KubeObject>(
   workers: number | WorkersFlag,
 ): Controller {
   const logger = ctx.logger.child({ controller: spec.name });
-  const primary = ctx.informers.informerFor<T>(spec.for);
+  const shard = ctx.sharding?.primaryShard;
+  const primary = ctx.informers.informerFor<T>(spec.for, shard ? { shard } : {});
   const queue = shardedQueue(
     newRateLimitingQueue<string>({
       name: spec.name,
@@ -335,7 +357,7 @@ function build<T extends KubeObject>(
     onDelete: (obj) => queue.add(metaNamespaceKey(unwrap(obj))),
   });
   const enqueueAll = (keys: string[]): void => keys.forEach((k) => queue.add(k));
-  const cache = cacheLookup(spec, ctx);
+  const cache = cacheLookup(spec, ctx, primary);
   for (const ref of spec.owns ?? []) {
     const inf: SharedIndexInformer = ctx.informers.informerFor(ref);
     inf.addEventHandler({
@@ -388,7 +410,11 @@ function build<T extends KubeObject>(
 }
 
 /** Caches of the declared resources only: informers are built (and RBAC granted) for those alone. */
-function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: ControllerContext): CacheLookup {
+function cacheLookup<T extends KubeObject>(
+  spec: ControllerSpec<T>,
+  ctx: ControllerContext,
+  primary: SharedIndexInformer<T>,
+): CacheLookup {
   const declared = new Map<string, ResourceRef>();
   for (const ref of [spec.for, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)])
     declared.set(`${ref.group}/${ref.resource}`, ref);
@@ -398,6 +424,9 @@ function cacheLookup<T extends KubeObject>(spec: ControllerSpec<T>, ctx: Control
       throw new Error(
         `${spec.name}: cache(${resource.resource}): only resources in for, owns or watches have a cache`,
       );
+    // The primary informer may be this replica's share (primaryCache 'owned'), not the full one.
+    if (ref === spec.for || (ref.group === spec.for.group && ref.resource === spec.for.resource))
+      return primary.getIndexer() as unknown as CacheReader<U>;
     return ctx.informers.informerFor<U>(ref).getIndexer();
   };
 }

@@ -9,3 +9,4 @@ export * from './membership.js';
 export * from './queue.js';
 export * from './controller.js';
 export * from './selector.js';
+export * from './primary-shard.js';

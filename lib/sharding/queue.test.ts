@@ -1,8 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { FakeClock } from '../clock/index.js';
+import { Controller } from '../controller/controller.js';
+import type { Logger, LogMeta } from '../log/index.js';
 import { newRegistry } from '../metrics/index.js';
+import type { Registry } from '../metrics/index.js';
 import { newRateLimitingQueue } from '../workqueue/index.js';
-import { shardedQueue } from './queue.js';
+import { keyAbortingReconciler, shardedQueue } from './queue.js';
 import { fakeSharding } from './testing.js';
 
 function setup(owned: string[], cached: string[]) {
@@ -70,5 +73,104 @@ describe('shardedQueue', () => {
     expect(await t.registry.getSingleMetricAsString('ts_kcm_shard_keys_owned')).toContain(
       'ts_kcm_shard_keys_owned{controller="c"} 0',
     );
+  });
+});
+
+/** Log lines with the verbosity they were logged at (error/warn print at any verbosity). */
+function recordingLogger(lines: { level: string; v: number; msg: string; meta?: LogMeta }[], v = 0): Logger {
+  return {
+    error: (msg, meta) => void lines.push({ level: 'error', v, msg, meta }),
+    warn: (msg, meta) => void lines.push({ level: 'warn', v, msg, meta }),
+    info: (msg, meta) => void lines.push({ level: 'info', v, msg, meta }),
+    debug: (msg, meta) => void lines.push({ level: 'info', v: 4, msg, meta }),
+    child: () => recordingLogger(lines, v),
+    v: (level) => recordingLogger(lines, level),
+  };
+}
+
+async function reconcileTotals(registry: Registry): Promise<Record<string, number>> {
+  const data = await registry.getSingleMetric('ts_kcm_reconcile_total')!.get();
+  return Object.fromEntries(data.values.map((v) => [String(v.labels.result), v.value]));
+}
+
+describe('a reconcile aborted because its key moved', () => {
+  /** A controller over a sharded queue whose reconcile of `a` waits for its signal, then throws its reason. */
+  function setupMoved() {
+    const clock = new FakeClock();
+    const registry = newRegistry();
+    const inner = newRateLimitingQueue<string>({ name: 'q', clock, registry });
+    const { sharding, move } = fakeSharding(['a', 'b']);
+    const queue = shardedQueue(inner, sharding, { controller: 'c', keys: () => ['a', 'b'], registry });
+    const started: string[] = [];
+    const reconciler = keyAbortingReconciler(
+      {
+        reconcile: (key, signal) => {
+          started.push(key);
+          if (key === 'b') return Promise.reject(new Error('apiserver said no'));
+          return new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+          );
+        },
+      },
+      queue,
+    );
+    const logs: { level: string; v: number; msg: string; meta?: LogMeta }[] = [];
+    const controller = new Controller({
+      name: 'c',
+      queue,
+      reconciler,
+      workers: 1,
+      logger: recordingLogger(logs),
+      registry,
+      clock,
+    });
+    return { clock, registry, inner, queue, move, started, logs, controller };
+  }
+
+  it('counts result="shard_moved", not an error; logs at V(2); does not requeue', async () => {
+    const t = setupMoved();
+    expect(await reconcileTotals(t.registry)).toEqual({
+      success: 0,
+      error: 0,
+      requeue_after: 0,
+      shard_moved: 0,
+    });
+    t.queue.add('a');
+    const step = t.controller.processNextWorkItem();
+    await new Promise((r) => setImmediate(r));
+    expect(t.started).toEqual(['a']);
+    t.move(['b']); // a moves away while in flight: its signal aborts, the reconcile throws
+    await step;
+    expect(await reconcileTotals(t.registry)).toEqual({
+      success: 0,
+      error: 0,
+      requeue_after: 0,
+      shard_moved: 1,
+    });
+    expect((await t.registry.getSingleMetric('ts_kcm_reconcile_errors_total')!.get()).values[0]!.value).toBe(
+      0,
+    );
+    expect(t.logs.filter((l) => l.level === 'error' || l.level === 'warn')).toEqual([]);
+    expect(t.logs).toEqual([
+      {
+        level: 'info',
+        v: 2,
+        msg: 'reconcile stopped: key moved to another replica',
+        meta: { controller: 'c', key: 'a', error: 'shard key a moved to another replica' },
+      },
+    ]);
+    t.clock.advance(60_000); // no backoff re-add pending
+    expect(t.inner.len()).toBe(0);
+    expect(t.inner.waitingCount()).toBe(0);
+    expect(t.inner.numRequeues('a')).toBe(0);
+  });
+
+  it('a failure of a key that stays is still an error, retried with backoff', async () => {
+    const t = setupMoved();
+    t.queue.add('b');
+    await t.controller.processNextWorkItem();
+    expect(await reconcileTotals(t.registry)).toMatchObject({ error: 1, shard_moved: 0 });
+    expect(t.logs.map((l) => [l.level, l.msg])).toEqual([['error', 'reconcile failed, will retry']]);
+    expect(t.inner.numRequeues('b')).toBe(1);
   });
 });

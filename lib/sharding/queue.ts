@@ -9,7 +9,7 @@
  * Also exports ts_kcm_shard_keys_owned{controller}: owned keys among `keys()`.
  */
 import type { Registry } from 'prom-client';
-import type { ControllerSharding, Reconciler } from '../controller/types.js';
+import type { ControllerSharding, KeySignals, Reconciler } from '../controller/types.js';
 import { Gauge, getOrCreate } from '../metrics/index.js';
 import type { RateLimitingQueue } from '../workqueue/index.js';
 
@@ -25,15 +25,12 @@ export function shardedQueue(
   queue: RateLimitingQueue<string>,
   sharding: ControllerSharding | undefined,
   opts: ShardedQueueOptions,
-): RateLimitingQueue<string> & { keySignal(key: string): AbortSignal | undefined } {
+): RateLimitingQueue<string> & KeySignals {
   if (!sharding) return Object.assign(queue, { keySignal: () => undefined });
   return new ShardedQueue(queue, sharding, opts);
 }
 
-/** The per-key abort signal of a sharded queue (undefined: no ring, or the key is not in flight). */
-export interface KeySignals {
-  keySignal(key: string): AbortSignal | undefined;
-}
+export type { KeySignals };
 
 /**
  * `reconciler` whose signal also aborts when the key moves to another replica while it is being

@@ -3,7 +3,15 @@ import type { KubeList, KubeObject } from '../api/index.js';
 import { FakeKubeClient, Resources } from '../client/index.js';
 import { fnv1a64, hex64, ringHash } from './hash.js';
 import { HashRing } from './ring.js';
-import { inShardRanges, listShard, shardSelector, toShardRanges } from './selector.js';
+import {
+  inShardRanges,
+  inSortedShardRanges,
+  listShard,
+  RangeShardFilter,
+  shardSelector,
+  toShardRanges,
+  WHOLE_HASH_SPACE,
+} from './selector.js';
 
 const pods: KubeObject[] = Array.from({ length: 200 }, (_, i) => ({
   apiVersion: 'v1',
@@ -25,6 +33,30 @@ describe('KEP-5866 shard selector', () => {
       "shardRange(object.metadata.namespace, '0x0000000000000000', '0x1000000000000000') || " +
         "shardRange(object.metadata.namespace, '0xf000000000000001', '0x10000000000000000')",
     );
+  });
+
+  it('merges touching ranges: a lone member’s ring is the whole hash space, one range', () => {
+    const ring = new HashRing(['a'], 8);
+    expect(toShardRanges(ring.rangesOf('a'))).toEqual([...WHOLE_HASH_SPACE]);
+  });
+
+  it('RangeShardFilter admits exactly what the ring gives its member, by raw FNV-1a of the namespace', () => {
+    const ring = new HashRing(['a', 'b', 'c'], 64);
+    const filters = ring.members.map(
+      (m) => [m, new RangeShardFilter('object.metadata.namespace', toShardRanges(ring.rangesOf(m)))] as const,
+    );
+    for (let i = 0; i < 300; i++) {
+      const obj = { metadata: { namespace: `ns-${i}`, name: 'x' } };
+      const owner = ring.ownerOfHash(fnv1a64(`ns-${i}`));
+      for (const [m, f] of filters) expect([m, f.admits(obj)]).toEqual([m, m === owner]);
+    }
+    expect(inSortedShardRanges(5n, [{ start: 0n, end: 5n }])).toBe(false);
+    expect(
+      inSortedShardRanges(5n, [
+        { start: 0n, end: 5n },
+        { start: 5n, end: 6n },
+      ]),
+    ).toBe(true);
   });
 
   it('ring ranges of all members cover the hash space exactly once', () => {

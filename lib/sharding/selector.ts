@@ -9,11 +9,12 @@
  * from the first list's echo, and keep filtering on the client whatever the answer.
  */
 import type { KubeList, KubeObject } from '../api/index.js';
-import type { ListOptions, ResourceClient } from '../client/types.js';
+import type { ListOptions, ResourceClient, ShardField } from '../client/types.js';
+import type { ShardFilter } from '../informer/types.js';
 import { fnv1a64, hex64 } from './hash.js';
 import type { HashRange } from './ring.js';
 
-export type ShardField = 'object.metadata.uid' | 'object.metadata.namespace';
+export type { ShardField };
 
 /** A KEP-5866 range: [start, end), end up to 2^64. */
 export interface ShardRange {
@@ -35,8 +36,19 @@ export function toShardRanges(ranges: HashRange[]): ShardRange[] {
       out.push({ start: 0n, end });
     }
   }
-  return out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  // Touching ranges (the two halves of a range that wrapped, a lone member's whole ring) are one.
+  const merged: ShardRange[] = [];
+  for (const r of out) {
+    const last = merged[merged.length - 1];
+    if (last && last.end === r.start) last.end = r.end;
+    else merged.push({ ...r });
+  }
+  return merged;
 }
+
+/** The whole hash space, [0, 2^64). */
+export const WHOLE_HASH_SPACE: readonly ShardRange[] = [{ start: 0n, end: TWO_64 }];
 
 /** `shardRange(field, '0x…', '0x…') || …`, as KEP-5866 spells it. */
 export function shardSelector(field: ShardField, ranges: ShardRange[]): string {
@@ -55,6 +67,41 @@ export function inShardRanges(obj: KubeObject, field: ShardField, ranges: ShardR
   const value = field === 'object.metadata.uid' ? obj.metadata.uid : obj.metadata.namespace;
   const h = fnv1a64(value ?? '');
   return ranges.some((r) => h >= r.start && h < r.end);
+}
+
+/** True when `h` lies in one of `ranges` (sorted by start and disjoint, as toShardRanges returns them). */
+export function inSortedShardRanges(h: bigint, ranges: readonly ShardRange[]): boolean {
+  let lo = 0;
+  let hi = ranges.length; // first range with start > h
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.start <= h) lo = mid + 1;
+    else hi = mid;
+  }
+  const r = ranges[lo - 1];
+  return r !== undefined && h < r.end;
+}
+
+/** The informer's ShardFilter for ranges of one field: the selector and the same test on the client. */
+export class RangeShardFilter implements ShardFilter {
+  readonly selector: string;
+
+  constructor(
+    readonly field: ShardField,
+    /** Sorted by start, disjoint. */
+    readonly ranges: readonly ShardRange[],
+  ) {
+    this.selector = shardSelector(field, [...ranges]);
+  }
+
+  admits(obj: KubeObject): boolean {
+    const value = this.field === 'object.metadata.uid' ? obj.metadata.uid : obj.metadata.namespace;
+    return this.coversHash(fnv1a64(value ?? ''));
+  }
+
+  coversHash(h: bigint): boolean {
+    return inSortedShardRanges(h, this.ranges);
+  }
 }
 
 /**
