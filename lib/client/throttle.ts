@@ -88,18 +88,43 @@ class TokenBucket implements Throttle {
   }
 }
 
-/** Per source signal, the waits following it: one abort listener per source, however many wait. */
-const followers = new WeakMap<AbortSignal, Set<() => void>>();
+/** The waits following one source signal, and the one abort listener they share on it. */
+interface Followers {
+  waits: Set<() => void>;
+  onAbort: () => void;
+}
 
+const followers = new WeakMap<AbortSignal, Followers>();
+
+/**
+ * Run `onAbort` when `source` aborts, until the returned function is called. One listener on
+ * `source` however many wait, and none once the last of them is done: a listener left behind
+ * keeps a composite source (AbortSignal.any) alive for as long as the signals it follows.
+ */
 function follow(source: AbortSignal, onAbort: () => void): () => void {
-  let waits = followers.get(source);
-  if (!waits) {
-    const set = (waits = new Set());
-    followers.set(source, set);
-    source.addEventListener('abort', () => [...set].forEach((f) => f()), { once: true });
-  }
-  waits.add(onAbort);
-  return () => waits.delete(onAbort);
+  const entry = followers.get(source) ?? listenOn(source);
+  entry.waits.add(onAbort);
+  return () => {
+    entry.waits.delete(onAbort);
+    if (entry.waits.size > 0 || followers.get(source) !== entry) return;
+    followers.delete(source);
+    source.removeEventListener('abort', entry.onAbort);
+  };
+}
+
+/** Separate from follow so that the listener's closure does not hold the first wait's onAbort. */
+function listenOn(source: AbortSignal): Followers {
+  const waits = new Set<() => void>();
+  const entry: Followers = {
+    waits,
+    onAbort: () => {
+      followers.delete(source);
+      for (const f of [...waits]) f();
+    },
+  };
+  followers.set(source, entry);
+  source.addEventListener('abort', entry.onAbort, { once: true });
+  return entry;
 }
 
 /**
