@@ -75,7 +75,10 @@ function seed(...objs: KubeObject[]): void {
   for (const o of objs) client.tracker.add(o);
 }
 
-async function sync(key: string, opts: { c?: FakeKubeClient; objects?: KubeObject[] } = {}) {
+async function sync(
+  key: string,
+  opts: { c?: FakeKubeClient; objects?: KubeObject[]; signal?: AbortSignal } = {},
+) {
   const c = opts.c ?? client;
   c.clearActions();
   const result = await reconcileOnce(serviceLBIPAMController, {
@@ -84,6 +87,7 @@ async function sync(key: string, opts: { c?: FakeKubeClient; objects?: KubeObjec
     key,
     clock,
     recorder,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     flags: { 'lb-ipam-release-hold': HOLD, 'lb-ipam-default-class': 0, 'concurrent-lb-ipam-syncs': 5 },
   });
   return { result, writes: c.writeActions().map(brief) };
@@ -139,6 +143,25 @@ describe('service-lb-ipam-controller allocation', () => {
     ]);
     expect(addresses()).toEqual([]);
     expect(recorder.events.map((e) => e.reason)).toEqual(['EnsuringLoadBalancer', 'SyncLoadBalancerFailed']);
+  });
+
+  it('a sync cancelled mid-write (key moved, Lease lost): no Warning, and the next sync adopts its IPAddress', async () => {
+    seed(pool('p', ['10.9.0.0/30']), service('a', {}, { finalizers: [LB_FINALIZER] }));
+    const cancel = new AbortController();
+    client.prependReactor('patch', 'services', (a) => {
+      if (a.subresource !== 'status' || cancel.signal.aborted) return undefined;
+      cancel.abort(new Error('key moved'));
+      throw new Error('cancelled');
+    });
+    // The rollback is cancelled too (no write after the fence): the IPAddress names the Service
+    // in its parentRef, so the next sync, on whichever replica, finds it owned and keeps it.
+    await expect(sync('ns/a', { signal: cancel.signal })).rejects.toThrow(/key moved|cancelled/);
+    expect(recorder.events.map((e) => e.reason)).toEqual(['EnsuringLoadBalancer']);
+    expect(addresses()).toEqual(['10.9.0.0']);
+    await sync('ns/a');
+    expect(client.writeActions().map(brief)).toEqual(['patch services/status a']);
+    expect(ingressOf('a')).toEqual(['10.9.0.0']);
+    expect(addresses()).toEqual(['10.9.0.0']);
   });
 
   it('skips an address whose IPAddress already exists (AlreadyExists: a ClusterIP or another replica) to the next', async () => {

@@ -5,7 +5,9 @@
  * One sync of a Service is one flow: pick an address, create its IPAddress (the apiserver's
  * unique names are the lock against a second owner), then write services/status; when the
  * status write fails, the IPAddresses this attempt created are deleted before the error is
- * returned, so nothing is orphaned. Release writes status first, then relabels the
+ * returned, so nothing is orphaned (a cancelled sync — key moved, Lease lost — writes nothing
+ * more; its IPAddress names the Service in its parentRef, and the next sync, on whichever
+ * replica, finds it owned and keeps it). Release writes status first, then relabels the
  * IPAddress as released with the time; it is deleted once the release hold has passed.
  */
 import {
@@ -356,6 +358,9 @@ async function allocate(
   } catch (err) {
     // The one flow: what this attempt created goes before the error is returned.
     for (const ip of created) await deleteAddress(ip, ctx);
+    // Cancelled (the key moved to another replica, the Lease was lost, shutdown): not a
+    // failure of this Service, so no Warning on it.
+    if (ctx.signal?.aborted) throw err;
     event(
       ctx,
       svc,

@@ -466,6 +466,17 @@ describe('sync', () => {
     ]);
   });
 
+  it('a Ready=True write cancelled by the signal (key moved, Lease lost) returns the error without an event', async () => {
+    const h = newHarness([withFinalizer(makeServiceCIDR('moved', '10.0.0.0/24'))]);
+    const cancel = new AbortController();
+    h.client.prependReactor('patch', 'servicecidrs', () => {
+      cancel.abort(new Error('key moved'));
+      throw new Error('cancelled');
+    });
+    await expect(h.controller.sync('moved', cancel.signal)).rejects.toThrow('cancelled');
+    expect(h.recorder.events).toEqual([]);
+  });
+
   it('a failing Ready=False write returns the error without an event', async () => {
     const h = newHarness([deletedLongAgo('blocked', '10.0.0.0/24')], [makeIPAddress('10.0.0.9')]);
     h.client.prependReactor('patch', 'servicecidrs', () => {

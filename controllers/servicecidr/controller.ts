@@ -220,6 +220,9 @@ export class ServiceCIDRController implements Reconciler {
     try {
       await this.ensureReadyCondition(sc, { status: 'True', reason: '', message: READY_MESSAGE }, signal);
     } catch (err) {
+      // Cancelled (the key moved to another replica, the Lease was lost, shutdown): not a
+      // status error of this ServiceCIDR, so no Warning on it.
+      if (signal?.aborted) throw err;
       this.logger.info('error updating ServiceCIDR status', { serviceCIDR: name, err: errorMessage(err) });
       this.recorder.event(sc, 'Warning', EVENT_REASON_STATUS_ERROR, 'UpdateStatus', EVENT_NOTE_STATUS_ERROR);
       throw err;
