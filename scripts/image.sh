@@ -94,7 +94,8 @@ insert "ts-kcm ${version}: dist + production node_modules" "$work/app"
 umoci config --image "$oci:build" --os linux --architecture amd64 \
   --config.user 1000:1000 --config.workingdir /app \
   --config.env PATH=/usr/local/bin:/usr/bin:/bin --config.env NODE_ENV=production \
-  --config.entrypoint /usr/local/bin/node --config.entrypoint dist/controllers/main.js --config.cmd run \
+  --config.entrypoint /usr/local/bin/node --config.entrypoint=--max-semi-space-size=8 \
+  --config.entrypoint=--heap-growing-percent=50 --config.entrypoint dist/controllers/main.js --config.cmd run \
   --config.exposedports 8443/tcp --config.exposedports 8081/tcp \
   --config.label "org.opencontainers.image.title=ts-kcm" \
   --config.label "org.opencontainers.image.version=${version}"

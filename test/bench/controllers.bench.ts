@@ -11,7 +11,16 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +34,7 @@ import {
   type WatchEventType,
 } from '../../lib/client/index.js';
 import { cachedBinDir, ControlPlane, pinnedVersions, projectRoot } from '../../lib/controlplane/index.js';
+import { NODE_FLAGS } from '../../controllers/node-flags.js';
 
 export type Contender = 'ts-kcm' | 'kcm';
 
@@ -94,6 +104,18 @@ export async function inParallel<T>(
   );
 }
 
+/** TS_KCM_BENCH_LOG=FILE appends the contender's stdout and stderr to FILE (e.g. with --trace-gc). */
+function spawnLogged(command: string, args: string[]): ChildProcess {
+  const file = process.env.TS_KCM_BENCH_LOG;
+  if (!file) return spawn(command, args, { stdio: 'ignore' });
+  const fd = openSync(file, 'a');
+  try {
+    return spawn(command, args, { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function spawnController(
   who: Contender,
   kubeconfig: string,
@@ -105,42 +127,38 @@ export function spawnController(
 ): ChildProcess {
   if (who === 'ts-kcm') {
     const main = fileURLToPath(new URL('../../controllers/main.js', import.meta.url));
-    // TS_KCM_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the contender.
-    const nodeArgs = (process.env.TS_KCM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    return spawn(
-      process.execPath,
-      [
-        ...nodeArgs,
-        main,
-        'run',
-        `--kubeconfig=${kubeconfig}`,
-        `--controllers=${controllers.tsKcm}`,
-        '--leader-elect=false',
-        '--metrics-bind-address=0',
-        '--health-probe-bind-address=0',
-        `--kube-api-qps=${limits.qps}`,
-        `--kube-api-burst=${limits.burst}`,
-        ...tsKcmArgs,
-      ],
-      { stdio: 'ignore' },
-    );
-  }
-  const bin = join(cachedBinDir(pinnedVersions(projectRoot())), 'kube-controller-manager');
-  return spawn(
-    bin,
-    [
+    // The flags the image runs node with, then TS_KCM_BENCH_NODE_ARGS (a later flag wins):
+    // '--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the contender.
+    const nodeArgs = [
+      ...NODE_FLAGS,
+      ...(process.env.TS_KCM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ];
+    return spawnLogged(process.execPath, [
+      ...nodeArgs,
+      main,
+      'run',
       `--kubeconfig=${kubeconfig}`,
-      `--controllers=${controllers.kcm}`,
+      `--controllers=${controllers.tsKcm}`,
       '--leader-elect=false',
-      '--secure-port=0',
-      '--use-service-account-credentials=false',
-      `--service-account-private-key-file=${join(dir, 'pki', 'sa.key')}`,
-      `--root-ca-file=${join(dir, 'pki', 'serving', 'apiserver.crt')}`,
+      '--metrics-bind-address=0',
+      '--health-probe-bind-address=0',
       `--kube-api-qps=${limits.qps}`,
       `--kube-api-burst=${limits.burst}`,
-    ],
-    { stdio: 'ignore' },
-  );
+      ...tsKcmArgs,
+    ]);
+  }
+  const bin = join(cachedBinDir(pinnedVersions(projectRoot())), 'kube-controller-manager');
+  return spawnLogged(bin, [
+    `--kubeconfig=${kubeconfig}`,
+    `--controllers=${controllers.kcm}`,
+    '--leader-elect=false',
+    '--secure-port=0',
+    '--use-service-account-credentials=false',
+    `--service-account-private-key-file=${join(dir, 'pki', 'sa.key')}`,
+    `--root-ca-file=${join(dir, 'pki', 'serving', 'apiserver.crt')}`,
+    `--kube-api-qps=${limits.qps}`,
+    `--kube-api-burst=${limits.burst}`,
+  ]);
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {
