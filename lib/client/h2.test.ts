@@ -284,4 +284,129 @@ describe('HTTP/2 health check', () => {
       await srv.close();
     }
   });
+  it("a stream's guard that suspects its connection sends the next request on a new session and fails the silent one after the ping timeout", async () => {
+    const srv = await h2Server((stream, headers) => {
+      if (String(headers[':path']) === '/first') json(stream, {});
+      else stream.respond({ ':status': 200 }); // and never ends
+    });
+    const pipes: net.Socket[] = [];
+    const relay = net.createServer((down) => {
+      const up = net.connect(srv.port, '127.0.0.1');
+      pipes.push(down, up);
+      down.pipe(up).pipe(down);
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const link = new Http2Link({
+      server: new URL(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`),
+      tls: { ca: fs.readFileSync(serving.cert) },
+      readIdleTimeoutMs: 60_000, // the health check stays out of this test
+      pingTimeoutMs: 300,
+    });
+    try {
+      const held = await link.request({ ':path': '/held' }, { endStream: true });
+      await new Promise((r) => held.stream.on('response', r));
+      held.stream.resume();
+      for (const p of pipes) p.pause(); // the first connection goes silent
+      const failed = new Promise<string>((resolve) => {
+        held.stream.on('error', (e) => resolve(String(e)));
+        held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));
+      });
+      const suspectedAt = performance.now();
+      held.suspect('watch still open 5s after it should have ended');
+      // At once, not after the ping timeout: a new session, over a new connection.
+      const again = await link.request({ ':path': '/first' }, { endStream: true });
+      expect(again.reused).toBe(false);
+      again.stream.resume();
+      await new Promise((r) => again.stream.on('close', r));
+      expect(performance.now() - suspectedAt).toBeLessThan(300);
+      expect(held.stream.destroyed).toBe(false);
+      // The silent one is failed once its ping goes unanswered.
+      expect(await failed).toMatch(/no ping answer within 300 ms|closed/);
+      expect(performance.now() - suspectedAt).toBeGreaterThanOrEqual(290);
+      expect(srv.sessions.length).toBe(2);
+    } finally {
+      link.close();
+      relay.close();
+      await srv.close();
+    }
+  });
+
+  it('a suspected connection that answers the ping is closed gently: its open streams finish', async () => {
+    let release: (() => void) | undefined;
+    const srv = await h2Server((stream, headers) => {
+      if (String(headers[':path']) === '/first') json(stream, {});
+      else {
+        stream.respond({ ':status': 200 });
+        release = () => stream.end('done');
+      }
+    });
+    const link = new Http2Link({
+      server: new URL(`https://127.0.0.1:${srv.port}`),
+      tls: { ca: fs.readFileSync(serving.cert) },
+      pingTimeoutMs: 5_000,
+    });
+    try {
+      const held = await link.request({ ':path': '/held' }, { endStream: true });
+      await new Promise((r) => held.stream.on('response', r));
+      let body = '';
+      held.stream.on('data', (d: Buffer) => (body += d.toString()));
+      const ended = new Promise((r) => held.stream.on('end', r));
+      held.suspect('no byte from the apiserver for 30000 ms');
+      const again = await link.request({ ':path': '/first' }, { endStream: true });
+      expect(again.reused).toBe(false);
+      again.stream.resume();
+      // The ping is answered: the old session is closing, not destroyed; the held stream lives.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(held.stream.destroyed).toBe(false);
+      release!();
+      await ended;
+      expect(body).toBe('done');
+      expect(srv.sessions.length).toBe(2);
+    } finally {
+      link.close();
+      await srv.close();
+    }
+  });
+  it("a watch aborted for a suspect connection (the reflector's silence guards) moves the client to a new session", async () => {
+    const srv = await h2Server((stream, headers) => {
+      if (String(headers[':path']).includes('watch=true')) {
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        return; // and never ends: the server "missed" its timeoutSeconds
+      }
+      json(stream, list(['a']));
+    });
+    try {
+      client = createKubeClient(kubeconfig(srv.port), { qps: 0 });
+      const nodes = client.resource(Resources.nodes);
+      await nodes.list();
+      const ac = new AbortController();
+      const watching = (async () => {
+        for await (const ev of nodes.watch({ resourceVersion: '5' }, ac.signal)) void ev;
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      ac.abort(
+        Object.assign(new Error('watch still open 5s after it should have ended'), {
+          connectionSuspect: true,
+        }),
+      );
+      await watching.catch(() => undefined);
+      await nodes.list();
+      expect(srv.sessions).toHaveLength(2);
+      // A plain abort (shutdown, a resync) leaves the session alone.
+      const plain = new AbortController();
+      const watching2 = (async () => {
+        for await (const ev of nodes.watch({ resourceVersion: '5' }, plain.signal)) void ev;
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      plain.abort();
+      await watching2.catch(() => undefined);
+      await nodes.list();
+      expect(srv.sessions).toHaveLength(2);
+    } finally {
+      await srv.close();
+    }
+  });
 });

@@ -52,6 +52,20 @@ export interface Http2LinkOptions {
 export interface Http2Exchange {
   stream: ClientHttp2Stream;
   reused: boolean;
+  /**
+   * This stream's own silence guard fired (a request with no byte for its idle timeout, a
+   * watch still open past its deadline): no new stream goes on its session, and a ping decides
+   * at once whether the streams still on it are failed. See Http2Link.suspect.
+   */
+  suspect(why: string): void;
+}
+
+/**
+ * Set on an abort reason (or error) that says the connection under a stream is likely dead,
+ * not just the stream: the transport then suspects the stream's HTTP/2 session.
+ */
+export function isConnectionSuspect(reason: unknown): boolean {
+  return (reason as { connectionSuspect?: unknown } | undefined)?.connectionSuspect === true;
 }
 
 /** Thrown when the server chose HTTP/1.1 in the handshake. */
@@ -97,7 +111,37 @@ export class Http2Link {
     stream.once('close', () => {
       if (--e.active === 0 && !e.session.destroyed) e.session.unref();
     });
-    return { stream, reused };
+    return { stream, reused, suspect: (why) => this.suspect(e, why) };
+  }
+
+  /**
+   * One stream's guard saw its connection go silent. The health check alone would take up to
+   * readIdle + pingTimeout from the last byte; meanwhile the re-watch or retry that follows the
+   * guard would be sent on the same silent session and hang as well. So the session is taken
+   * out of use now (the next request dials a new one) and pinged: an answer closes it gently
+   * (its open streams finish), none within pingTimeout fails its open streams.
+   */
+  private suspect(e: Entry, why: string): void {
+    if (e.suspected || e.session.destroyed) return;
+    e.suspected = true;
+    if (this.current === e) this.current = undefined;
+    const { pingTimeoutMs } = this.opts;
+    this.opts.logger.debug('HTTP/2 connection suspected, pinging it', { server: this.opts.server.host, why });
+    const dead = () =>
+      e.session.destroy(
+        new Error(`${why}, and no ping answer within ${pingTimeoutMs} ms (connection taken for dead)`),
+      );
+    const deadline = setTimeout(dead, pingTimeoutMs);
+    deadline.unref();
+    const sent = e.session.ping((err) => {
+      clearTimeout(deadline);
+      if (err) dead();
+      else e.session.close();
+    });
+    if (!sent) {
+      clearTimeout(deadline);
+      dead();
+    }
   }
 
   /** No new streams; the open ones finish (new TLS material, or the client closing). */
@@ -197,4 +241,6 @@ interface Entry {
   used: boolean;
   /** Open streams. */
   active: number;
+  /** Taken out of use by suspect(); its ping's verdict pending or given. */
+  suspected?: boolean;
 }

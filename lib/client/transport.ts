@@ -12,7 +12,7 @@ import zlib from 'node:zlib';
 import { RealClock, type Clock } from '../clock/index.js';
 import { nopLogger, type Logger } from '../log/index.js';
 import type { Connection } from './connection.js';
-import { Http1Only, type Http2Link } from './h2.js';
+import { Http1Only, isConnectionSuspect, type Http2Link } from './h2.js';
 import { nodeHttp } from './node-http.js';
 import { ApiError, NetworkError } from './errors.js';
 import { noClientMetrics, type ClientMetrics } from './metrics.js';
@@ -308,11 +308,24 @@ export class Transport {
         reject(err);
       };
       if (!streaming)
-        stream.setTimeout(this.idleTimeoutMs, () =>
-          stream.destroy(
-            new Error(`no byte from the apiserver for ${this.idleTimeoutMs} ms (connection taken for dead)`),
-          ),
-        );
+        stream.setTimeout(this.idleTimeoutMs, () => {
+          const why = `no byte from the apiserver for ${this.idleTimeoutMs} ms`;
+          exchange.suspect(why);
+          stream.destroy(new Error(`${why} (connection taken for dead)`));
+        });
+      // A caller's guard that aborts because the connection went silent (the reflector's
+      // watch deadline and inactivity guards) puts the session under suspicion too.
+      if (signal) {
+        const onAbort = () => {
+          if (isConnectionSuspect(signal.reason))
+            exchange.suspect(String(signal.reason?.message ?? signal.reason));
+        };
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          stream.once('close', () => signal.removeEventListener('abort', onAbort));
+        }
+      }
       stream.on('error', fail);
       stream.on('aborted', () => fail(new Error('the apiserver reset the HTTP/2 stream mid-response')));
       stream.on('close', () => {

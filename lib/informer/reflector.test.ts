@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../api/index.js';
 import { ApiError } from '../client/errors.js';
+import { isConnectionSuspect } from '../client/h2.js';
 import { FakeClock } from '../clock/index.js';
 import { nopLogger } from '../log/index.js';
 import { Backoff } from './backoff.js';
 import { FakeListWatch, goneError, listOf } from './fake-list-watch.js';
 import type { ReflectorOptions, ReflectorSink } from './reflector.js';
-import { INITIAL_EVENTS_END_ANNOTATION, Reflector } from './reflector.js';
+import { INITIAL_EVENTS_END_ANNOTATION, Reflector, WatchInactiveError } from './reflector.js';
 import { cm, until } from './test-helpers.js';
 
 class RecordingSink implements ReflectorSink {
@@ -252,6 +253,9 @@ describe('Reflector LIST + WATCH', () => {
     await until(() => errors.length === 1, 'deadline error');
     expect(errors[0]).toMatch(/^watch: watch still open 5s after it should have ended/);
     expect(lw.streams[0].ended).toBe(true);
+    // The abort reason tells the transport to suspect the connection (lib/client/h2.ts).
+    expect(isConnectionSuspect(lw.streams[0].signal.reason)).toBe(true);
+    expect(isConnectionSuspect(new WatchInactiveError(150_000))).toBe(true);
     await until(() => lw.streams.length === 2, 're-watch at once, no backoff');
     expect(lw.watchCalls[1].resourceVersion).toBe('12');
     expect(lw.listCalls.length).toBe(1); // no relist: the RV is still good

@@ -73,6 +73,8 @@ export class WatchInactiveError extends Error {
     super(`no watch event or bookmark for ${Math.round(ms / 1000)}s`);
     this.name = 'WatchInactiveError';
   }
+  /** Tells the transport the connection under this watch is likely dead (lib/client/h2.ts). */
+  readonly connectionSuspect = true;
 }
 
 /** Thrown internally when the server kept a watch open well past its timeoutSeconds. */
@@ -81,6 +83,8 @@ export class WatchDeadlineError extends Error {
     super(`watch still open ${Math.round(ms / 1000)}s after it should have ended; connection taken for dead`);
     this.name = 'WatchDeadlineError';
   }
+  /** Tells the transport the connection under this watch is likely dead (lib/client/h2.ts). */
+  readonly connectionSuspect = true;
 }
 
 /** Thrown internally to end a watch when the shard's selector changed: list again with the new one. */

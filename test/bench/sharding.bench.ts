@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type RestKubeClient } from '../../lib/client/index.js';
 import { ControlPlane } from '../../lib/controlplane/index.js';
+import { NODE_FLAGS } from '../../controllers/node-flags.js';
 
 const FINALIZER = 'networking.k8s.io/service-cidr-finalizer';
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'controllers', 'main.js');
@@ -40,6 +41,7 @@ function startReplica(kubeconfig: string, ring: string, i: number): Replica {
   const proc = spawn(
     process.execPath,
     [
+      ...NODE_FLAGS,
       MAIN,
       'run',
       '--kubeconfig',

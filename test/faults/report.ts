@@ -179,6 +179,7 @@ export function writeReport(): void {
     '| any stream, HTTP/2 | ≤ 45 s | 30 s without a frame read, then a 15 s ping timeout (client-go: golang.org/x/net/http2 ReadIdleTimeout and PingTimeout) |',
     '| watch | ≤ 35 s | watches ask for `timeoutSeconds` 25-30 s; one still open 5 s past that is dropped and resumed from its resourceVersion (bookmarks come only about once a minute) |',
     '| request in flight | 30 s | no byte for 30 s fails the request (NetworkError, retried by its caller) |',
+    '| the rest of a silent HTTP/2 connection | at once, then 15 s | when a watch or request guard above fires, its session gets no new stream (the re-watch or retry dials a new connection) and is pinged: no answer within 15 s fails its other streams, an answer closes it gently |',
     '| pooled idle socket, HTTP/1.1 | 15 s | closed after 15 s idle, so no request is sent on a link that stalled while idle |',
     '| vanished peer | 30 s + 10 × 1 s | TCP keep-alive on every socket (Node sets 10 probes 1 s apart); a proxy that keeps TCP alive defeats it, hence the guards above |',
     '',

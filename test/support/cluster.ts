@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { NODE_FLAGS } from '../../controllers/node-flags.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built CLI; tests that spawn it need `npm run build` first. */
@@ -159,11 +160,19 @@ process.once('exit', () => {
   for (const p of running) p.kill('SIGKILL');
 });
 
-/** Spawns the built CLI (`node dist/controllers/main.js ...args --kubeconfig <test>`). */
+/**
+ * Spawns the built CLI as the image runs it (`node <NODE_FLAGS> dist/controllers/main.js ...args
+ * --kubeconfig <test>`).
+ */
 export function startTsKcm(args: string[], opts: StartTsKcmOptions = {}): TsKcmProcess {
   if (!existsSync(TS_KCM_MAIN)) throw new Error(`${TS_KCM_MAIN} is missing: run "npm run build" first`);
   const kubeconfig = opts.kubeconfig === undefined ? testKubeconfigPath() : opts.kubeconfig;
-  const fullArgs = [TS_KCM_MAIN, ...args, ...(kubeconfig === false ? [] : ['--kubeconfig', kubeconfig])];
+  const fullArgs = [
+    ...NODE_FLAGS,
+    TS_KCM_MAIN,
+    ...args,
+    ...(kubeconfig === false ? [] : ['--kubeconfig', kubeconfig]),
+  ];
   const proc = spawn(process.execPath, fullArgs, {
     cwd: opts.cwd ?? repoRoot,
     env: opts.env ?? process.env,
