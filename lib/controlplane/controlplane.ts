@@ -25,7 +25,7 @@ import {
   schedulerFlags,
 } from './flags.js';
 import { freePorts } from './ports.js';
-import { isRunning, killNow, logTail, spawnDetached, terminate } from './process.js';
+import { isRunning, killNow, logTail, readLogRange, spawnDetached, terminate } from './process.js';
 import { apiserverReady, etcdHealthy, pollReady } from './readiness.js';
 import {
   COMPONENT_ORDER,
@@ -323,7 +323,7 @@ export class ControlPlane {
     if (!probe) return;
     const outcome = await pollReady(probe, () => isRunning(c.pid, c.binary), this.readyTimeoutMs);
     if (outcome === 'ready') return;
-    const fresh = readFileSync(c.logFile, 'utf8').slice(logOffset);
+    const fresh = readLogRange(c.logFile, logOffset);
     throw new ComponentStartError(name, outcome, logTail(c.logFile), /address already in use/i.test(fresh));
   }
 

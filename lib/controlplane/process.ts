@@ -4,7 +4,7 @@
  * different process) can find and end them by pid.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -87,9 +87,26 @@ export function killNow(pid: number | null | undefined, binary: string): void {
 
 export function logTail(logFile: string, lines = 40): string {
   try {
-    const all = readFileSync(logFile, 'utf8').trimEnd().split('\n');
+    // The last 256 KiB at most: a component's log can outgrow what one string may hold.
+    const size = statSync(logFile).size;
+    const all = readLogRange(logFile, Math.max(0, size - 256 * 1024))
+      .trimEnd()
+      .split('\n');
     return all.slice(-lines).join('\n');
   } catch {
     return '(no log)';
+  }
+}
+
+/** A log file from byte `from` on, at most `maxBytes` of it (the start of that range). */
+export function readLogRange(logFile: string, from: number, maxBytes = 4 * 1024 * 1024): string {
+  const fd = openSync(logFile, 'r');
+  try {
+    const length = Math.max(0, Math.min(maxBytes, fstatSync(fd).size - from));
+    const buf = Buffer.alloc(length);
+    const read = readSync(fd, buf, 0, length, from);
+    return buf.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
