@@ -96,30 +96,6 @@ const list = (names: string[]) => ({
   items: names.map((name) => ({ metadata: { name } })),
 });
 
-/**
- * A TCP relay to `port` whose silence() stops reading both ways on every connection open so
- * far: nothing is lost, nothing arrives (a half-open link). New connections still flow.
- */
-async function silenceableRelay(port: number) {
-  const pipes: net.Socket[] = [];
-  const server = net.createServer((down) => {
-    const up = net.connect(port, '127.0.0.1');
-    pipes.push(down, up);
-    down.pipe(up).pipe(down);
-    down.on('error', () => up.destroy());
-    up.on('error', () => down.destroy());
-    down.on('close', () => up.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    silence: () => {
-      for (const p of pipes) p.pause();
-    },
-    close: () => server.close(),
-  };
-}
-
 let client: RestKubeClient | undefined;
 afterEach(async () => {
   await client?.close();
@@ -266,9 +242,19 @@ describe('HTTP/2 health check', () => {
       if (String(headers[':path']) === '/first') json(stream, {});
       else stream.respond({ ':status': 200 }); // and never ends
     });
-    const relay = await silenceableRelay(srv.port);
+    // Stalling stops reading both ways: nothing is lost, nothing arrives.
+    const pipes: net.Socket[] = [];
+    const relay = net.createServer((down) => {
+      const up = net.connect(srv.port, '127.0.0.1');
+      pipes.push(down, up);
+      down.pipe(up).pipe(down);
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     const link = new Http2Link({
-      server: new URL(`https://127.0.0.1:${relay.port}`),
+      server: new URL(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`),
       tls: { ca: fs.readFileSync(serving.cert) },
       readIdleTimeoutMs: 150,
       pingTimeoutMs: 150,
@@ -280,7 +266,7 @@ describe('HTTP/2 health check', () => {
       const held = await link.request({ ':path': '/held' }, { endStream: true });
       expect(held.reused).toBe(true);
       await new Promise((r) => held.stream.on('response', r));
-      relay.silence();
+      for (const p of pipes) p.pause();
       const err = await new Promise<Error>((resolve) => {
         held.stream.on('error', resolve);
         held.stream.on('close', () => resolve(new Error(`closed, code ${held.stream.rstCode}`)));
@@ -303,9 +289,18 @@ describe('HTTP/2 health check', () => {
       if (String(headers[':path']) === '/first') json(stream, {});
       else stream.respond({ ':status': 200 }); // and never ends
     });
-    const relay = await silenceableRelay(srv.port);
+    const pipes: net.Socket[] = [];
+    const relay = net.createServer((down) => {
+      const up = net.connect(srv.port, '127.0.0.1');
+      pipes.push(down, up);
+      down.pipe(up).pipe(down);
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     const link = new Http2Link({
-      server: new URL(`https://127.0.0.1:${relay.port}`),
+      server: new URL(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`),
       tls: { ca: fs.readFileSync(serving.cert) },
       readIdleTimeoutMs: 60_000, // the health check stays out of this test
       pingTimeoutMs: 300,
@@ -314,7 +309,7 @@ describe('HTTP/2 health check', () => {
       const held = await link.request({ ':path': '/held' }, { endStream: true });
       await new Promise((r) => held.stream.on('response', r));
       held.stream.resume();
-      relay.silence(); // the first connection goes silent
+      for (const p of pipes) p.pause(); // the first connection goes silent
       const failed = new Promise<string>((resolve) => {
         held.stream.on('error', (e) => resolve(String(e)));
         held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));

@@ -125,27 +125,18 @@ export class Http2Link {
     if (e.suspected || e.session.destroyed) return;
     e.suspected = true;
     if (this.current === e) this.current = undefined;
-    this.opts.logger.debug('HTTP/2 connection suspected, pinging it', { server: this.opts.server.host, why });
-    this.ping(e, why, (err) => (err ? e.session.destroy(err) : e.session.close()));
-  }
-
-  /**
-   * Pings a session; with no answer within pingTimeoutMs it is destroyed, its streams failing
-   * with `why`. `answered` hears how a ping that came back went.
-   */
-  private ping(e: Entry, why: string, answered: (err: Error | null) => void): void {
     const { pingTimeoutMs } = this.opts;
-    const dead = () => {
-      if (this.current === e) this.current = undefined;
+    this.opts.logger.debug('HTTP/2 connection suspected, pinging it', { server: this.opts.server.host, why });
+    const dead = () =>
       e.session.destroy(
-        new Error(`${why} and no ping answer within ${pingTimeoutMs} ms (connection taken for dead)`),
+        new Error(`${why}, and no ping answer within ${pingTimeoutMs} ms (connection taken for dead)`),
       );
-    };
     const deadline = setTimeout(dead, pingTimeoutMs);
     deadline.unref();
     const sent = e.session.ping((err) => {
       clearTimeout(deadline);
-      answered(err);
+      if (err) dead();
+      else e.session.close();
     });
     if (!sent) {
       clearTimeout(deadline);
@@ -216,8 +207,18 @@ export class Http2Link {
         }
         if (pinging || now - lastReadAt < readIdleTimeoutMs || session.destroyed) return;
         pinging = true;
-        this.ping(entry, `no frame read for ${readIdleTimeoutMs} ms`, (err) => {
+        const deadline = setTimeout(() => {
+          drop();
+          session.destroy(
+            new Error(
+              `no frame read for ${readIdleTimeoutMs} ms and no ping answer within ${pingTimeoutMs} ms (connection taken for dead)`,
+            ),
+          );
+        }, pingTimeoutMs);
+        deadline.unref();
+        session.ping((err) => {
           pinging = false;
+          clearTimeout(deadline);
           if (!err) lastReadAt = performance.now();
         });
       },
