@@ -74,6 +74,28 @@ async function h2Server(handler: Handler) {
   };
 }
 
+/**
+ * A TCP relay to 127.0.0.1:port; stall() stops it reading both ways on the connections open so
+ * far (a half-open link: nothing is lost, nothing arrives), later connections pass.
+ */
+async function stallableRelay(port: number) {
+  const pipes: net.Socket[] = [];
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    pipes.push(down, up);
+    down.pipe(up).pipe(down);
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    down.on('close', () => up.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    stall: () => pipes.splice(0).forEach((p) => p.pause()),
+    close: () => server.close(),
+  };
+}
+
 function kubeconfig(port: number, user: Record<string, string> = { token: 't' }): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
@@ -242,19 +264,9 @@ describe('HTTP/2 health check', () => {
       if (String(headers[':path']) === '/first') json(stream, {});
       else stream.respond({ ':status': 200 }); // and never ends
     });
-    // Stalling stops reading both ways: nothing is lost, nothing arrives.
-    const pipes: net.Socket[] = [];
-    const relay = net.createServer((down) => {
-      const up = net.connect(srv.port, '127.0.0.1');
-      pipes.push(down, up);
-      down.pipe(up).pipe(down);
-      down.on('error', () => up.destroy());
-      up.on('error', () => down.destroy());
-      down.on('close', () => up.destroy());
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relay = await stallableRelay(srv.port);
     const link = new Http2Link({
-      server: new URL(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`),
+      server: new URL(`https://127.0.0.1:${relay.port}`),
       tls: { ca: fs.readFileSync(serving.cert) },
       readIdleTimeoutMs: 150,
       pingTimeoutMs: 150,
@@ -266,7 +278,7 @@ describe('HTTP/2 health check', () => {
       const held = await link.request({ ':path': '/held' }, { endStream: true });
       expect(held.reused).toBe(true);
       await new Promise((r) => held.stream.on('response', r));
-      for (const p of pipes) p.pause();
+      relay.stall();
       const err = await new Promise<Error>((resolve) => {
         held.stream.on('error', resolve);
         held.stream.on('close', () => resolve(new Error(`closed, code ${held.stream.rstCode}`)));
@@ -289,18 +301,9 @@ describe('HTTP/2 health check', () => {
       if (String(headers[':path']) === '/first') json(stream, {});
       else stream.respond({ ':status': 200 }); // and never ends
     });
-    const pipes: net.Socket[] = [];
-    const relay = net.createServer((down) => {
-      const up = net.connect(srv.port, '127.0.0.1');
-      pipes.push(down, up);
-      down.pipe(up).pipe(down);
-      down.on('error', () => up.destroy());
-      up.on('error', () => down.destroy());
-      down.on('close', () => up.destroy());
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relay = await stallableRelay(srv.port);
     const link = new Http2Link({
-      server: new URL(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`),
+      server: new URL(`https://127.0.0.1:${relay.port}`),
       tls: { ca: fs.readFileSync(serving.cert) },
       readIdleTimeoutMs: 60_000, // the health check stays out of this test
       pingTimeoutMs: 300,
@@ -309,7 +312,7 @@ describe('HTTP/2 health check', () => {
       const held = await link.request({ ':path': '/held' }, { endStream: true });
       await new Promise((r) => held.stream.on('response', r));
       held.stream.resume();
-      for (const p of pipes) p.pause(); // the first connection goes silent
+      relay.stall(); // the first connection goes silent
       const failed = new Promise<string>((resolve) => {
         held.stream.on('error', (e) => resolve(String(e)));
         held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));
