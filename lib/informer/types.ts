@@ -55,6 +55,11 @@ export interface SharedIndexInformer<T extends KubeObject = KubeObject> {
    * API the server does not serve (404) from one that is merely slow.
    */
   syncError?(): unknown;
+  /**
+   * Resolves once hasSynced() turns true. Optional: without it a cache-sync wait only polls
+   * hasSynced() (every 100 ms, as client-go), with it the wait ends the moment the list is stored.
+   */
+  whenSynced?(): Promise<void>;
   lastSyncResourceVersion(): string;
   /** Runs until `signal` aborts; never stops on its own (errors are retried with backoff). */
   run(signal: AbortSignal): Promise<void>;

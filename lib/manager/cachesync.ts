@@ -43,7 +43,13 @@ export class ControllerInformers implements SharedInformerFactory {
 
   /** Waits for this controller's informers only (the whole factory's would defeat the gate). */
   waitForCacheSync(signal: AbortSignal): Promise<boolean> {
-    return pollUntil(() => this.used.every((i) => i.hasSynced()), signal, this.clock, CACHE_SYNC_POLL_MS);
+    return pollUntil(
+      () => this.used.every((i) => i.hasSynced()),
+      signal,
+      this.clock,
+      CACHE_SYNC_POLL_MS,
+      this.used,
+    );
   }
 }
 
@@ -83,6 +89,7 @@ export class CacheSyncGate {
       signal,
       this.opts.clock,
       this.opts.pollMs ?? CACHE_SYNC_POLL_MS,
+      this.informers,
     );
     if (ok) logger.info('caches are synced', { controller: this.controller });
     return ok;
@@ -132,30 +139,42 @@ function servedHint(ref: ResourceRef): string {
   return builtIn ? 'is the API version enabled on the apiserver?' : 'is the CRD installed?';
 }
 
-/** Checks `done` now and then every `everyMs` until it holds (true) or `signal` aborts (false). */
+/**
+ * Checks `done` now and then every `everyMs` until it holds (true) or `signal` aborts (false).
+ * It also checks the moment one of `informers` says it synced (whenSynced), so a controller
+ * does not idle up to a poll period between its last informer's list and its workers — the
+ * client-go poll costs KCM that at every start; the poll stays for the phase and reason.
+ */
 function pollUntil(
   done: () => boolean,
   signal: AbortSignal,
   clock: Clock,
   everyMs: number,
+  informers: readonly SharedIndexInformer[] = [],
 ): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     if (done()) return resolve(true);
     let timer: { cancel(): void } | undefined;
-    const onAbort = () => {
+    let settled = false;
+    const finish = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
       timer?.cancel();
-      resolve(false);
+      signal.removeEventListener('abort', onAbort);
+      resolve(ok);
+    };
+    const onAbort = () => finish(false);
+    const check = () => {
+      if (settled || signal.aborted) return;
+      if (done()) finish(true);
     };
     const tick = () => {
-      if (signal.aborted) return;
-      if (done()) {
-        signal.removeEventListener('abort', onAbort);
-        return resolve(true);
-      }
-      timer = clock.setTimer(everyMs, tick);
+      check();
+      if (!settled && !signal.aborted) timer = clock.setTimer(everyMs, tick);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     timer = clock.setTimer(everyMs, tick);
+    for (const informer of informers) void informer.whenSynced?.().then(check);
   });
 }

@@ -12,21 +12,31 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
-/** An informer factory whose informers the test syncs (or fails) by hand, per resource. */
-function stubFactory() {
+type StubEntry = { synced: boolean; error?: unknown; informer: SharedIndexInformer; wake: () => void };
+
+/**
+ * An informer factory whose informers the test syncs (or fails) by hand, per resource. With
+ * `whenSynced`, its informers also tell when they sync (as the real one does); without, the
+ * cache-sync gate can only poll them.
+ */
+function stubFactory(opts: { whenSynced?: boolean } = {}) {
   const state = { started: 0, informers: 0 };
-  const informers = new Map<string, { synced: boolean; error?: unknown; informer: SharedIndexInformer }>();
+  const informers = new Map<string, StubEntry>();
   const factory: SharedInformerFactory = {
     informerFor: <T extends KubeObject>(ref: ResourceRef) => {
       let entry = informers.get(ref.resource);
       if (!entry) {
         state.informers++;
-        const e: { synced: boolean; error?: unknown; informer: SharedIndexInformer } = {
+        let wake = () => undefined as void;
+        const synced = new Promise<void>((resolve) => (wake = resolve));
+        const e: StubEntry = {
           synced: false,
+          wake: () => wake(),
           informer: {
             ref,
             hasSynced: () => e.synced,
             syncError: () => (e.synced ? undefined : e.error),
+            ...(opts.whenSynced ? { whenSynced: () => synced } : {}),
           } as SharedIndexInformer,
         };
         entry = e;
@@ -42,7 +52,11 @@ function stubFactory() {
     state,
     /** Sync every informer made so far, or only `resource`'s. */
     sync: (resource?: string) => {
-      for (const [r, e] of informers) if (resource === undefined || r === resource) e.synced = true;
+      for (const [r, e] of informers)
+        if (resource === undefined || r === resource) {
+          e.synced = true;
+          e.wake();
+        }
     },
     fail: (resource: string, error: unknown) => {
       informers.get(resource)!.error = error;
@@ -75,11 +89,16 @@ function testController(
   };
 }
 
-function setup(opts: Partial<ManagerOptions>, defs?: ControllerDefinition[], seed: Lease[] = []) {
+function setup(
+  opts: Partial<ManagerOptions>,
+  defs?: ControllerDefinition[],
+  seed: Lease[] = [],
+  stubOpts: { whenSynced?: boolean } = {},
+) {
   const clock = new FakeClock();
   const fake = new FakeKubeClient(seed, { clock });
   const log: string[] = [];
-  const stub = stubFactory();
+  const stub = stubFactory(stubOpts);
   const registry = newRegistry({ processMetrics: true });
   const manager = new Manager(
     { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', ...opts },
@@ -288,6 +307,19 @@ describe('Manager', () => {
       'run test-controller',
       'stopped test-controller',
     ]);
+  });
+
+  it('starts a controller the moment its informers say they synced, without waiting for the next poll', async () => {
+    const t = setup({ leaderElect: false }, undefined, [], { whenSynced: true });
+    await settle();
+    t.clock.advance(150);
+    await settle();
+    expect(t.log).toEqual(['create test-controller workers=3']);
+    t.stub.sync(); // between two polls; the fake clock does not move
+    await settle();
+    expect(t.log).toEqual(['create test-controller workers=3', 'run test-controller']);
+    t.stop.abort();
+    expect(await t.done).toBe(0);
   });
 
   it('starts each controller when its own caches sync; one waiting for an API not served keeps /readyz 200', async () => {
