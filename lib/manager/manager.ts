@@ -171,6 +171,11 @@ export class Manager {
     if (signal.aborted) return 0;
     const onSignal = () => this.stop.abort();
     signal.addEventListener('abort', onSignal, { once: true });
+    // Until it is stopped, a manager keeps its process alive on purpose. Otherwise only
+    // incidental handles do (an open watch, a pending sleep, the probe servers), and a moment
+    // without any (every request waiting on an unref'd timer, no server, no elector) would end
+    // the process silently in the middle of its work.
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
     const servers = await this.startServers().catch((err: unknown) => {
       this.fail(`cannot serve: ${errorMessage(err)}`);
       return [] as HttpEndpoint[];
@@ -219,6 +224,7 @@ export class Manager {
       return 0;
     } finally {
       signal.removeEventListener('abort', onSignal);
+      clearInterval(keepAlive);
       this.watchdog?.stop();
       await Promise.all(servers.map((s) => s.close()));
       if (!this.failure) logger.info('controller manager stopped');

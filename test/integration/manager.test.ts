@@ -29,6 +29,8 @@ type TsKcm = ReturnType<typeof startTsKcm>;
 let client: KubeClient;
 const procs: TsKcm[] = [];
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function start(args: string[], opts: Parameters<typeof startTsKcm>[1] = {}): TsKcm {
   const p = startTsKcm(
     ['run', '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0', ...args],
@@ -197,6 +199,21 @@ describe('ts-kcm run', () => {
     await waitFor(async () => (await get(health, '/readyz'))[0] === 200, { description: '/readyz 200' });
     expect(await p.stop('SIGTERM')).toBe(0);
     await expect(leases().get(leaseName, 'kube-system')).rejects.toMatchObject({ code: 404 });
+  }, 60_000);
+
+  it('stays up until told to stop even when nothing else holds the process open', async () => {
+    // No controller, no probe or metrics server, no Lease: nothing but the manager itself keeps
+    // the event loop alive (Node ended such a process at once with exit 13, mid-await).
+    const p = start([
+      '--controllers=-service-cidr-controller,-resourceclaim-controller,-service-lb-ipam-controller',
+      '--leader-elect=false',
+      '--metrics-bind-address=0',
+      '--health-probe-bind-address=0',
+    ]);
+    await p.waitForOutput(/"message":"caches synced"/, 30_000);
+    await sleep(2_000);
+    expect(p.proc.exitCode).toBeNull();
+    expect(await p.stop('SIGTERM')).toBe(0);
   }, 60_000);
 
   it('exits 2 with a clear message on unknown controllers, unknown flags and bad durations', async () => {
