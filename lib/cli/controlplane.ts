@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { ControlPlane, DEFAULT_SERVICE_CLUSTER_IP_RANGE } from '../controlplane/index.js';
 import { createLogger } from '../log/index.js';
 import { EXIT_NOT_RUNNING, ExitError } from './exit.js';
+import { verbosity } from './verbosity.js';
 
 /** Default DIR: a dot-folder in the working directory (already git-ignored). */
 export const DEFAULT_CONTROLPLANE_DIR = '.ts-kcm/controlplane';
@@ -24,7 +25,7 @@ interface UpOptions {
   kubeControllerManager?: string;
   serviceClusterIpRange: string;
   binDir?: string;
-  v: string;
+  v: number;
 }
 
 export function controlplaneCommand(): Command {
@@ -50,9 +51,9 @@ export function controlplaneCommand(): Command {
       '--bin-dir <dir>',
       'directory with etcd and the kube-* binaries (default: build cache, built if missing)',
     )
-    .option('-v, --v <level>', 'log verbosity', '0')
+    .option('-v, --v <level>', 'log verbosity', verbosity, 0)
     .action(async (opts: UpOptions) => {
-      const logger = createLogger({ format: 'text', verbosity: Number(opts.v) });
+      const logger = createLogger({ format: 'text', verbosity: opts.v });
       const cp = await ControlPlane.start({
         dir: opts.dir,
         scheduler: opts.scheduler ?? false,

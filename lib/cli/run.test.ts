@@ -124,6 +124,9 @@ describe('ts-kcm run flags', () => {
     expect((await parse(['--leader-elect'])).leaderElect).toBe(true);
     expect((await parse(['--leader-elect=true'])).leaderElect).toBe(true);
     expect((await parse(['--v=3'])).verbosity).toBe(3);
+    // klog's shorthand spelling, as in kube-controller-manager's manifests.
+    expect((await parse(['-v=2'])).verbosity).toBe(2);
+    expect((await parse(['-v', '5'])).verbosity).toBe(5);
   });
 
   it.each([

@@ -31,6 +31,7 @@ import {
 } from '../manager/index.js';
 import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
+import { verbosity } from './verbosity.js';
 import { pluginOption } from './plugins.js';
 import { installCRDs, readCRDs } from '../sdk/testing.js';
 
@@ -551,7 +552,7 @@ export function runCommand(definitions: ControllerDefinition[], runner: Runner =
     .option(
       '-v, --v <level>',
       'log verbosity (klog style: V(n) lines print at -v n and up)',
-      integer,
+      verbosity,
       d.verbosity,
     )
     .addOption(
