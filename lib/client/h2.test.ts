@@ -257,6 +257,28 @@ describe('HTTP/2 transport', () => {
 });
 
 describe('HTTP/2 health check', () => {
+  it('a server that accepts the TCP connection but never answers the handshake fails the request, and the next one dials again', async () => {
+    const sockets: net.Socket[] = [];
+    const mute = net.createServer((sock) => sockets.push(sock)); // reads nothing, writes nothing
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const link = new Http2Link({
+      server: new URL(`https://127.0.0.1:${(mute.address() as AddressInfo).port}`),
+      tls: { ca: fs.readFileSync(serving.cert) },
+      handshakeTimeoutMs: 200,
+    });
+    try {
+      await expect(link.request({ ':path': '/x' }, { endStream: true })).rejects.toThrow(
+        /no TLS handshake with 127\.0\.0\.1:\d+ within 200 ms/,
+      );
+      await expect(link.request({ ':path': '/x' }, { endStream: true })).rejects.toThrow(/no TLS handshake/);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      link.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => mute.close(resolve));
+    }
+  });
+
   it('a connection that goes silent fails its open streams after read-idle + ping timeout', async () => {
     // The server answers the first request and holds the second open; then the relay in
     // between swallows every byte both ways (a half-open link), so the ping gets no answer.

@@ -38,6 +38,10 @@ export const defaultReadIdleTimeoutMs = 30_000;
 export const defaultPingTimeoutMs = 15_000;
 /** TCP keep-alive probes start after this much idle time (client-go's dialer: 30 s). */
 const tcpKeepAliveDelayMs = 30_000;
+/** A TCP connect not done within this fails (client-go's dialer Timeout). */
+export const defaultDialTimeoutMs = 30_000;
+/** A TLS handshake not done within this fails (client-go's TLSHandshakeTimeout). */
+export const defaultHandshakeTimeoutMs = 10_000;
 
 export interface Http2LinkOptions {
   server: URL;
@@ -45,6 +49,13 @@ export interface Http2LinkOptions {
   tls: tls.ConnectionOptions;
   readIdleTimeoutMs?: number;
   pingTimeoutMs?: number;
+  /** See defaultDialTimeoutMs. */
+  dialTimeoutMs?: number;
+  /**
+   * See defaultHandshakeTimeoutMs. Without a bound, a link that goes silent during the
+   * handshake (no RST, no FIN) would hold every later request of this client waiting on it.
+   */
+  handshakeTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -86,6 +97,8 @@ export class Http2Link {
     this.opts = {
       readIdleTimeoutMs: defaultReadIdleTimeoutMs,
       pingTimeoutMs: defaultPingTimeoutMs,
+      dialTimeoutMs: defaultDialTimeoutMs,
+      handshakeTimeoutMs: defaultHandshakeTimeoutMs,
       logger: nopLogger(),
       ...opts,
     };
@@ -169,10 +182,41 @@ export class Http2Link {
       servername: this.opts.tls.servername ?? (isIP(host) ? undefined : host),
       ALPNProtocols: ['h2', 'http/1.1'],
     });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    });
+    const { dialTimeoutMs, handshakeTimeoutMs } = this.opts;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let timer = setTimeout(
+          () => socket.destroy(new Error(`no TCP connection to ${server.host} within ${dialTimeoutMs} ms`)),
+          dialTimeoutMs,
+        );
+        socket.once('connect', () => {
+          clearTimeout(timer);
+          timer = setTimeout(
+            () =>
+              socket.destroy(
+                new Error(`no TLS handshake with ${server.host} within ${handshakeTimeoutMs} ms`),
+              ),
+            handshakeTimeoutMs,
+          );
+        });
+        socket.once('secureConnect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.once('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        // Closed without an error (it should not happen, but nothing may wait forever).
+        socket.once('close', () => {
+          clearTimeout(timer);
+          reject(new Error(`connection to ${server.host} closed during the TLS handshake`));
+        });
+      });
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
     if (socket.alpnProtocol !== 'h2') {
       socket.destroy();
       throw new Http1Only(`${server.host} chose ${socket.alpnProtocol || 'no protocol'} over h2`);
