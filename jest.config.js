@@ -20,6 +20,10 @@ const common = {
 
 /** @type {import('jest').Config} */
 export default {
+  // A test that times out is abandoned, not unwound: its finally blocks (an informer's stop, a
+  // proxy's refuse window) never run, and the handles they would have closed kept Jest from
+  // exiting after a failed run until CI's 90-minute limit. Failures must end the run.
+  forceExit: true,
   projects: [
     {
       ...common,

@@ -244,6 +244,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
       },
       { timeoutMs, intervalMs: 500, description: 'ServiceCIDR invariants' },
     ).catch(() => undefined);
+    if (!at) process.stderr.write(`faults[apf]: no convergence; ${kcm.describe()}`);
     return { violations, ...(at ? { at } : {}) };
   }
 

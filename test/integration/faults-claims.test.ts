@@ -320,6 +320,7 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
       },
       { timeoutMs: 120_000, intervalMs: 500, description: `${label}: claim invariants` },
     ).catch(() => undefined);
+    if (!converged) process.stderr.write(`faults[${label}]: no convergence; ${kcm.describe()}`);
     const faults = await countFaults();
     await s.history.sync();
     await s.history.stop();

@@ -263,6 +263,7 @@ describe('faults: service-lb-ipam-controller through a fault-injecting proxy', (
       },
       { timeoutMs: 150_000, intervalMs: 500, description: `${label}: invariants` },
     ).catch(() => undefined);
+    if (!converged) process.stderr.write(`faults[${label}]: no convergence; ${kcm.describe()}`);
     const shared = await sampler.stop();
     const all = [...violations, ...shared];
     const { created, deleted, changed, typeChanged } = c.counts;

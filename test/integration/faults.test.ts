@@ -117,6 +117,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     label: string,
     faults: number,
     lastFaultAt: number,
+    controller: TsKcmProcess = kcm,
   ): Promise<Violation[]> {
     let violations: Violation[] = [];
     const converged = await waitFor(
@@ -126,6 +127,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       },
       { timeoutMs: 150_000, intervalMs: 500, description: `${label}: invariants` },
     ).catch(() => undefined);
+    if (!converged) process.stderr.write(`faults[${label}]: no convergence; ${controller.describe()}`);
     await s.sampler.stop();
     const all = [...violations, ...s.sampler.earlyReleases()];
     if (faults > 0)
@@ -488,7 +490,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       );
       expect(faulted).toBeGreaterThan(0);
       expect(seen.length).toBeLessThanOrEqual(bound);
-      const violations = await converge(s, '429', faulted, Date.now());
+      const violations = await converge(s, '429', faulted, Date.now(), kcm2);
       report.last().note = `${seen.length} requests in ${ms / 1000} s of 429 (Retry-After ${retryAfterSeconds} s), bound ${bound}`;
       expect(violations).toEqual([]);
       expect(kcm2.proc.exitCode).toBeNull();
@@ -523,7 +525,7 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
       );
       expect(stormRequests).toBeLessThanOrEqual(bound);
       expect(stormEvents).toBeLessThanOrEqual(bound);
-      const violations = await converge(s, 'garbage', faults, Date.now());
+      const violations = await converge(s, 'garbage', faults, Date.now(), kcm2);
       report.last().note = `truncate, text/html, 500 (${stormRequests} requests and ${stormEvents} event writes in ${ms / 1000} s of 500s)`;
       expect(violations).toEqual([]);
       expect(kcm2.proc.exitCode).toBeNull();

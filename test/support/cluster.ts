@@ -146,6 +146,8 @@ export interface TsKcmProcess {
   exited(): Promise<number>;
   /** Sends `signal` and resolves to the exit code (128 + signal number if killed by a signal). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number>;
+  /** Whether it still runs (or how it ended) and its last output lines: for a failure's log. */
+  describe(lines?: number): string;
 }
 
 export interface StartTsKcmOptions {
@@ -223,6 +225,12 @@ export function startTsKcm(args: string[], opts: StartTsKcmOptions = {}): TsKcmP
         listeners.add(check);
         check();
       });
+    },
+    describe(lines = 40) {
+      const state = isDone()
+        ? `exited (code ${proc.exitCode}, signal ${proc.signalCode})`
+        : `still running (pid ${proc.pid})`;
+      return `ts-kcm ${state}; its last ${lines} output lines:\n${tail(out, lines)}\n`;
     },
     async stop(signal = 'SIGINT', timeoutMs = 30_000) {
       if (!isDone()) proc.kill(signal);
