@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { ControlPlane, DEFAULT_SERVICE_CLUSTER_IP_RANGE } from '../controlplane/index.js';
+import { DEFAULT_SERVICE_CLUSTER_IP_RANGE } from '../controlplane/flags.js';
 import { createLogger } from '../log/index.js';
 import { EXIT_NOT_RUNNING, ExitError } from './exit.js';
 import { verbosity } from './verbosity.js';
@@ -54,6 +54,7 @@ export function controlplaneCommand(): Command {
     .option('-v, --v <level>', 'log verbosity', verbosity, 0)
     .action(async (opts: UpOptions) => {
       const logger = createLogger({ format: 'text', verbosity: opts.v });
+      const { ControlPlane } = await import('../controlplane/index.js');
       const cp = await ControlPlane.start({
         dir: opts.dir,
         scheduler: opts.scheduler ?? false,
@@ -75,6 +76,7 @@ export function controlplaneCommand(): Command {
         process.stderr.write(`no control plane in ${opts.dir}; nothing to stop\n`);
         return;
       }
+      const { ControlPlane } = await import('../controlplane/index.js');
       await ControlPlane.load(opts.dir).stop();
     });
 
@@ -82,10 +84,11 @@ export function controlplaneCommand(): Command {
     .command('status')
     .description(`show which components run (exit ${EXIT_NOT_RUNNING} if any is down)`)
     .addOption(dirOption())
-    .action((opts: { dir: string }) => {
+    .action(async (opts: { dir: string }) => {
       if (!existsSync(join(opts.dir, 'state.json'))) {
         throw new ExitError(EXIT_NOT_RUNNING, `no control plane in ${opts.dir}`);
       }
+      const { ControlPlane } = await import('../controlplane/index.js');
       const cp = ControlPlane.load(opts.dir);
       const status = cp.status();
       const lines = [

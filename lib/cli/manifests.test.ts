@@ -5,7 +5,7 @@ import { loadAll } from 'js-yaml';
 import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import type { ControllerDefinition, PolicyRule } from '../controller/types.js';
 import { main } from './main.js';
-import { manifestObjects, manifestsYaml } from './manifests.js';
+import { manifestObjects, manifestsYaml } from './manifests-render.js';
 
 const def = (name: string, rbac: PolicyRule[], enabledByDefault = true): ControllerDefinition => ({
   name,

@@ -2,11 +2,12 @@
  * `ts-kcm manifests`: the YAML to deploy exactly the enabled controllers (built-in and
  * `--plugin` ones), on stdout and nothing else there, so `ts-kcm manifests | kubectl apply -f -`
  * works. The command is thin on purpose: options in, `manifestsYaml(definitions, options)` out.
- * The objects are lib/manifests' — the same renderer that writes the repository's manifests/.
+ * The objects are lib/manifests' — the same renderer that writes the repository's manifests/ —
+ * rendered by ./manifests-render.ts, which only this command loads (not `run`).
  */
 import { Command, Option } from 'commander';
 import type { ControllerDefinition } from '../controller/types.js';
-import { DEFAULT_MANIFEST_OPTIONS, renderManifests, toYaml } from '../manifests/index.js';
+import { DEFAULT_MANIFEST_OPTIONS } from '../manifests/types.js';
 import { errorMessage } from '../log/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { pluginOption } from './plugins.js';
@@ -32,23 +33,6 @@ export const DEFAULT_MANIFESTS_OPTIONS: ManifestsOptions = {
   name: DEFAULT_MANIFEST_OPTIONS.name,
   useServiceAccountCredentials: false,
 };
-
-/** The objects for the enabled controllers, the same set as manifests/ (lib/manifests). */
-export function manifestObjects(
-  definitions: ControllerDefinition[],
-  options: Partial<ManifestsOptions> = {},
-): object[] {
-  const o = { ...DEFAULT_MANIFESTS_OPTIONS, ...options };
-  return renderManifests({ definitions, ...o, leaseName: o.name });
-}
-
-/** The multi-document YAML `ts-kcm manifests` prints. */
-export function manifestsYaml(
-  definitions: ControllerDefinition[],
-  options: Partial<ManifestsOptions> = {},
-): string {
-  return toYaml(manifestObjects(definitions, options));
-}
 
 interface ManifestsFlags {
   controllers: string;
@@ -80,7 +64,8 @@ export function manifestsCommand(
       false,
     )
     .allowExcessArguments(false)
-    .action((flags: ManifestsFlags) => {
+    .action(async (flags: ManifestsFlags) => {
+      const { manifestsYaml } = await import('./manifests-render.js');
       let yaml: string;
       try {
         yaml = manifestsYaml(definitions, {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { Command } from 'commander';
-import { projectRoot } from '../controlplane/index.js';
+import { projectRoot } from '../controlplane/binaries.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { generateCRDTypes, type CRD } from './gen.js';
 import { scaffoldFiles, validateScaffold, type ScaffoldOptions } from './scaffold/index.js';

@@ -17,7 +17,8 @@ import {
   type RestKubeClient,
 } from '../client/index.js';
 import type { ControllerDefinition, ControllerFlag } from '../controller/types.js';
-import { ControlPlane } from '../controlplane/index.js';
+// The embedded control plane and the CRD installer load only when used (start-up cost).
+import type { ControlPlane } from '../controlplane/index.js';
 import { DEFAULT_MIN_RESYNC_PERIOD_MS } from '../informer/index.js';
 import { DEFAULT_JITTER_FACTOR } from '../leaderelection/index.js';
 import { createLogger, errorMessage, type Logger } from '../log/index.js';
@@ -33,7 +34,6 @@ import { newRegistry } from '../metrics/index.js';
 import { EXIT_USAGE, ExitError } from './exit.js';
 import { verbosity } from './verbosity.js';
 import { pluginOption } from './plugins.js';
-import { installCRDs, readCRDs } from '../sdk/testing.js';
 
 /** Where `npm start` keeps the control plane it brings up when there is no cluster (git-ignored). */
 export const EMBEDDED_CONTROLPLANE_DIR = '.ts-kcm/embedded';
@@ -146,6 +146,7 @@ export async function runManager(
       // Our own local control plane: give it the CRDs the enabled controllers need.
       const crdFiles = resolveControllers(definitions, opts.controllers).flatMap((d) => d.crds ?? []);
       if (crdFiles.length > 0) {
+        const { installCRDs, readCRDs } = await import('../sdk/testing.js');
         await installCRDs(client, readCRDs(crdFiles), 'ts-kcm');
         logger.info('installed CRDs into the embedded control plane', { files: crdFiles.length });
       }
@@ -213,6 +214,7 @@ async function startEmbedded(
   out: (line: string) => void,
 ): Promise<{ cp: ControlPlane; startedByUs: boolean }> {
   const abs = resolve(dir);
+  const { ControlPlane } = await import('../controlplane/index.js');
   let cp: ControlPlane | undefined;
   let startedByUs = false;
   try {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { pinnedVersions, projectRoot } from '../controlplane/index.js';
+import { pinnedVersions, projectRoot } from '../controlplane/binaries.js';
 
 export function versionText(): string {
   const root = projectRoot();
