@@ -318,6 +318,33 @@ describe('HTTP/2 health check', () => {
       await srv.close();
     }
   });
+  it('a retired session (closing: Node sends no ping on it) whose link goes silent still fails its open streams', async () => {
+    const srv = await h2Server((stream) => stream.respond({ ':status': 200 })); // never ends
+    const relay = await stallableRelay(srv.port);
+    const link = new Http2Link({
+      server: new URL(`https://127.0.0.1:${relay.port}`),
+      tls: { ca: fs.readFileSync(serving.cert) },
+      readIdleTimeoutMs: 150,
+      pingTimeoutMs: 150,
+    });
+    try {
+      const held = await link.request({ ':path': '/held' }, { endStream: true });
+      await new Promise((r) => held.stream.on('response', r));
+      held.stream.resume();
+      link.retire(); // e.g. new TLS material: no new stream here, the open one may finish
+      relay.stall();
+      const err = await new Promise<string>((resolve) => {
+        held.stream.on('error', (e) => resolve(String(e)));
+        held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));
+      });
+      expect(err).toMatch(/connection taken for dead|closed/);
+    } finally {
+      link.close();
+      relay.close();
+      await srv.close();
+    }
+  });
+
   it("a stream's guard that suspects its connection sends the next request on a new session and fails the silent one after the ping timeout", async () => {
     const srv = await h2Server((stream, headers) => {
       if (String(headers[':path']) === '/first') json(stream, {});

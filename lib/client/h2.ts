@@ -238,7 +238,12 @@ export class Http2Link {
     // event, a ping's ack) proves the link alive.
     let lastBytes = socket.bytesRead;
     let lastReadAt = performance.now();
-    let pinging = false;
+    /** Armed while a ping is out: fires unless a byte is read (the ack is one) first. */
+    let deadline: NodeJS.Timeout | undefined;
+    const settle = () => {
+      clearTimeout(deadline);
+      deadline = undefined;
+    };
     const { readIdleTimeoutMs, pingTimeoutMs } = this.opts;
     const check = setInterval(
       () => {
@@ -247,11 +252,11 @@ export class Http2Link {
         if (bytes !== lastBytes) {
           lastBytes = bytes;
           lastReadAt = now;
+          settle();
           return;
         }
-        if (pinging || now - lastReadAt < readIdleTimeoutMs || session.destroyed) return;
-        pinging = true;
-        const deadline = setTimeout(() => {
+        if (deadline || now - lastReadAt < readIdleTimeoutMs || session.destroyed) return;
+        deadline = setTimeout(() => {
           drop();
           session.destroy(
             new Error(
@@ -260,10 +265,13 @@ export class Http2Link {
           );
         }, pingTimeoutMs);
         deadline.unref();
+        // Only an answer (or any byte read) clears the deadline. Node cancels, without sending,
+        // a ping on a session that is closing (after GOAWAY, retire(), a gentle close): that
+        // proves nothing, and the streams still open on it must not hang on a dead link.
         session.ping((err) => {
-          pinging = false;
-          clearTimeout(deadline);
-          if (!err) lastReadAt = performance.now();
+          if (err) return;
+          settle();
+          lastReadAt = performance.now();
         });
       },
       Math.max(10, Math.min(readIdleTimeoutMs, pingTimeoutMs) / 3),
