@@ -342,7 +342,16 @@ export class ControlPlane {
    */
   async restartApiserver(opts: { graceMs?: number } = {}): Promise<void> {
     await this.stopComponent('kube-apiserver', { graceMs: opts.graceMs ?? 0 });
-    await this.startComponent('kube-apiserver');
+    // The killed process's port can stay bound for a moment on a busy machine: try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startComponent('kube-apiserver');
+        return;
+      } catch (err) {
+        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   /**
