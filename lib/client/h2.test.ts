@@ -256,6 +256,14 @@ describe('HTTP/2 transport', () => {
   });
 });
 
+/** How a stream ended: its error, or 'closed, code N' when it closed without one. */
+function streamFailure(stream: http2.ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve) => {
+    stream.on('error', (e) => resolve(String(e)));
+    stream.on('close', () => resolve(`closed, code ${stream.rstCode}`));
+  });
+}
+
 describe('HTTP/2 health check', () => {
   it('a server that accepts the TCP connection but never answers the handshake fails the request, and the next one dials again', async () => {
     const sockets: net.Socket[] = [];
@@ -333,10 +341,7 @@ describe('HTTP/2 health check', () => {
       held.stream.resume();
       link.retire(); // e.g. new TLS material: no new stream here, the open one may finish
       relay.stall();
-      const err = await new Promise<string>((resolve) => {
-        held.stream.on('error', (e) => resolve(String(e)));
-        held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));
-      });
+      const err = await streamFailure(held.stream);
       expect(err).toMatch(/connection taken for dead|closed/);
     } finally {
       link.close();
@@ -362,10 +367,7 @@ describe('HTTP/2 health check', () => {
       await new Promise((r) => held.stream.on('response', r));
       held.stream.resume();
       relay.stall(); // the first connection goes silent
-      const failed = new Promise<string>((resolve) => {
-        held.stream.on('error', (e) => resolve(String(e)));
-        held.stream.on('close', () => resolve(`closed, code ${held.stream.rstCode}`));
-      });
+      const failed = streamFailure(held.stream);
       const suspectedAt = performance.now();
       held.suspect('watch still open 5s after it should have ended');
       // At once, not after the ping timeout: a new session, over a new connection.

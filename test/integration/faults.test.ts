@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
-import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
+import { ControlPlane } from '../../lib/controlplane/index.js';
 import { DefaultSharedIndexInformer, DeletedFinalStateUnknown } from '../../lib/informer/index.js';
 import { newRegistry } from '../../lib/metrics/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
@@ -301,18 +301,9 @@ describe('faults: service-cidr-controller through a fault-injecting proxy', () =
     return revision;
   }
 
-  /** SIGKILL + restart; the apiserver's ephemeral port may be taken meanwhile, so a few tries. */
+  /** SIGKILL + restart (ControlPlane retries while the old port is still bound), then ready. */
   async function restartApiserver(): Promise<void> {
-    await cp.stopComponent('kube-apiserver', { graceMs: 0 });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await cp.startComponent('kube-apiserver');
-        break;
-      } catch (err) {
-        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
-        await sleep(1000);
-      }
-    }
+    await cp.restartApiserver({ graceMs: 0 });
     await waitFor(async () => (await admin.requestRaw('GET', '/readyz')).status === 200, {
       timeoutMs: 60_000,
       description: 'apiserver ready after restart',
