@@ -357,6 +357,13 @@ describe('faults: resourceclaim-controller through a fault-injecting proxy', () 
     try {
       await churn(s, scale(40), shared);
       await sleep(4_000); // keep cutting while the controller works through the backlog
+      // A fast churn can end before the first cut (2-5 s after the start): keep cutting until
+      // two cuts have landed, so the scenario always injects what it claims to.
+      await waitFor(() => proxy.stats.cuts - before >= 2, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        description: 'two connection cuts',
+      });
     } finally {
       proxy.stopCutting();
     }
