@@ -341,17 +341,7 @@ export class ControlPlane {
    * SIGTERM shutdown, which ends watch streams cleanly after at most that long.
    */
   async restartApiserver(opts: { graceMs?: number } = {}): Promise<void> {
-    await this.stopComponent('kube-apiserver', { graceMs: opts.graceMs ?? 0 });
-    // The killed process's port can stay bound for a moment on a busy machine: try again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.startComponent('kube-apiserver');
-        return;
-      } catch (err) {
-        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    await this.restartComponent('kube-apiserver', { graceMs: opts.graceMs ?? 0 });
   }
 
   /**
@@ -369,7 +359,17 @@ export class ControlPlane {
       c.args = mergeFlags(c.args, opts.extraArgs);
       writeState(this.state);
     }
-    await this.startComponent(name);
+    // The stopped process's port can stay bound for a moment on a busy machine (CI failed
+    // both restart paths on it): try again while the new process says so, up to 10 s.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startComponent(name);
+        return;
+      } catch (err) {
+        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   /** Stops every component (reverse start order) and, by default, removes everything it wrote in DIR. */

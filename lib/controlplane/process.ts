@@ -43,7 +43,13 @@ export function isRunning(pid: number | null | undefined, binary: string): boole
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
+    if (state === 'Z' || state === 'X') {
+      // A killed multi-threaded process (a Go binary) shows its leader as a zombie while its
+      // other threads are still exiting, and those still hold its files and listening
+      // sockets: it is gone only once the leader is its last thread.
+      const threads = /^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return threads !== null && Number(threads[1]) > 1;
+    }
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
     return basename(cmdline) === basename(binary);
   } catch {

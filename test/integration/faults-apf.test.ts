@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeObject, ServiceCIDR } from '../../lib/api/index.js';
 import { createKubeClient, loadKubeConfig, Resources, type KubeClient } from '../../lib/client/index.js';
-import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
+import { ControlPlane } from '../../lib/controlplane/index.js';
 import { serviceCIDRController } from '../../controllers/servicecidr/index.js';
 import { startTsKcm, uniqueName, waitFor, type TsKcmProcess } from '../support/cluster.js';
 import { FULL, faultReport, scale } from '../support/fault-report.js';
@@ -196,15 +196,7 @@ describe('faults: real 429s from a kube-apiserver restarted with tiny in-flight 
   }
 
   async function restartApiserver(extraArgs: string[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await cp.restartComponent('kube-apiserver', { extraArgs });
-        break;
-      } catch (err) {
-        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
-        await sleep(1000);
-      }
-    }
+    await cp.restartComponent('kube-apiserver', { extraArgs });
     await waitFor(async () => (await admin.requestRaw('GET', '/readyz')).status === 200, {
       timeoutMs: 60_000,
       description: 'apiserver ready after restart',

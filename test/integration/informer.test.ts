@@ -20,7 +20,7 @@ import {
   type WatchEvent,
   type WatchOptions,
 } from '../../lib/client/index.js';
-import { ComponentStartError, ControlPlane } from '../../lib/controlplane/index.js';
+import { ControlPlane } from '../../lib/controlplane/index.js';
 import {
   DefaultSharedIndexInformer,
   DeletedFinalStateUnknown,
@@ -314,22 +314,8 @@ describe('informer on a private control plane', () => {
     await cp?.stop();
   });
 
-  /**
-   * SIGKILL and restart kube-apiserver. Its port was picked from the ephemeral range, so a
-   * client connection may grab it while the server is down ("address already in use"):
-   * give the port a few chances to come free.
-   */
-  async function restartApiserver(): Promise<void> {
-    await cp.stopComponent('kube-apiserver', { graceMs: 0 });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await cp.startComponent('kube-apiserver');
-      } catch (err) {
-        if (!(err instanceof ComponentStartError) || !err.portInUse || attempt >= 10) throw err;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
+  /** SIGKILL and restart kube-apiserver (ControlPlane retries while its port is still bound). */
+  const restartApiserver = (): Promise<void> => cp.restartApiserver();
 
   async function compactEtcd(): Promise<number> {
     const post = async (path: string, body: unknown) => {
