@@ -101,7 +101,12 @@ function setup(
   const stub = stubFactory(stubOpts);
   const registry = newRegistry({ processMetrics: true });
   const manager = new Manager(
-    { metricsBindAddress: '127.0.0.1:0', healthProbeBindAddress: '127.0.0.1:0', ...opts },
+    {
+      metricsBindAddress: '127.0.0.1:0',
+      healthProbeBindAddress: '127.0.0.1:0',
+      settleMemory: false,
+      ...opts,
+    },
     {
       client: fake,
       definitions: defs ?? [testController(log)],

@@ -21,6 +21,7 @@ import { watchListClientEnabled } from './features.js';
 import { resolveControllers } from './controllers.js';
 import { CacheSyncGate, ControllerInformers } from './cachesync.js';
 import { HealthChecks, ping, type HealthCheck } from './healthz.js';
+import { MemorySettler } from './settle.js';
 import { EventLoopWatchdog } from './watchdog.js';
 import { HttpEndpoint, type TlsMaterial } from './server.js';
 import { DelegatedAuth } from './delegated-auth.js';
@@ -58,6 +59,12 @@ export interface ManagerOptions {
    * the Leases use the leader-election namespace and timings. Leader election is then off.
    */
   shardingRing?: string;
+  /**
+   * Once the process has gone quiet after start-up (a 5 s interval with the event loop
+   * under 5 % busy), run one full, memory-reducing collection, so an idle manager hands back
+   * what start-up used (lib/manager/settle.ts). Default true.
+   */
+  settleMemory?: boolean;
 }
 
 export const DEFAULT_MANAGER_OPTIONS: ManagerOptions = {
@@ -122,6 +129,7 @@ export class Manager {
   private readonly recorders = new Map<string, EventRecorder>();
   private elector?: LeaderElector;
   private watchdog?: EventLoopWatchdog;
+  private settler?: MemorySettler;
   private membership?: ShardMembership;
   private work?: AbortController;
   private starting?: Promise<void>;
@@ -186,6 +194,10 @@ export class Manager {
         identity: this.identity,
         controllers: this.enabledControllers(),
       });
+      if (this.opts.settleMemory ?? true) {
+        this.settler = new MemorySettler({ clock: this.clock, logger });
+        this.settler.start();
+      }
       let electing: Promise<void> | undefined;
       const electorStop = new AbortController();
       if (this.opts.shardingRing) {
@@ -226,6 +238,7 @@ export class Manager {
       signal.removeEventListener('abort', onSignal);
       clearInterval(keepAlive);
       this.watchdog?.stop();
+      this.settler?.stop();
       await Promise.all(servers.map((s) => s.close()));
       if (!this.failure) logger.info('controller manager stopped');
     }

@@ -300,7 +300,10 @@ export async function idleRun(who: Contender, settleMs: number): Promise<IdleRun
     const child = spawnController(
       who,
       kubeconfig,
-      { tsKcm: '*', kcm: 'service-cidr-controller,resource-claim-controller' },
+      {
+        tsKcm: 'service-cidr-controller,resourceclaim-controller',
+        kcm: 'service-cidr-controller,resource-claim-controller',
+      },
       { qps: 20, burst: 30 },
       dir,
     );
