@@ -15,6 +15,8 @@
  * section from a saved results file (`--base FILE`, default the last run's results file), so
  * the report keeps them.
  *
+ * `--resume` continues a run that was cut short from its checkpoint file (see `section`).
+ *
  * Bounded: fixed object counts and run counts; --quick uses fewer of both. Run with
  * --expose-gc so heap figures are measured after a full collection.
  */
@@ -297,21 +299,60 @@ async function measureOnly(only: Workload[]): Promise<Partial<Results>> {
   return out;
 }
 
+/**
+ * A full run takes about two hours, so each finished section is saved at once to a
+ * checkpoint file; `--resume` takes the sections that file already holds (same mode, same
+ * plan) and measures only the rest, so a run cut short loses one section, not all of them.
+ */
+const checkpointFile = join(tmpdir(), `ts-kcm-bench-checkpoint-${quick ? 'quick' : 'full'}.json`);
+interface Checkpoint {
+  plan: string;
+  startedAt: string;
+  sections: Record<string, unknown>;
+}
+function openCheckpoint(): Checkpoint {
+  const fresh: Checkpoint = { plan: JSON.stringify(plan), startedAt: started.toISOString(), sections: {} };
+  if (!process.argv.includes('--resume') || !existsSync(checkpointFile)) return fresh;
+  const saved = JSON.parse(readFileSync(checkpointFile, 'utf8')) as Checkpoint;
+  if (saved.plan !== fresh.plan) {
+    log(`--resume: ${checkpointFile} was written with another plan; starting afresh`);
+    return fresh;
+  }
+  log(`--resume: taking ${Object.keys(saved.sections).join(', ') || 'nothing'} from ${checkpointFile}`);
+  return saved;
+}
+const checkpoint = openCheckpoint();
+async function section<T>(name: string, measure: () => Promise<T>): Promise<T> {
+  if (name in checkpoint.sections) {
+    log(`${name}: from the checkpoint`);
+    return checkpoint.sections[name] as T;
+  }
+  const value = await measure();
+  checkpoint.sections[name] = value;
+  writeFileSync(checkpointFile, JSON.stringify(checkpoint));
+  return value;
+}
+
 async function measureAll(): Promise<Results> {
   // 1. ServiceCIDR and idle, one fresh control plane per run.
-  const equal = await serviceCIDRSeries(EQUAL, plan.runsEqual);
-  const raised = await serviceCIDRSeries(RAISED, plan.runsRaised);
-  const rcEqual = await resourceClaimSeries(EQUAL, plan.rcRunsEqual);
-  const rcRaised = await resourceClaimSeries(RAISED, plan.rcRunsRaised);
-  const idle: IdleRun[] = [];
-  for (let r = 0; r < plan.idleRuns; r++)
-    for (const who of CONTENDERS) {
-      log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
-      idle.push(await idleRun(who, plan.idleSettleMs));
-    }
+  const equal = await section('servicecidr-equal', () => serviceCIDRSeries(EQUAL, plan.runsEqual));
+  const raised = await section('servicecidr-raised', () => serviceCIDRSeries(RAISED, plan.runsRaised));
+  const rcEqual = await section('resourceclaim-equal', () => resourceClaimSeries(EQUAL, plan.rcRunsEqual));
+  const rcRaised = await section('resourceclaim-raised', () =>
+    resourceClaimSeries(RAISED, plan.rcRunsRaised),
+  );
+  const idle = await section('idle', async () => {
+    const out: IdleRun[] = [];
+    for (let r = 0; r < plan.idleRuns; r++)
+      for (const who of CONTENDERS) {
+        log(`idle, both controllers: ${who}, run ${r + 1}/${plan.idleRuns}`);
+        out.push(await idleRun(who, plan.idleSettleMs));
+      }
+    return out;
+  });
 
   // The physical limit: the same writes by a bare Go loop, fresh control plane per run.
-  const { raw, rawTsKcm } = await rawWriteSeries(plan.runsRaised);
+  const { raw, rawTsKcm } = await section('raw-write', () => rawWriteSeries(plan.runsRaised));
 
   // 2. Micro-benchmarks on one shared control plane; their printed tables go into the report too.
   const printed: string[] = [];
@@ -319,49 +360,56 @@ async function measureAll(): Promise<Results> {
     printed.push(line);
     console.log(line);
   };
-  const wq = await runWorkqueueBench({ print: capture });
-  log('client-go workqueue (Go)');
-  const goWq = goWorkqueueRun(buildGoProgram('workqueue'));
+  const wq = await section('workqueue', () => runWorkqueueBench({ print: capture }));
+  const goWq = await section('workqueue-go', () => {
+    log('client-go workqueue (Go)');
+    return Promise.resolve(goWorkqueueRun(buildGoProgram('workqueue')));
+  });
   const clientGoBinary = buildGoProgram('informer');
-  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
+  const shared = ['informer', 'events', 'peer', 'lb-ipam', ...(quick ? [] : ['sharding'])];
   let informer: InformerBenchResult[];
   let events: EventsBenchResult[];
   let peer: Partial<Record<string, Sample>>;
-  const peerLines: string[] = [];
-  const shardingLines: string[] = [];
-  const cp = await ControlPlane.start({ dir });
+  let peerLines: string[];
+  let shardingLines: string[] = [];
+  const printer = (lines: string[]) => (l: string) => {
+    lines.push(l);
+    console.log(l);
+  };
+  // Each of these makes its objects in a namespace of its own, so a resumed run can measure
+  // the rest on a new control plane.
+  const dir = mkdtempSync(join(tmpdir(), 'ts-kcm-bench-'));
+  const cp = shared.every((s) => s in checkpoint.sections) ? undefined : await ControlPlane.start({ dir });
+  const kubeconfig = cp?.kubeconfigPath ?? '';
   try {
-    informer = await runInformerBench({
-      kubeconfig: cp.kubeconfigPath,
-      objects: plan.informerObjects,
-      print: capture,
+    informer = await section('informer', () =>
+      runInformerBench({ kubeconfig, objects: plan.informerObjects, print: capture }),
+    );
+    events = await section('events', () =>
+      runEventsBench({ kubeconfig, updates: plan.eventUpdates, clientGoBinary, print: capture }),
+    );
+    ({ peer, peerLines } = await section('peer', async () => {
+      const lines: string[] = [];
+      const samples = await runPeerBench({
+        kubeconfig,
+        clientGoBinary,
+        objects: plan.peerObjects,
+        print: printer(lines),
+      });
+      return { peer: samples, peerLines: lines };
+    }));
+    await section('lb-ipam', async () => {
+      await runLBIPAMBench({ kubeconfig });
+      return true;
     });
-    events = await runEventsBench({
-      kubeconfig: cp.kubeconfigPath,
-      updates: plan.eventUpdates,
-      clientGoBinary,
-      print: capture,
-    });
-    peer = await runPeerBench({
-      kubeconfig: cp.kubeconfigPath,
-      clientGoBinary,
-      objects: plan.peerObjects,
-      print: (l) => {
-        peerLines.push(l);
-        console.log(l);
-      },
-    });
-    await runLBIPAMBench({ kubeconfig: cp.kubeconfigPath });
     if (!quick)
-      await runShardingBench({
-        kubeconfig: cp.kubeconfigPath,
-        print: (l) => {
-          shardingLines.push(l);
-          console.log(l);
-        },
+      shardingLines = await section('sharding', async () => {
+        const lines: string[] = [];
+        await runShardingBench({ kubeconfig, print: printer(lines) });
+        return lines;
       });
   } finally {
-    await cp.stop({ removeData: true });
+    await cp?.stop({ removeData: true });
     rmSync(dir, { recursive: true, force: true });
   }
   return {
@@ -376,7 +424,7 @@ async function measureAll(): Promise<Results> {
     peer,
     peerLines,
     shardingLines,
-    startedAt: started.toISOString(),
+    startedAt: checkpoint.startedAt,
     rcEqual,
     rcRaised,
     events,
