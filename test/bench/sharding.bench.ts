@@ -5,8 +5,8 @@
  * replica tops out near 10 keys/s). Each round uses its own ring, waits until every replica is
  * active, and cleans up (finalizers stripped, objects deleted) with the replicas stopped.
  *
- * Not part of `npm test` or `npm run bench` (another harness owns that); run on its own after
- * `npm run build`:
+ * Part of `npm run bench` in full mode only (test/bench/run.ts), not of `npm test`; to run it
+ * on its own after `npm run build`:
  *   node_modules/.bin/node dist/test/bench/sharding.bench.js [--objects N] [--replicas 1,2,4]
  * With no --kubeconfig it starts (and stops) a private local control plane. Bounded: fixed
  * object count, every wait has a timeout, child processes are killed on the way out.
