@@ -22,6 +22,9 @@ import {
   type ProcFigures,
 } from './controllers.bench.js';
 
+/** Bound on each wait of a run; a figure not reached by then is NaN (n/a in the report). */
+export const RC_WAIT_MS = 600_000;
+
 export interface ResourceClaimRun extends ProcFigures {
   contender: Contender;
   n: number;
@@ -145,12 +148,12 @@ export async function resourceClaimRun(who: Contender, n: number, limits: Limits
       try {
         const published = (p: Pod) =>
           (p.status?.resourceClaimStatuses ?? []).some((s) => s.resourceClaimName);
-        const publishedSeconds = await until(start, 600_000, async () => {
+        const publishedSeconds = await until(start, RC_WAIT_MS, async () => {
           const [ps, cs] = await Promise.all([pods.list({ namespace: NS }), claims.list({ namespace: NS })]);
           return cs.items.length >= n && ps.items.filter(published).length === n;
         });
         const firstClaimSeconds = ((await firstClaim.stop()) - start) / 1000;
-        const scheduledSeconds = await until(start, 600_000, async () => {
+        const scheduledSeconds = await until(start, RC_WAIT_MS, async () => {
           const ps = await pods.list({ namespace: NS });
           return ps.items.filter((p) => p.spec?.nodeName).length === n;
         });
@@ -163,7 +166,7 @@ export async function resourceClaimRun(who: Contender, n: number, limits: Limits
             { type: 'merge', subresource: 'status', namespace: NS },
           );
         });
-        const cleanupSeconds = await until(cleanStart, 600_000, async () => {
+        const cleanupSeconds = await until(cleanStart, RC_WAIT_MS, async () => {
           const cs = await claims.list({ namespace: NS });
           return cs.items.length === 0;
         });

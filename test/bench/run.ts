@@ -41,7 +41,7 @@ import { runEventsBench, type EventsBenchResult } from './events.bench.js';
 import { runInformerBench, type InformerBenchResult } from './informer.bench.js';
 import { runLBIPAMBench } from './lbipam.bench.js';
 import { runPeerBench, type Sample } from './peer.bench.js';
-import { resourceClaimRun, type ResourceClaimRun } from './resourceclaim.bench.js';
+import { RC_WAIT_MS, resourceClaimRun, type ResourceClaimRun } from './resourceclaim.bench.js';
 import { runShardingBench } from './sharding.bench.js';
 import { formatSummary, ratio, summarize, type Summary } from './stats.js';
 import { renderBarChart, type BarGroup } from './svg.js';
@@ -711,7 +711,7 @@ const md = [
     ? [
         `## ResourceClaim, N=${rcN} pods with claim templates, real kube-scheduler`,
         '',
-        `test/bench/resourceclaim.bench.ts: on a fresh control plane with kube-scheduler, ${Math.ceil(rcN / 100)} Nodes that look Ready (status written by the bench), a ResourceSlice of 100 devices on each, a DeviceClass, one ResourceClaimTemplate and N pods using it are created before the controller starts (\`ts-kcm run --controllers=resourceclaim-controller\` or \`kube-controller-manager --controllers=resource-claim-controller\`). Timed from the spawn: every generated claim exists and every pod's \`status.resourceClaimStatuses\` is published; then every pod bound (the scheduler allocates and reserves the claims, so this is scheduler-bound). The bench then plays the kubelet and marks all pods Succeeded: time until every generated claim is deleted. CPU and peak RSS cover the controller process from spawn to the end of the cleanup, so a contender whose cleanup takes longer also spends longer idling in those figures. Each wait is bounded at 600 s; a figure not reached by then shows as n/a (the notes below say why, where it happened).`,
+        `test/bench/resourceclaim.bench.ts: on a fresh control plane with kube-scheduler, ${Math.ceil(rcN / 100)} Nodes that look Ready (status written by the bench), a ResourceSlice of 100 devices on each, a DeviceClass, one ResourceClaimTemplate and N pods using it are created before the controller starts (\`ts-kcm run --controllers=resourceclaim-controller\` or \`kube-controller-manager --controllers=resource-claim-controller\`). Timed from the spawn: every generated claim exists and every pod's \`status.resourceClaimStatuses\` is published; then every pod bound (the scheduler allocates and reserves the claims, so this is scheduler-bound). The bench then plays the kubelet and marks all pods Succeeded: time until every generated claim is deleted. CPU and peak RSS cover the controller process from spawn to the end of the cleanup, so a contender whose cleanup takes longer also spends longer idling in those figures. Each wait is bounded at ${RC_WAIT_MS / 1000} s; a figure not reached by then shows as n/a (the notes below say why, where it happened).`,
         '',
         `### qps ${EQUAL.qps} / burst ${EQUAL.burst} (${plan.rcRunsEqual} run${plan.rcRunsEqual > 1 ? 's' : ''} each)`,
         '',
